@@ -1,0 +1,45 @@
+# Pitwall: `make demo` runs it, `make test` tests it. Both create .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-sqlite test-postgres lint bench soak clean migration
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,browser]'
+	touch $@
+
+demo: install
+	$(BIN)/pitwall demo
+
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	PITWALL_TEST_DATABASE_URL=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	PITWALL_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check app integrations tests migrations/env.py
+	$(BIN)/ruff format --check app integrations tests migrations/env.py
+	$(BIN)/mypy app integrations
+	$(BIN)/python scripts/check_imports.py
+
+bench: install
+	$(BIN)/python -m bench
+
+soak: install
+	$(BIN)/python -m pytest -m soak tests/soak
+
+migration: install
+	scripts/regen_migration.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pitwall.db*

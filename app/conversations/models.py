@@ -1,0 +1,93 @@
+"""Inbound messages, calls, and the tasks they create for people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class InboundMessage(Base):
+    """Stored first under its unique MessageSid, then handled once."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        Index("ix_inbound_message_customer_at", "customer_id", "received_at"),
+        Index("ix_inbound_message_rooftop_at", "rooftop_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("dealer_group.id"))
+    rooftop_id: Mapped[int | None] = mapped_column(ForeignKey("rooftop.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    from_address: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text, default="")
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    phone_id: Mapped[int | None] = mapped_column(ForeignKey("phone.id", ondelete="SET NULL"))
+    repair_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="SET NULL")
+    )
+    intent: Mapped[str | None] = mapped_column(String(20))
+    reply_body: Mapped[str | None] = mapped_column(Text)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Call(Base):
+    __tablename__ = "call"
+    __table_args__ = (Index("ix_call_rooftop_started", "rooftop_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    rooftop_id: Mapped[int | None] = mapped_column(ForeignKey("rooftop.id"))
+    from_address: Mapped[str] = mapped_column(String(40))
+    to_address: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    repair_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="SET NULL")
+    )
+    status_told: Mapped[bool] = mapped_column(Boolean, default=False)
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    # answered | missed | status_only | after_hours (null while in progress)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    dial_status: Mapped[str | None] = mapped_column(String(20))
+    dial_duration_s: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Task(Base):
+    """Work for a person: call back, reply, act on an approval, set a new promised time."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_rooftop_state_created", "rooftop_id", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rooftop_id: Mapped[int | None] = mapped_column(ForeignKey("rooftop.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    repair_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="SET NULL")
+    )
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_message.id", ondelete="SET NULL")
+    )
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"))
+    # callback | needs_reply | approval | promise_late | stuck_stage | unknown_contact | household
+    kind: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    advisor_ref: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open | done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,189 @@
+"""The DMS port: the only module the app imports from ``integrations.dms``.
+
+Every adapter (REST bridge, CDK, Tekion, Dealertrack, CSV drop, simulator) turns
+its vendor's shapes into the frozen dataclasses below; nothing vendor-specific
+crosses this line. Stage mapping is not done here: ``raw_status`` is passed on
+as the DMS wrote it and the app maps it through the rooftop's status map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+LineStatus = Literal["approved", "declined", "pending", "completed"]
+LINE_STATUSES: tuple[LineStatus, ...] = ("approved", "declined", "pending", "completed")
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime (the default adapter clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DmsPhone:
+    """A phone number exactly as the DMS holds it; the app parses it to E.164."""
+
+    number: str
+    kind: str | None = None  # "mobile" | "home" | "work" | None
+
+
+@dataclass(frozen=True, slots=True)
+class DmsCustomer:
+    """The customer on a repair order, under the DMS's own id for them."""
+
+    external_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phones: tuple[DmsPhone, ...] = ()
+    email: str | None = None
+    language: str | None = None  # lowercase ISO 639-1 ("en", "es", "fr") or None
+    sms_consent: bool | None = None  # None: the DMS does not say; rooftop policy decides
+    marketing_consent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DmsVehicle:
+    """The vehicle on a repair order; ``vin`` is None unless it is a well-formed VIN."""
+
+    vin: str | None = None
+    year: int | None = None
+    make: str | None = None
+    model: str | None = None
+    mileage: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DmsLine:
+    """One job line. Money is always integer cents."""
+
+    line_code: str
+    op_code: str
+    description: str
+    amount_cents: int
+    status: LineStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOrderRecord:
+    """A normalised repair order. All datetimes are aware and in UTC."""
+
+    ro_number: str
+    raw_status: str
+    opened_at: datetime
+    updated_at: datetime | None = None
+    promised_at: datetime | None = None
+    closed_at: datetime | None = None
+    advisor_id: str | None = None
+    advisor_name: str | None = None
+    customer: DmsCustomer | None = None
+    vehicle: DmsVehicle | None = None
+    lines: tuple[DmsLine, ...] = ()
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything but ``updated_at``, stable across processes.
+
+        ``updated_at`` is left out so that a re-read of an unchanged RO (an
+        overlap window, a snapshot DMS that stamps fetch time) hashes the same
+        and costs the poller zero writes.
+        """
+        content = dataclasses.asdict(self)
+        del content["updated_at"]
+        canonical = json.dumps(
+            content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_jsonable
+        )
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _jsonable(value: object) -> str:
+    if isinstance(value, datetime):
+        # Normalise to UTC so two equal instants in different zones hash the same.
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One record as the vendor sent it, kept JSON-serialisable for quarantine."""
+
+    payload: dict[str, Any]
+    ro_number: str | None = None  # best-effort hint, for quarantine and logs
+
+
+@dataclass(slots=True)
+class DmsPage:
+    """A batch of raw records; the poller calls ``ack()`` once it has committed them."""
+
+    records: list[RawRecord]
+    ack: Callable[[], None] | None = field(default=None)
+
+
+class MalformedRecord(Exception):
+    """A record that cannot be normalised; ``reason`` names the field and the value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DmsError(Exception):
+    """The DMS could not be read. The message names the rooftop and the DMS kind."""
+
+    def __init__(
+        self, detail: str, *, rooftop_slug: str | None = None, kind: str | None = None
+    ) -> None:
+        self.detail = detail
+        self.rooftop_slug = rooftop_slug
+        self.kind = kind
+        prefix = ""
+        if rooftop_slug is not None:
+            prefix = f"rooftop '{rooftop_slug}'" + (f" ({kind})" if kind else "") + ": "
+        elif kind is not None:
+            prefix = f"{kind}: "
+        super().__init__(prefix + detail)
+
+
+class DmsAuthError(DmsError):
+    """Credentials were refused (401/403 or the vendor's equivalent); retrying will not help."""
+
+
+class DmsUnavailable(DmsError):
+    """The DMS did not answer usefully after bounded retries; try again next poll."""
+
+
+@runtime_checkable
+class DmsAdapter(Protocol):
+    """What the poller needs from any DMS.
+
+    ``snapshot`` is True when ``fetch_changed`` always returns the full set of
+    open ROs (the DMS has no updated-since); the poller then diffs by content
+    hash and asks ``fetch_one`` about ROs that vanished from the snapshot.
+    """
+
+    kind: str
+    snapshot: bool
+
+    def fetch_changed(self, since: datetime | None) -> Iterator[DmsPage]:
+        """Yield pages of ROs changed after ``since`` (every open RO when None)."""
+        ...
+
+    def normalise(self, record: RawRecord) -> RepairOrderRecord:
+        """Turn one raw record into Pitwall's type; raise MalformedRecord if it cannot."""
+        ...
+
+    def fetch_one(self, ro_number: str) -> RawRecord | None:
+        """Look one RO up by number; None when the DMS does not know it (or cannot say)."""
+        ...
+
+    def check(self) -> None:
+        """Make one authenticated request; raise DmsError with a clear message on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

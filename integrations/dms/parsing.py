@@ -1,0 +1,235 @@
+"""Field parsers shared by the adapters.
+
+Each raises ``MalformedRecord`` with a reason that starts with the field name,
+so a quarantined record tells the operator exactly what to fix in the DMS.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from integrations.dms.base import DmsPhone, MalformedRecord
+
+# Thousands separators only in proper groups, so "12,34.5" is refused rather than guessed.
+_MONEY = re.compile(r"^(-)?\$?((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?$")
+_VIN_CHARS = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+_LANGUAGE_NAMES = {
+    "english": "en",
+    "spanish": "es",
+    "espanol": "es",
+    "español": "es",
+    "french": "fr",
+    "francais": "fr",
+    "français": "fr",
+}
+_PHONE_KINDS = {
+    "mobile": "mobile",
+    "cell": "mobile",
+    "cellular": "mobile",
+    "cellphone": "mobile",
+    "m": "mobile",
+    "c": "mobile",
+    "home": "home",
+    "h": "home",
+    "work": "work",
+    "business": "work",
+    "office": "work",
+    "w": "work",
+    "b": "work",
+}
+_TRUE = {"true", "y", "yes", "1", "opted_in", "optin", "granted"}
+_FALSE = {"false", "n", "no", "0", "opted_out", "optout", "revoked"}
+
+
+def text(value: Any, field: str) -> str | None:
+    """A trimmed string, or None for null/blank; numbers are accepted as their text."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedRecord(f"{field}: expected text, got {value!r}")
+    cleaned = str(value).strip()
+    return cleaned or None
+
+
+def required_text(value: Any, field: str) -> str:
+    """Like :func:`text` but the field must be present."""
+    cleaned = text(value, field)
+    if cleaned is None:
+        raise MalformedRecord(f"{field}: missing")
+    return cleaned
+
+
+def cents(value: Any, field: str) -> int:
+    """Parse money to integer cents with Decimal: "89.95" -> 8995, "1,234.50" -> 123450.
+
+    Floats are accepted only because JSON numbers arrive as floats; their
+    shortest repr ("89.95") is what the vendor wrote, so no binary error leaks in.
+    """
+    if isinstance(value, bool) or value is None:
+        raise MalformedRecord(f"{field}: not an amount: {value!r}")
+    if isinstance(value, int):
+        return value * 100
+    if isinstance(value, float):
+        value = repr(value)
+    if not isinstance(value, str):
+        raise MalformedRecord(f"{field}: not an amount: {value!r}")
+    match = _MONEY.match(value.strip())
+    if match is None:
+        raise MalformedRecord(f"{field}: not an amount: {value!r}")
+    sign, whole, fraction = match.groups()
+    try:
+        amount = Decimal(whole.replace(",", "") + (fraction or ""))
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
+        raise MalformedRecord(f"{field}: not an amount: {value!r}") from exc
+    scaled = amount * 100
+    if scaled != scaled.to_integral_value():
+        raise MalformedRecord(f"{field}: more than two decimal places: {value!r}")
+    return int(scaled) * (-1 if sign else 1)
+
+
+def integer_cents(value: Any, field: str) -> int:
+    """An amount the vendor already sends as integer cents (Tekion)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedRecord(f"{field}: expected integer cents, got {value!r}")
+    return value
+
+
+def iso_time(value: Any, field: str, *, local: tzinfo | None = None) -> datetime | None:
+    """Parse ISO 8601 to aware UTC; None for null/blank.
+
+    A time without an offset is read in ``local`` (the rooftop's zone) when
+    given, otherwise it is refused: guessing a zone would shift promise times.
+    """
+    raw = text(value, field)
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError as exc:
+        raise MalformedRecord(f"{field}: not an ISO 8601 time: {raw!r}") from exc
+    if parsed.tzinfo is None:
+        if local is None:
+            raise MalformedRecord(f"{field}: ISO 8601 time without a UTC offset: {raw!r}")
+        parsed = parsed.replace(tzinfo=local)
+    return parsed.astimezone(UTC)
+
+
+def local_time(raw: str, fmt: str, field: str, zone: tzinfo) -> datetime:
+    """Parse a zone-less vendor timestamp written in the rooftop's local time, to UTC.
+
+    ``fold=0`` picks the first of two repeated wall-clock times at the end of
+    DST, the same choice the DMS's own screen makes.
+    """
+    try:
+        naive = datetime.strptime(raw, fmt)
+    except ValueError as exc:
+        raise MalformedRecord(f"{field}: not a {fmt} time: {raw!r}") from exc
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def epoch_ms(value: Any, field: str) -> datetime | None:
+    """Epoch milliseconds (Tekion) to aware UTC; None for null."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedRecord(f"{field}: expected epoch milliseconds, got {value!r}")
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise MalformedRecord(f"{field}: epoch milliseconds out of range: {value!r}") from exc
+
+
+def integer(value: Any, field: str, *, low: int = 0, high: int = 10_000_000) -> int | None:
+    """A whole number within [low, high]; "41,230" is accepted; None for null/blank."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise MalformedRecord(f"{field}: not a whole number: {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\d{1,3}(,\d{3})+|\d+", value.strip()):
+        number = int(value.strip().replace(",", ""))
+    else:
+        raise MalformedRecord(f"{field}: not a whole number: {value!r}")
+    if not low <= number <= high:
+        raise MalformedRecord(f"{field}: {number} is outside {low}..{high}")
+    return number
+
+
+def vin(value: Any) -> str | None:
+    """Upper-case VIN when it is 17 legal characters, else None.
+
+    The check digit is not enforced: it is mandatory only for North American
+    VINs, and a wrong VIN must not stop the RO's status texts.
+    """
+    if not isinstance(value, str):
+        return None
+    cleaned = value.strip().upper()
+    return cleaned if _VIN_CHARS.match(cleaned) else None
+
+
+def language(value: Any) -> str | None:
+    """'en', 'EN', 'en-US', 'es_MX', 'Spanish' -> two lowercase letters; unknown -> None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    cleaned = value.strip().lower()
+    if cleaned in _LANGUAGE_NAMES:
+        return _LANGUAGE_NAMES[cleaned]
+    code = re.split(r"[-_]", cleaned, maxsplit=1)[0]
+    return code if re.fullmatch(r"[a-z]{2}", code) else None
+
+
+def phone_kind(value: Any) -> str | None:
+    """Map a vendor's phone type ('Cell', 'MOBILE', 'Business', 'H') to mobile/home/work."""
+    if not isinstance(value, str):
+        return None
+    return _PHONE_KINDS.get(value.strip().lower().replace(" ", ""))
+
+
+def phone(number: Any, kind: Any, field: str) -> DmsPhone | None:
+    """A DmsPhone kept as typed, or None when the number is blank."""
+    cleaned = text(number, field)
+    if cleaned is None:
+        return None
+    return DmsPhone(number=cleaned, kind=phone_kind(kind))
+
+
+def consent(value: Any, field: str) -> bool | None:
+    """True / False / None (absent: the rooftop's policy decides)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        cleaned = value.strip().lower()
+        if not cleaned:
+            return None
+        if cleaned in _TRUE:
+            return True
+        if cleaned in _FALSE:
+            return False
+    raise MalformedRecord(f"{field}: expected true/false, got {value!r}")
+
+
+def mapping(value: Any, field: str) -> dict[str, Any] | None:
+    """A JSON object or None; anything else is malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MalformedRecord(f"{field}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def sequence(value: Any, field: str) -> list[Any]:
+    """A JSON array (None reads as empty); anything else is malformed."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedRecord(f"{field}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def utc_z(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with a Z, as the bridge contract wants."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
