@@ -1,0 +1,74 @@
+"""Request dependencies shared by every domain's views."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import unit_of_work
+from integrations.twilio.webhooks import build_url, is_valid_signature
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and session factory of this process."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: the request handler is the edge that commits."""
+        with unit_of_work(self.sessions) as session:
+            yield session
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+@dataclass(frozen=True)
+class TwilioForm:
+    """A form Twilio posted, its signature checked against PITWALL_PUBLIC_URL + path + query."""
+
+    fields: dict[str, str]
+    idempotency_token: str | None
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.fields.get(name, default)
+
+
+async def signed_twilio_form(request: Request, settings: SettingsDep) -> TwilioForm:
+    """Reject (403, nothing written) any webhook whose X-Twilio-Signature does not verify.
+
+    The URL Twilio signed is the public one: behind a proxy `request.url` is not it.
+    """
+    form = await request.form()
+    pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+    url = build_url(settings.public_url, request.url.path, request.url.query)
+    signature = request.headers.get("X-Twilio-Signature")
+    if not is_valid_signature(settings.twilio_auth_token, url, pairs, signature):
+        raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    return TwilioForm(
+        fields=dict(pairs), idempotency_token=request.headers.get("I-Twilio-Idempotency-Token")
+    )
+
+
+TwilioFormDep = Annotated[TwilioForm, Depends(signed_twilio_form)]

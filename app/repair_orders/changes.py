@@ -1,0 +1,48 @@
+"""What the poller tells the rest of Pitwall when a repair order changes.
+
+The poller builds one `RepairOrderChange` per RO whose content changed and hands
+it to every hook in the same transaction, so the outbox rows a rule writes commit
+together with the change that caused them (or not at all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from app.dealers.models import Rooftop
+from app.repair_orders.models import RepairOrder, RoLine
+
+
+@dataclass(frozen=True)
+class LineChange:
+    line: RoLine
+    previous_status: str | None  # None for a line that is new on this RO
+
+
+@dataclass(frozen=True)
+class RepairOrderChange:
+    ro: RepairOrder
+    rooftop: Rooftop
+    is_new: bool
+    previous_stage: str | None
+    previous_promised_at: datetime | None
+    at: datetime
+    line_changes: tuple[LineChange, ...] = field(default_factory=tuple)
+
+    @property
+    def stage_changed(self) -> bool:
+        return self.is_new or self.previous_stage != self.ro.stage
+
+    @property
+    def promised_changed(self) -> bool:
+        return not self.is_new and self.previous_promised_at != self.ro.promised_at
+
+
+class ChangeHook(Protocol):
+    """A rule that reacts to an RO change. It writes rows; it never commits."""
+
+    def __call__(self, session: Session, change: RepairOrderChange) -> None: ...
