@@ -55,7 +55,7 @@ class SentMessage:
     date_created: datetime | None = None
 
 
-class ErrorKind(str, enum.Enum):
+class ErrorKind(enum.StrEnum):
     """What a failed send means for the caller, independent of the vendor's codes."""
 
     INVALID_NUMBER = "invalid_number"
