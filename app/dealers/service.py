@@ -33,8 +33,12 @@ def check_dms_settings(config: DealerConfig, source: str) -> None:
     for rooftop in config.rooftop:
         problems = validate_settings(rooftop.dms.kind, rooftop.dms.adapter_settings())
         if problems:
-            key, _, problem = problems[0].partition(":")
-            raise ConfigError(source, f"rooftop[{rooftop.slug}].{key.strip()}", problem.strip())
+            # Problems read "dms.key: what" or "dms.key is missing".
+            first = problems[0]
+            key, sep, problem = first.partition(":")
+            if not sep or " " in key:
+                key, _, problem = first.partition(" ")
+            raise ConfigError(source, f"rooftop[{rooftop.slug}].{key}", problem.strip())
 
 
 def _rooftop_columns(cfg: RooftopConfig) -> dict[str, object]:
