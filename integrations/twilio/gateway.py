@@ -86,7 +86,7 @@ class ThreadLocalHttpClient(HttpClient):
             method.upper(),
             uri,
             params=params,  # type: ignore[arg-type]
-            data=data,  # type: ignore[arg-type]
+            data=data,
             headers=headers,
             auth=auth,
             timeout=effective_timeout,
@@ -145,6 +145,11 @@ def _to_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _unset(value: Any) -> Any:
+    """``values.unset`` for None, so the client leaves the parameter out."""
+    return values.unset if value is None else value
 
 
 def _sent(instance: Any) -> SentMessage:
@@ -222,9 +227,6 @@ class TwilioGateway:
     def send(self, msg: OutgoingMessage) -> SentMessage:
         """Create the message; raise :class:`SendError` with a classified ``kind``."""
 
-        def opt(value: Any) -> Any:
-            return values.unset if value is None else value
-
         variables = (
             json.dumps(msg.content_variables, separators=(",", ":"))
             if msg.content_variables is not None
@@ -234,13 +236,13 @@ class TwilioGateway:
             "send",
             self._messages.create,
             to=msg.to,
-            from_=opt(msg.from_),
-            messaging_service_sid=opt(msg.messaging_service_sid),
-            body=opt(msg.body),
-            content_sid=opt(msg.content_sid),
-            content_variables=opt(variables),
-            status_callback=opt(msg.status_callback),
-            validity_period=opt(msg.validity_period),
+            from_=_unset(msg.from_),
+            messaging_service_sid=_unset(msg.messaging_service_sid),
+            body=_unset(msg.body),
+            content_sid=_unset(msg.content_sid),
+            content_variables=_unset(variables),
+            status_callback=_unset(msg.status_callback),
+            validity_period=_unset(msg.validity_period),
         )
         return _sent(instance)
 
@@ -268,7 +270,7 @@ class TwilioGateway:
             "list",
             self._messages.list,
             to=to,
-            from_=opt_unset(list_from),
+            from_=_unset(list_from),
             limit=_LIST_PAGE_SIZE,
             page_size=_LIST_PAGE_SIZE,
         )
@@ -299,8 +301,3 @@ class TwilioGateway:
         """Fetch the account; return its friendly name or raise SendError (AUTH on 401)."""
         account = self._call("account check", self._account.fetch)
         return str(account.friendly_name or self._account_sid)
-
-
-def opt_unset(value: Any) -> Any:
-    """``values.unset`` for None, so the client leaves the parameter out."""
-    return values.unset if value is None else value

@@ -1,0 +1,232 @@
+"""TwilioGateway against the sandbox over real HTTP: sends, lookups and every failure."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from twilio.rest import Client
+
+from integrations.twilio.base import ErrorKind, MessageGateway, OutgoingMessage, SendError
+from integrations.twilio.gateway import TwilioGateway
+from integrations.twilio.sandbox import SandboxServer
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, LANDLINE, ROOFTOP
+
+CUSTOMER = "+14155550142"
+SERVICE = "MG" + "1" * 32
+
+
+def text(body: str = "Your RAV4 is ready for pickup.", to: str = CUSTOMER) -> OutgoingMessage:
+    return OutgoingMessage(to=to, from_=ROOFTOP, body=body)
+
+
+def send_error(gateway: TwilioGateway, msg: OutgoingMessage) -> SendError:
+    with pytest.raises(SendError) as caught:
+        gateway.send(msg)
+    return caught.value
+
+
+def stored_bodies(sandbox: SandboxServer) -> list[str | None]:
+    return [m.body for m in sandbox.state.list_messages()]
+
+
+def test_gateway_implements_the_port(gateway: TwilioGateway) -> None:
+    assert isinstance(gateway, MessageGateway)
+
+
+def test_send_then_fetch(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    sent = gateway.send(text())
+    assert sent.sid.startswith("SM") and len(sent.sid) == 34
+    assert sent.status == "queued"
+    assert sent.num_segments == 1
+    assert sent.date_created is not None and sent.date_created.tzinfo is not None
+    fetched = gateway.fetch(sent.sid)
+    assert fetched.sid == sent.sid
+    assert stored_bodies(sandbox) == ["Your RAV4 is ready for pickup."]
+
+
+def test_segments_follow_gsm7_and_ucs2(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    assert gateway.send(text("a" * 160)).num_segments == 1
+    assert gateway.send(text("a" * 161)).num_segments == 2
+    assert gateway.send(text("é" * 159 + "€")).num_segments == 2  # € costs two septets
+    assert gateway.send(text("✅" * 70)).num_segments == 1
+    assert gateway.send(text("✅" * 71)).num_segments == 2
+
+
+def test_template_through_messaging_service(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    msg = OutgoingMessage(
+        to="whatsapp:" + CUSTOMER,
+        messaging_service_sid=SERVICE,
+        content_sid="HX" + "0" * 32,
+        content_variables={"1": "Sam", "2": "4pm"},
+        validity_period=3600,
+    )
+    sent = gateway.send(msg)
+    stored = sandbox.state.get_message(sent.sid)
+    assert stored is not None
+    assert sent.status == "accepted"
+    assert stored.content_variables == '{"1":"Sam","2":"4pm"}'
+    assert stored.messaging_service_sid == SERVICE
+    found = gateway.find_existing(
+        to=msg.to,
+        from_=None,
+        messaging_service_sid=SERVICE,
+        body=None,
+        content_sid=msg.content_sid,
+        created_after=datetime.now(UTC),
+    )
+    assert found is not None and found.sid == sent.sid
+
+
+def test_official_client_lists_and_pages(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    sids = [gateway.send(text(f"update {n}")).sid for n in range(7)]
+    gateway.send(text("someone else", to="+14155550177"))
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = sandbox.url
+    listed = client.messages.list(to=CUSTOMER, from_=ROOFTOP, limit=50, page_size=3)
+    assert [m.sid for m in listed] == list(reversed(sids))  # newest first, across 3 pages
+    assert listed[0].body == "update 6"
+
+
+def test_find_existing_adopts_a_message_accepted_before_a_500(
+    sandbox: SandboxServer, gateway: TwilioGateway
+) -> None:
+    attempt_at = datetime.now(UTC)
+    sandbox.inject("500_after")
+    error = send_error(gateway, text())
+    assert error.kind is ErrorKind.AMBIGUOUS and error.http_status == 500
+    found = gateway.find_existing(
+        to=CUSTOMER,
+        from_=ROOFTOP,
+        messaging_service_sid=None,
+        body="Your RAV4 is ready for pickup.",
+        content_sid=None,
+        created_after=attempt_at,
+    )
+    assert found is not None
+    assert found.sid == sandbox.state.list_messages()[0].sid
+
+
+def test_find_existing_ignores_other_bodies_and_old_messages(
+    sandbox: SandboxServer, gateway: TwilioGateway
+) -> None:
+    gateway.send(text("Checked in"))
+    lookup = {"to": CUSTOMER, "from_": ROOFTOP, "messaging_service_sid": None, "content_sid": None}
+    assert gateway.find_existing(**lookup, body="Ready", created_after=datetime.now(UTC)) is None
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert gateway.find_existing(**lookup, body="Checked in", created_after=later) is None
+
+
+def test_500_before_stores_nothing(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    sandbox.inject("500_before")
+    assert send_error(gateway, text()).kind is ErrorKind.AMBIGUOUS
+    assert stored_bodies(sandbox) == []
+    assert gateway.send(text()).status == "queued"
+
+
+def test_429_is_rate_limited_with_retry_after(
+    sandbox: SandboxServer, gateway: TwilioGateway
+) -> None:
+    sandbox.inject("429", retry_after=3)
+    error = send_error(gateway, text())
+    assert error.kind is ErrorKind.RATE_LIMITED
+    assert (error.code, error.http_status, error.retry_after) == (20429, 429, 3.0)
+    assert not error.permanent
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        (21610, 400, ErrorKind.UNSUBSCRIBED),
+        (21211, 400, ErrorKind.INVALID_NUMBER),
+        (21408, 400, ErrorKind.ROUTE_DISABLED),
+        (21611, 400, ErrorKind.RATE_LIMITED),
+        (63016, 400, ErrorKind.OUTSIDE_WINDOW),
+        (20003, 401, ErrorKind.AUTH),
+        (21999, 400, ErrorKind.PERMANENT),
+    ],
+)
+def test_injected_errors_map_to_kinds(
+    sandbox: SandboxServer, gateway: TwilioGateway, code: int, status: int, kind: ErrorKind
+) -> None:
+    sandbox.inject("error", code=code, status=status)
+    error = send_error(gateway, text())
+    assert (error.kind, error.code, error.http_status) == (kind, code, status)
+
+
+def test_sandbox_validation_errors(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    assert send_error(gateway, text(to="555-0142")).kind is ErrorKind.INVALID_NUMBER
+    assert send_error(gateway, text(to=LANDLINE)).kind is ErrorKind.NOT_TEXTABLE
+    no_body = send_error(gateway, OutgoingMessage(to=CUSTOMER, from_=ROOFTOP))
+    assert (no_body.code, no_body.kind) == (21602, ErrorKind.PERMANENT)
+    no_sender = send_error(gateway, OutgoingMessage(to=CUSTOMER, body="hi"))
+    assert no_sender.code == 21603 and no_sender.permanent
+
+
+def test_slow_response_times_out_as_ambiguous(sandbox: SandboxServer) -> None:
+    impatient = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url=sandbox.url, timeout=0.2)
+    sandbox.inject("delay_ms", delay_ms=1000)
+    try:
+        error = send_error(impatient, text())
+    finally:
+        impatient.close()
+    assert error.kind is ErrorKind.AMBIGUOUS
+    assert stored_bodies(sandbox) == ["Your RAV4 is ready for pickup."]
+
+
+def test_reset_connection_is_ambiguous(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    sandbox.inject("reset")
+    error = send_error(gateway, text())
+    assert error.kind is ErrorKind.AMBIGUOUS and error.http_status is None
+    assert len(stored_bodies(sandbox)) == 1
+    assert gateway.send(text("next")).status == "queued"  # the pool recovers
+
+
+def test_connection_refused_is_transient() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    nobody = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url=f"http://127.0.0.1:{port}")
+    error = send_error(nobody, text())
+    assert error.kind is ErrorKind.TRANSIENT and not error.ambiguous
+
+
+def test_bad_credentials_are_auth_errors(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    assert gateway.check_credentials() == "Pitwall Sandbox"
+    wrong = TwilioGateway(ACCOUNT_SID, "not-the-token", api_url=sandbox.url)
+    for call in (wrong.check_credentials, lambda: wrong.send(text())):
+        with pytest.raises(SendError) as caught:
+            call()
+        assert (caught.value.kind, caught.value.code, caught.value.http_status) == (
+            ErrorKind.AUTH,
+            20003,
+            401,
+        )
+    assert stored_bodies(sandbox) == []
+
+
+def test_unknown_sid_fetch_is_permanent(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
+    with pytest.raises(SendError) as caught:
+        gateway.fetch("SM" + "f" * 32)
+    assert caught.value.http_status == 404 and caught.value.permanent
+
+
+def test_region_and_edge_from_the_environment_are_ignored(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")
+    local = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url=sandbox.url)
+    assert local.send(text()).sid.startswith("SM")
+
+
+def test_concurrent_sends_from_a_thread_pool(
+    sandbox: SandboxServer, gateway: TwilioGateway
+) -> None:
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda n: gateway.send(text(f"ro {n} ready")), range(50)))
+    assert len({sent.sid for sent in results}) == 50
+    assert sorted(stored_bodies(sandbox)) == sorted(f"ro {n} ready" for n in range(50))
