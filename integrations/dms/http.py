@@ -62,8 +62,17 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 def brief(response: httpx.Response, limit: int = 120) -> str:
-    """A short, single-line description of a failed response for error messages."""
+    """A short, single-line description of a failed response: "401 invalid_client"."""
     body = " ".join(response.text.split())[:limit]
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    # OAuth2 and most JSON APIs put the useful word in "error"; show that, not the JSON.
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        body = data["error"]
+        if isinstance(data.get("error_description"), str):
+            body += f" ({data['error_description']})"
     return f"{response.status_code} {body}".strip()
 
 
