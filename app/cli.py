@@ -1,0 +1,307 @@
+"""The `pitwall` command line (DESIGN.md's CLI contract).
+
+Every command is a unit of work: it opens its own transaction and commits once.
+Expected failures (bad settings, bad config, unreachable database) print one line
+and exit 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app.config import ConfigError, Settings, load_dealer_config
+from app.db import make_engine, make_session_factory, ping, redact_url
+from app.deps import Database
+
+app = typer.Typer(
+    name="pitwall",
+    help="Service-status texts for dealership service departments.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Dealer configuration.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+users_app = typer.Typer(help="Logins for the web app.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit code 2."""
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn expected failures into `error: ...` and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (CliError, ConfigError, LookupError) as exc:
+            raise fail(str(exc).strip("'\"")) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "settings"
+            raise fail(f"{where}: {first['msg']}") from None
+        except OperationalError as exc:
+            raise fail(f"cannot reach the database: {_first_line(exc.orig or exc)}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
+
+
+def open_database(settings: Settings) -> Database:
+    """Connect and check the database answers, with a one-line error if not."""
+    try:
+        engine = make_engine(settings.database_url)
+        ping(engine)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise CliError(
+            f"cannot reach the database at {redact_url(settings.database_url)}: "
+            f"{_first_line(getattr(exc, 'orig', None) or exc)}"
+        ) from None
+    return Database(engine=engine, sessions=make_session_factory(engine))
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[Any]:
+    database = open_database(settings)
+    try:
+        with database.transaction() as session:
+            yield session
+    finally:
+        database.engine.dispose()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- db -------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Migrate PITWALL_DATABASE_URL to the newest schema (alembic upgrade head)."""
+    from app.migrate import upgrade_to_head
+
+    settings = load_settings()
+    open_database(settings).engine.dispose()
+    upgrade_to_head(settings.database_url)
+    typer.echo(f"database {redact_url(settings.database_url)} is at the newest schema")
+
+
+# --- config ---------------------------------------------------------------------
+
+
+@config_app.command("load")
+@one_line_errors
+def config_load(file: Annotated[Path, typer.Argument(help="dealer TOML file")]) -> None:
+    """Create or update the dealer group and rooftops from FILE (idempotent)."""
+    from app.dealers.service import apply_dealer_config
+
+    config = load_dealer_config(file)
+    settings = load_settings()
+    with transaction(settings) as session:
+        report = apply_dealer_config(session, config=config, source=str(file))
+    typer.echo(f"group {report.group!r}: " + _describe(report))
+
+
+def _describe(report: Any) -> str:
+    parts = [
+        f"{label} {', '.join(slugs)}"
+        for label, slugs in (
+            ("created", report.created),
+            ("updated", report.updated),
+            ("deactivated", report.deactivated),
+            ("unchanged", report.unchanged),
+        )
+        if slugs
+    ]
+    return "; ".join(parts) if parts else "nothing to do"
+
+
+# --- serve / worker / demo --------------------------------------------------------
+
+
+@app.command()
+@one_line_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the web app: pages, JSON API and Twilio webhooks."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = load_settings()
+    settings.require_secret_key()
+    database = open_database(settings)
+    configure_logging()
+    uvicorn.run(create_app(settings, database=database), host=host, port=port, proxy_headers=True)
+
+
+@app.command()
+@one_line_errors
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="run what is due now, then exit")] = False,
+) -> None:
+    """Poll DMSes, send due messages, run follow-ups and watchdogs."""
+    from app.scheduler import run_forever
+    from app.worker import Worker
+
+    settings = load_settings()
+    database = open_database(settings)
+    configure_logging()
+    with Worker.from_settings(settings, database) as runner:
+        if once:
+            report = runner.run_once()
+            typer.echo(report.summary())
+            return
+        run_forever(runner)
+
+
+@app.command()
+@one_line_errors
+def demo(
+    port: Annotated[int, typer.Option(help="web app port")] = 8000,
+    sandbox_port: Annotated[int, typer.Option(help="Twilio sandbox port")] = 8001,
+    data_dir: Annotated[Path, typer.Option(help="where the demo database lives")] = Path(
+        "demo-data"
+    ),
+) -> None:
+    """Everything in one process on SQLite: simulator DMS, Twilio sandbox, web app, worker."""
+    from app.demo import run_demo
+
+    run_demo(port=port, sandbox_port=sandbox_port, data_dir=data_dir)
+
+
+# --- tokens / users -----------------------------------------------------------------
+
+
+@tokens_app.command("create")
+@one_line_errors
+def tokens_create(
+    name: Annotated[str, typer.Option(help="what the token is for")],
+    role: Annotated[str, typer.Option(help="advisor | director | admin")],
+    rooftop: Annotated[list[str] | None, typer.Option(help="rooftop slug (advisors)")] = None,
+    group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+) -> None:
+    """Print a new API token (the last line of output). Only its hash is stored."""
+    from app.auth.service import create_api_token
+    from app.dealers.service import single_group
+
+    settings = load_settings()
+    with transaction(settings) as session:
+        dealer_group = single_group(session, group)
+        rooftops = _rooftops(session, dealer_group.id, rooftop or [])
+        if role == "advisor" and not rooftops:
+            raise CliError("an advisor token needs at least one --rooftop")
+        try:
+            token = create_api_token(
+                session, group_id=dealer_group.id, name=name, role=role, rooftops=rooftops
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    typer.echo(f"token {name!r} ({role}) for {dealer_group.name}; store it now, it is not shown again:")
+    typer.echo(token)
+
+
+@users_app.command("create")
+@one_line_errors
+def users_create(
+    email: Annotated[str, typer.Option(help="login e-mail")],
+    role: Annotated[str, typer.Option(help="advisor | director | admin")],
+    rooftop: Annotated[list[str] | None, typer.Option(help="rooftop slug (advisors)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+    group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+) -> None:
+    """Create a login. Advisors see only the rooftops named with --rooftop."""
+    from app.auth.service import create_user
+    from app.dealers.service import single_group
+
+    password = _read_password(password_stdin)
+    settings = load_settings()
+    with transaction(settings) as session:
+        dealer_group = single_group(session, group)
+        rooftops = _rooftops(session, dealer_group.id, rooftop or [])
+        try:
+            user = create_user(
+                session,
+                group_id=dealer_group.id,
+                email=email,
+                password=password,
+                role=role,
+                rooftops=rooftops,
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    typer.echo(f"user {user.email} ({user.role}) created in {dealer_group.name}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        raise CliError("the two passwords differ")
+    return first
+
+
+def _rooftops(session: Any, group_id: int, slugs: list[str]) -> list[Any]:
+    from app.dealers.service import rooftop_by_slug
+
+    found = []
+    for slug in slugs:
+        rooftop = rooftop_by_slug(session, group_id=group_id, slug=slug)
+        if rooftop is None:
+            raise CliError(f"no rooftop {slug!r} in this group")
+        found.append(rooftop)
+    return found
+
+
+def _add_domain_commands() -> None:
+    from app.messaging.cli import templates_app
+
+    app.add_typer(templates_app, name="templates")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        _add_domain_commands()
+    except ImportError:  # pragma: no cover - domain CLIs land separately
+        pass
+    app()
