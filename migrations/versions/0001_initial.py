@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:24:50.436618
+Create Date: 2026-11-23 11:32:11.490415
 """
 
 from collections.abc import Sequence
@@ -358,6 +358,8 @@ def upgrade() -> None:
         sa.Column("closed_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("dms_updated_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("payload_hash", sa.String(length=64), nullable=True),
+        sa.Column("customer_hash", sa.String(length=64), nullable=True),
         sa.Column("missing_since", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("missing_polls", sa.Integer(), nullable=False),
         sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
