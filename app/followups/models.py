@@ -42,6 +42,8 @@ class FollowupLine(Base):
 
 
 class FollowupTouch(Base):
+    """One message of a plan's cadence, due `followup_days[n-1]` days after the RO closed."""
+
     __tablename__ = "followup_touch"
     __table_args__ = (
         UniqueConstraint("plan_id", "touch_no"),
@@ -57,6 +59,8 @@ class FollowupTouch(Base):
         ForeignKey("outbound_message.id", ondelete="SET NULL")
     )
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a touch was not sent: plan stopped, stale after an outage, nothing left to ask about.
+    canceled_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Recovery(Base):

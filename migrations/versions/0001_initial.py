@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:32:11.490415
+Create Date: 2026-11-23 11:32:20.046543
 """
 
 from collections.abc import Sequence
@@ -677,6 +677,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("outbound_message_id", sa.Integer(), nullable=True),
         sa.Column("queued_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("canceled_reason", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["outbound_message_id"],
             ["outbound_message.id"],
