@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -52,7 +53,8 @@ class ThreadLocalHttpClient(HttpClient):
     def __init__(self, timeout: float = 10.0) -> None:
         super().__init__(logger, is_async=False, timeout=timeout)
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        # Weak: a session dies with its thread instead of piling up in pool churn.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._sessions_lock = threading.Lock()
 
     def _session(self) -> requests.Session:
@@ -65,7 +67,7 @@ class ThreadLocalHttpClient(HttpClient):
             session.mount("http://", adapter)
             self._local.session = session
             with self._sessions_lock:
-                self._sessions.append(session)
+                self._sessions.add(session)
         return session
 
     def request(
@@ -103,7 +105,8 @@ class ThreadLocalHttpClient(HttpClient):
     def close(self) -> None:
         """Close every thread's session (idle connections are dropped)."""
         with self._sessions_lock:
-            sessions, self._sessions = self._sessions, []
+            sessions = list(self._sessions)
+            self._sessions.clear()
         for session in sessions:
             session.close()
 

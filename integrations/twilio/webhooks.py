@@ -19,7 +19,7 @@ __all__ = ["SIGNATURE_HEADER", "build_url", "compute_signature", "is_valid_signa
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
-FormParams = Mapping[str, str] | Iterable[tuple[str, str]]
+FormParams = Mapping[str, object] | Iterable[tuple[str, str]]
 
 
 def _pairs(params: FormParams | None) -> list[tuple[str, str]]:

@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from twilio.rest import Client
 
-from integrations.twilio.base import ErrorKind, MessageGateway, OutgoingMessage, SendError
+from integrations.twilio.base import (
+    ErrorKind,
+    MessageGateway,
+    OutgoingMessage,
+    SendError,
+    SentMessage,
+)
 from integrations.twilio.gateway import TwilioGateway
 from integrations.twilio.sandbox import SandboxServer
 
@@ -29,8 +35,8 @@ def send_error(gateway: TwilioGateway, msg: OutgoingMessage) -> SendError:
     return caught.value
 
 
-def stored_bodies(sandbox: SandboxServer) -> list[str | None]:
-    return [m.body for m in sandbox.state.list_messages()]
+def stored_bodies(sandbox: SandboxServer) -> list[str]:
+    return [m.body or "" for m in sandbox.state.list_messages()]
 
 
 def test_gateway_implements_the_port(gateway: TwilioGateway) -> None:
@@ -114,10 +120,20 @@ def test_find_existing_ignores_other_bodies_and_old_messages(
     sandbox: SandboxServer, gateway: TwilioGateway
 ) -> None:
     gateway.send(text("Checked in"))
-    lookup = {"to": CUSTOMER, "from_": ROOFTOP, "messaging_service_sid": None, "content_sid": None}
-    assert gateway.find_existing(**lookup, body="Ready", created_after=datetime.now(UTC)) is None
-    later = datetime.now(UTC) + timedelta(minutes=10)
-    assert gateway.find_existing(**lookup, body="Checked in", created_after=later) is None
+
+    def lookup(body: str, created_after: datetime) -> SentMessage | None:
+        return gateway.find_existing(
+            to=CUSTOMER,
+            from_=ROOFTOP,
+            messaging_service_sid=None,
+            body=body,
+            content_sid=None,
+            created_after=created_after,
+        )
+
+    assert lookup("Ready", datetime.now(UTC)) is None
+    assert lookup("Checked in", datetime.now(UTC) + timedelta(minutes=10)) is None
+    assert lookup("Checked in", datetime.now(UTC) - timedelta(minutes=1)) is not None
 
 
 def test_500_before_stores_nothing(sandbox: SandboxServer, gateway: TwilioGateway) -> None:

@@ -45,7 +45,7 @@ def test_repeated_names_sort_by_value() -> None:
         "t", "https://h/p", [("Body", "x"), ("MediaUrl", "a"), ("MediaUrl", "b")]
     )
     assert compute_signature("t", "https://h/p", pairs) == expected
-    form = FormData(pairs)
+    form = FormData(list(pairs))
     assert compute_signature("t", "https://h/p", form) == expected
     assert compute_signature("t", "https://h/p", [("MediaUrl", "a")]) != expected
 
