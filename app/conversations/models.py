@@ -36,6 +36,8 @@ class InboundMessage(Base):
     )
     intent: Mapped[str | None] = mapped_column(String(20))
     reply_body: Mapped[str | None] = mapped_column(Text)
+    # A household phone asked "which vehicle?": the choices offered, until the answer comes.
+    pending_choices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -61,6 +63,8 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     dial_status: Mapped[str | None] = mapped_column(String(20))
     dial_duration_s: Mapped[int | None] = mapped_column(Integer)
+    # The TwiML first answered, returned again when Twilio retries the same CallSid.
+    answer_twiml: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:32:20.046543
+Create Date: 2026-11-23 11:32:43.826202
 """
 
 from collections.abc import Sequence
@@ -410,6 +410,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=20), nullable=True),
         sa.Column("dial_status", sa.String(length=20), nullable=True),
         sa.Column("dial_duration_s", sa.Integer(), nullable=True),
+        sa.Column("answer_twiml", sa.Text(), nullable=True),
         sa.Column("started_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -483,6 +484,7 @@ def upgrade() -> None:
         sa.Column("repair_order_id", sa.Integer(), nullable=True),
         sa.Column("intent", sa.String(length=20), nullable=True),
         sa.Column("reply_body", sa.Text(), nullable=True),
+        sa.Column("pending_choices", sa.JSON(), nullable=True),
         sa.Column("handled_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=True),
         sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
