@@ -1,0 +1,93 @@
+"""The `pitwall` CLI: commands do what DESIGN.md says; expected failures are one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.auth.models import ApiToken
+from app.auth.service import hash_token
+from app.deps import Database
+from tests.support import SAMPLE_CONFIG
+
+
+def run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_config_load_then_token_create(database_url: str, database: Database) -> None:
+    env = {"PITWALL_DATABASE_URL": database_url}
+    loaded = run(["config", "load", str(SAMPLE_CONFIG)], env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "created bayview-toyota, bayview-ford" in loaded.stdout
+    again = run(["config", "load", str(SAMPLE_CONFIG)], env)
+    assert "unchanged bayview-toyota, bayview-ford" in again.stdout
+
+    created = run(["tokens", "create", "--name", "bi", "--role", "director"], env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    with database.sessions() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        assert row is not None and row.role == "director"
+
+
+def test_bad_config_file_is_one_line_exit_2(database_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SAMPLE_CONFIG.read_text().replace('language = "en"', 'langauge = "en"'))
+    done = run(["config", "load", str(bad)], {"PITWALL_DATABASE_URL": database_url})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {bad}: rooftop[bayview-toyota].langauge: unknown key"
+    )
+
+
+def test_unreachable_database_is_one_line_exit_2(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"
+    done = run(["db", "upgrade"], {"PITWALL_DATABASE_URL": url})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach the database at")
+    assert "secret" not in done.stderr  # passwords are redacted
+
+
+def test_wrong_database_url_is_one_line_exit_2() -> None:
+    done = run(["db", "upgrade"], {"PITWALL_DATABASE_URL": "mysql://x"})
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: PITWALL_DATABASE_URL:")
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_without_secret_key_is_one_line_exit_2(database_url: str) -> None:
+    env = {"PITWALL_DATABASE_URL": database_url}
+    env_without_key = {k: v for k, v in os.environ.items() if k != "PITWALL_SECRET_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env={**env_without_key, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PITWALL_SECRET_KEY: is required outside the demo" in done.stderr
+
+
+def test_db_upgrade_is_idempotent(database_url: str) -> None:
+    env = {"PITWALL_DATABASE_URL": database_url}
+    for _ in range(2):
+        done = run(["db", "upgrade"], env)
+        assert done.returncode == 0, done.stderr
+        assert "newest schema" in done.stdout
