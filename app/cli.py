@@ -233,7 +233,9 @@ def tokens_create(
             )
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    typer.echo(f"token {name!r} ({role}) for {dealer_group.name}; store it now, it is not shown again:")
+    typer.echo(
+        f"token {name!r} ({role}) for {dealer_group.name}; store it now, it is not shown again:"
+    )
     typer.echo(token)
 
 

@@ -53,8 +53,8 @@ DmsKind = Literal["rest", "cdk", "tekion", "dealertrack", "csv", "simulator"]
 Language = Literal["en", "es", "fr"]
 
 DEMO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
-DEMO_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the local sandbox's, not a secret
-DEMO_SECRET_KEY = "demo-only-secret-key"  # noqa: S105
+DEMO_AUTH_TOKEN = "sandbox-auth-token"
+DEMO_SECRET_KEY = "demo-only-secret-key"
 
 
 class Settings(BaseSettings):
@@ -294,7 +294,11 @@ def _key_path(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     node: Any = data
     for item in loc:
         if isinstance(item, int) and isinstance(node, list):
-            slug = node[item].get("slug") if item < len(node) and isinstance(node[item], dict) else None
+            slug = (
+                node[item].get("slug")
+                if item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             parts[-1] = f"{parts[-1]}[{slug or item}]"
             node = node[item] if item < len(node) else None
         else:

@@ -46,7 +46,9 @@ class AdapterCache:
 
     def __call__(self, rooftop: Rooftop) -> DmsAdapter:
         dms = rooftop.settings.dms
-        fingerprint = json.dumps([dms.kind, dms.adapter_settings(), rooftop.timezone], sort_keys=True)
+        fingerprint = json.dumps(
+            [dms.kind, dms.adapter_settings(), rooftop.timezone], sort_keys=True
+        )
         with self._lock:
             cached = self._adapters.get(rooftop.id)
             if cached is not None and cached[0] == fingerprint:

@@ -55,7 +55,8 @@ class RunReport:
         sent = ", ".join(f"{n} {state}" for state, n in sorted(outcome.items())) or "nothing due"
         return (
             f"polled: {polled}\n"
-            f"follow-ups queued: {self.followups_queued}; watchdog actions: {self.watchdog_actions}\n"
+            f"follow-ups queued: {self.followups_queued}; "
+            f"watchdog actions: {self.watchdog_actions}\n"
             f"messages: {sent}"
         )
 
@@ -148,6 +149,9 @@ class Worker:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()

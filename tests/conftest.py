@@ -33,7 +33,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def test_database(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[TestDatabase]:
+def test_database(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[TestDatabase]:
     database = TestDatabase(worker_id, tmp_path_factory.mktemp("db"))
     yield database
     database.drop()

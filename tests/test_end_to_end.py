@@ -47,8 +47,13 @@ def ro_record(status: str, updated_at: str) -> dict[str, Any]:
         },
         "vehicle": {"vin": "JTMW1RFV5MD012345", "year": 2021, "make": "Toyota", "model": "RAV4"},
         "lines": [
-            {"line": "A", "op_code": "OILCHG", "description": "Oil and filter",
-             "status": "approved", "amount": "89.95"},
+            {
+                "line": "A",
+                "op_code": "OILCHG",
+                "description": "Oil and filter",
+                "status": "approved",
+                "amount": "89.95",
+            },
         ],
     }
 
@@ -94,8 +99,10 @@ def world(database: Database, database_url: str, tmp_path: Path) -> Iterator[dic
         PITWALL_PUBLIC_URL=public_url,
         PITWALL_SECRET_KEY="test",
     )
-    with FakeServer(dms.app) as dms_server, sandbox, ServedApp(
-        create_app(settings, database=database), port=web_port
+    with (
+        FakeServer(dms.app) as dms_server,
+        sandbox,
+        ServedApp(create_app(settings, database=database), port=web_port),
     ):
         config = tmp_path / "dealer.toml"
         config.write_text(DEALER_TOML.format(dms_url=dms_server.url))

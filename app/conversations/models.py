@@ -89,7 +89,9 @@ class Task(Base):
     kind: Mapped[str] = mapped_column(String(20))
     summary: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    assigned_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
     advisor_ref: Mapped[str | None] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(10), default="open")  # open | done
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -40,7 +40,9 @@ class CustomerRef(Base):
     __table_args__ = (UniqueConstraint("source", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
     source: Mapped[str] = mapped_column(String(100))
     external_id: Mapped[str] = mapped_column(String(100))
     rooftop_id: Mapped[int | None] = mapped_column(ForeignKey("rooftop.id"))
@@ -78,7 +80,9 @@ class CustomerPhone(Base):
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
     )
-    phone_id: Mapped[int] = mapped_column(ForeignKey("phone.id", ondelete="CASCADE"), primary_key=True)
+    phone_id: Mapped[int] = mapped_column(
+        ForeignKey("phone.id", ondelete="CASCADE"), primary_key=True
+    )
     kind: Mapped[str | None] = mapped_column(String(10))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
 

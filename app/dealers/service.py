@@ -74,7 +74,9 @@ def apply_dealer_config(session: Session, *, config: DealerConfig, source: str) 
             report.group_changed = True
     session.flush()
 
-    existing = {r.slug: r for r in session.scalars(select(Rooftop).where(Rooftop.group_id == group.id))}
+    existing = {
+        r.slug: r for r in session.scalars(select(Rooftop).where(Rooftop.group_id == group.id))
+    }
     for cfg in config.rooftop:
         _check_number_not_taken(session, cfg, group.id, source)
         columns = _rooftop_columns(cfg)
@@ -95,7 +97,9 @@ def apply_dealer_config(session: Session, *, config: DealerConfig, source: str) 
     return report
 
 
-def _check_number_not_taken(session: Session, cfg: RooftopConfig, group_id: int, source: str) -> None:
+def _check_number_not_taken(
+    session: Session, cfg: RooftopConfig, group_id: int, source: str
+) -> None:
     """Inbound texts find their rooftop by `To`: a number may belong to one rooftop only."""
     for key in ("sms_from", "whatsapp_from"):
         number = getattr(cfg, key)
@@ -110,7 +114,9 @@ def _check_number_not_taken(session: Session, cfg: RooftopConfig, group_id: int,
         )
         if other is not None and not (other.group_id == group_id and other.slug == cfg.slug):
             raise ConfigError(
-                source, f"rooftop[{cfg.slug}].{key}", f"{number} is already used by rooftop {other.slug!r}"
+                source,
+                f"rooftop[{cfg.slug}].{key}",
+                f"{number} is already used by rooftop {other.slug!r}",
             )
 
 
@@ -119,7 +125,9 @@ def rooftop_for_number(session: Session, number: str) -> Rooftop | None:
     bare = number.removeprefix("whatsapp:")
     return session.scalar(
         select(Rooftop)
-        .where(or_(Rooftop.sms_from == bare, Rooftop.whatsapp_from == bare), Rooftop.active.is_(True))
+        .where(
+            or_(Rooftop.sms_from == bare, Rooftop.whatsapp_from == bare), Rooftop.active.is_(True)
+        )
         .limit(1)
     )
 
@@ -129,7 +137,9 @@ def rooftop_by_slug(session: Session, *, group_id: int, slug: str) -> Rooftop | 
 
 
 def active_rooftops(session: Session) -> list[Rooftop]:
-    return list(session.scalars(select(Rooftop).where(Rooftop.active.is_(True)).order_by(Rooftop.id)))
+    return list(
+        session.scalars(select(Rooftop).where(Rooftop.active.is_(True)).order_by(Rooftop.id))
+    )
 
 
 def single_group(session: Session, name: str | None = None) -> DealerGroup:

@@ -12,7 +12,16 @@ from app.db import Base, UTCDateTime, utcnow
 
 # pending -> claimed -> sent -> delivered -> read; failed/undelivered/expired/suppressed/
 # superseded are final. `retry` is pending again with a later not_before.
-FINAL_STATES = ("delivered", "read", "failed", "undelivered", "expired", "suppressed", "superseded", "canceled")
+FINAL_STATES = (
+    "delivered",
+    "read",
+    "failed",
+    "undelivered",
+    "expired",
+    "suppressed",
+    "superseded",
+    "canceled",
+)
 
 
 class OutboundMessage(Base):

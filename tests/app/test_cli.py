@@ -49,9 +49,7 @@ def test_bad_config_file_is_one_line_exit_2(database_url: str, tmp_path: Path) -
     bad.write_text(SAMPLE_CONFIG.read_text().replace('language = "en"', 'langauge = "en"'))
     done = run(["config", "load", str(bad)], {"PITWALL_DATABASE_URL": database_url})
     assert done.returncode == 2
-    assert done.stderr.strip() == (
-        f"error: {bad}: rooftop[bayview-toyota].langauge: unknown key"
-    )
+    assert done.stderr.strip() == (f"error: {bad}: rooftop[bayview-toyota].langauge: unknown key")
 
 
 def test_unreachable_database_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -53,18 +53,25 @@ def test_sample_config_loads_two_rooftops_with_e164_numbers(database: Database) 
 def test_loading_the_same_file_twice_changes_nothing(database: Database) -> None:
     load_sample_dealer(database)
     with database.sessions() as session:
-        before = [(r.id, r.updated_at) for r in session.scalars(select(Rooftop).order_by(Rooftop.id))]
+        before = [
+            (r.id, r.updated_at) for r in session.scalars(select(Rooftop).order_by(Rooftop.id))
+        ]
     report = load_sample_dealer(database)
     assert not report.changed
     assert report.unchanged == ["bayview-toyota", "bayview-ford"]
     with database.sessions() as session:
-        after = [(r.id, r.updated_at) for r in session.scalars(select(Rooftop).order_by(Rooftop.id))]
+        after = [
+            (r.id, r.updated_at) for r in session.scalars(select(Rooftop).order_by(Rooftop.id))
+        ]
     assert before == after
 
 
 def test_a_changed_file_updates_in_place(database: Database, tmp_path: Path) -> None:
     load_sample_dealer(database)
-    load(database, write(tmp_path, BASE.replace('name = "Bayview Ford"', 'name = "Bayview Ford Lincoln"')))
+    load(
+        database,
+        write(tmp_path, BASE.replace('name = "Bayview Ford"', 'name = "Bayview Ford Lincoln"')),
+    )
     with database.sessions() as session:
         names = session.scalars(select(Rooftop.name).order_by(Rooftop.id)).all()
         assert names == ["Bayview Toyota", "Bayview Ford Lincoln"]
@@ -78,7 +85,9 @@ def test_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_dms_key_is_an_error(tmp_path: Path, database: Database) -> None:
-    error = error_for(tmp_path, BASE.replace("ro_count = 40", "ro_count = 40\nbase_ur1 = 'x'"), database)
+    error = error_for(
+        tmp_path, BASE.replace("ro_count = 40", "ro_count = 40\nbase_ur1 = 'x'"), database
+    )
     assert error.key == "rooftop[bayview-toyota].dms.base_ur1"
     assert "unknown key" in error.problem
 
@@ -99,7 +108,9 @@ def test_time_zone_is_checked_against_iana(tmp_path: Path) -> None:
 
 
 def test_phone_numbers_are_checked(tmp_path: Path) -> None:
-    error = error_for(tmp_path, BASE.replace('sms_from = "+14155550100"', 'sms_from = "555-CALL-NOW"'))
+    error = error_for(
+        tmp_path, BASE.replace('sms_from = "+14155550100"', 'sms_from = "555-CALL-NOW"')
+    )
     assert error.key == "rooftop[bayview-toyota].sms_from"
     assert "phone number" in error.problem
 
@@ -107,7 +118,10 @@ def test_phone_numbers_are_checked(tmp_path: Path) -> None:
 def test_numbers_written_locally_use_the_group_region(database: Database, tmp_path: Path) -> None:
     load(database, write(tmp_path, BASE.replace('"+14155550200"', '"(415) 555-0200"')))
     with database.sessions() as session:
-        assert session.scalar(select(Rooftop.sms_from).where(Rooftop.slug == "bayview-ford")) == "+14155550200"
+        assert (
+            session.scalar(select(Rooftop.sms_from).where(Rooftop.slug == "bayview-ford"))
+            == "+14155550200"
+        )
 
 
 def test_unknown_stage_in_status_map_is_an_error(tmp_path: Path) -> None:
