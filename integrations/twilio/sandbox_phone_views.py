@@ -47,7 +47,7 @@ async function poll() {
     const r = await fetch('/_sandbox/phone.json?summary=1');
     const v = (await r.json()).version;
     const typing = [...document.querySelectorAll('input[type=text]')]
-      .some(i => i.value && i.name !== 'from');
+      .some(i => i.value);
     if (seen !== null && v !== seen && !typing) location.reload();
     seen = v;
   } catch (e) {}

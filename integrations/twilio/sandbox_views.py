@@ -227,11 +227,15 @@ def api_router(
 
         service = params.get("MessagingServiceSid")
         body = params.get("Body")
+        sender = params.get("From") or config.messaging_services.get(service or "")
+        if sender and params["To"].startswith("whatsapp:") and ":" not in sender:
+            # A Messaging Service sends on the recipient's channel.
+            sender = f"whatsapp:{sender}"
         stored = StoredMessage(
             sid=new_sid("SM"),
             account_sid=config.account_sid,
             to=params["To"],
-            from_=params.get("From") or (config.messaging_services.get(service or "")),
+            from_=sender,
             body=body,
             status="accepted" if service else "queued",
             messaging_service_sid=service,
