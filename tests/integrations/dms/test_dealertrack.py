@@ -59,7 +59,7 @@ def fake(served: tuple[DealertrackFake, FakeServer]) -> DealertrackFake:
 
 
 def _adapter(server: FakeServer, retry: RetryPolicy, **overrides: str) -> DealertrackAdapter:
-    options = {"base_url": f"{server.url}/opentrack/ServiceAPI", "dealer_id": "DT1",
+    options: dict[str, Any] = {"base_url": f"{server.url}/opentrack/ServiceAPI", "dealer_id": "DT1",
                "username": "pitwall", "password": "secret", **overrides}
     return DealertrackAdapter(rooftop_slug="bayview-toyota", timezone="America/Los_Angeles",
                               retry=retry, **options)

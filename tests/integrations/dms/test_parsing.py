@@ -70,7 +70,8 @@ def test_content_hash_ignores_updated_at_and_sees_everything_else() -> None:
     later = replace(record, updated_at=record.opened_at + timedelta(hours=5))
     assert later.content_hash() == record.content_hash()
     assert replace(record, raw_status="CLOSED").content_hash() != record.content_hash()
-    moved = replace(record, promised_at=record.promised_at + timedelta(minutes=30))  # type: ignore[operator]
+    assert record.promised_at is not None
+    moved = replace(record, promised_at=record.promised_at + timedelta(minutes=30))
     assert moved.content_hash() != record.content_hash()
 
 

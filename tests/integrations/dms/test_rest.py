@@ -110,7 +110,7 @@ def _raw(record: dict[str, Any]) -> RawRecord:
     ],
 )
 def test_malformed_records_name_the_field(
-    adapter: RestBridgeAdapter, override: dict[str, object], reason: str
+    adapter: RestBridgeAdapter, override: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(MalformedRecord) as caught:
         adapter.normalise(_raw(bridge_record(**override)))
