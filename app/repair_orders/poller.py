@@ -1,0 +1,505 @@
+"""Poll one rooftop's DMS: a unit of work that owns its transactions.
+
+    lease `dms:<rooftop id>`  ->  pages since (cursor - overlap)  ->  one transaction
+    per page (quarantine, apply, cursor)  ->  page.ack()  ->  confirm vanished ROs
+    (snapshot DMSes)  ->  health in `dms_poll_state`  ->  release the lease
+
+A broken record is quarantined and the page goes on; a broken page is rolled back
+(its cursor does not move, so the next poll re-reads it) and the poll stops there;
+a broken rooftop is recorded in its health and never raised, so the others go on.
+
+The cursor is the highest `updated_at` of committed pages and never moves back.
+It assumes the DMS pages in `updated_at` order, as the bridge, simulator and the
+vendor adapters do; the overlap re-read covers ties and clock drift, and the
+content hash makes the re-read free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.db import utcnow
+from app.dealers.models import Rooftop
+from app.deps import Database
+from app.ops.leases import acquire_lease, release_lease, renew_lease
+from app.repair_orders.changes import ChangeHook, RepairOrderChange
+from app.repair_orders.models import (
+    OPEN_STAGES,
+    DmsPollState,
+    QuarantinedRecord,
+    RepairOrder,
+    RoEvent,
+)
+from app.repair_orders.service import (
+    apply_records,
+    known_repair_orders,
+    payload_hash,
+    record_problem,
+)
+from integrations.dms.base import (
+    DmsAdapter,
+    DmsError,
+    DmsPage,
+    MalformedRecord,
+    RawRecord,
+    RepairOrderRecord,
+)
+
+log = logging.getLogger(__name__)
+
+AdapterFactory = Callable[[Rooftop], DmsAdapter]
+Clock = Callable[[], datetime]
+
+OVERLAP = timedelta(minutes=5)
+LEASE_TTL = timedelta(minutes=2)
+VANISHED_AFTER_POLLS = 3
+CONFIRMATIONS_PER_POLL = 50  # fetch_one calls per poll, so a mass close cannot stall a poll
+_SECRET_KEYS = ("token", "client_secret", "password", "client_id", "username")
+
+
+class LeaseLost(Exception):
+    """Our lease expired and another worker took the rooftop over: stop writing."""
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll of one rooftop did. `outcome`: ok | failed | skipped."""
+
+    rooftop_id: int
+    outcome: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    duration_ms: int = 0
+
+
+def _counts() -> Counter[str]:
+    return Counter({"seen": 0, "changed": 0, "unchanged": 0, "quarantined": 0, "unmapped": 0})
+
+
+def poll_rooftop(
+    database: Database,
+    *,
+    rooftop_id: int,
+    adapter_factory: AdapterFactory,
+    hooks: Sequence[ChangeHook],
+    clock: Clock = utcnow,
+    worker_id: str,
+    overlap: timedelta = OVERLAP,
+    lease_ttl: timedelta = LEASE_TTL,
+) -> PollResult:
+    """Poll one rooftop once. Never raises for a DMS or data problem: see `PollResult`.
+
+    `adapter_factory(rooftop)` returns the rooftop's adapter; the factory owns it
+    (it may cache it across polls), so the poller never closes it.
+    """
+    lease = f"dms:{rooftop_id}"
+    with database.transaction() as session:
+        if not acquire_lease(session, name=lease, holder=worker_id, ttl=lease_ttl, now=clock()):
+            return PollResult(rooftop_id=rooftop_id, outcome="skipped")
+    try:
+        return _poll(
+            database, rooftop_id, adapter_factory, hooks, clock, worker_id, overlap, lease_ttl
+        )
+    finally:
+        try:
+            with database.transaction() as session:
+                release_lease(session, name=lease, holder=worker_id)
+        except Exception:  # the lease expires by itself; do not mask the poll's outcome
+            log.exception("could not release lease %s", lease)
+
+
+def _poll(
+    database: Database,
+    rooftop_id: int,
+    adapter_factory: AdapterFactory,
+    hooks: Sequence[ChangeHook],
+    clock: Clock,
+    worker_id: str,
+    overlap: timedelta,
+    lease_ttl: timedelta,
+) -> PollResult:
+    started, t0 = clock(), time.monotonic()
+    with database.transaction() as session:
+        rooftop = session.scalars(
+            select(Rooftop).where(Rooftop.id == rooftop_id).options(selectinload(Rooftop.group))
+        ).one()
+        state = session.get(DmsPollState, rooftop_id)
+        cursor = state.cursor_at if state is not None else None
+    counts, error = _counts(), None
+    page_job = _PageJob(database, rooftop_id, hooks, clock, worker_id, lease_ttl)
+    try:
+        adapter = adapter_factory(rooftop)
+        page_job.adapter = adapter
+        for page in adapter.fetch_changed(cursor - overlap if cursor is not None else None):
+            counts += page_job.store(page)
+            if page.ack is not None:
+                page.ack()  # only after the page committed: the DMS may now forget it
+        if adapter.snapshot:
+            counts["vanished"] = page_job.confirm_vanished()
+    except DmsError as exc:
+        error = str(exc)
+    except LeaseLost:
+        error = "lease lost to another worker mid-poll; it carries on from the committed pages"
+    except Exception as exc:
+        log.exception("poll of rooftop %s failed", rooftop.slug)
+        error = f"rooftop '{rooftop.slug}': {type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - t0) * 1000)
+    error = _redact(error, rooftop) if error else None
+    totals = {key: int(value) for key, value in counts.items()}
+    _record_health(database, rooftop_id, started, duration_ms, totals, error)
+    return PollResult(
+        rooftop_id=rooftop_id,
+        outcome="failed" if error else "ok",
+        counts=totals,
+        error=error,
+        duration_ms=duration_ms,
+    )
+
+
+class _PageJob:
+    """Stores pages of one poll, each in its own transaction."""
+
+    def __init__(
+        self,
+        database: Database,
+        rooftop_id: int,
+        hooks: Sequence[ChangeHook],
+        clock: Clock,
+        worker_id: str,
+        lease_ttl: timedelta,
+    ) -> None:
+        self.database, self.rooftop_id, self.hooks = database, rooftop_id, hooks
+        self.clock, self.worker_id, self.lease_ttl = clock, worker_id, lease_ttl
+        self.adapter: DmsAdapter | None = None
+        self.seen_numbers: set[str] = set()
+
+    def store(self, page: DmsPage) -> Counter[str]:
+        """Store a page; if the batch hits an unexpected error, retry it record by record
+        so that only the record at fault is set aside."""
+        try:
+            return self._store(page, isolate=False)
+        except (DmsError, LeaseLost):
+            raise
+        except Exception:
+            log.exception(
+                "rooftop %s: page failed as a batch; retrying record by record", self.rooftop_id
+            )
+            return self._store(page, isolate=True)
+
+    def _begin(self, session: Session) -> Rooftop:
+        now = self.clock()
+        if not renew_lease(
+            session,
+            name=f"dms:{self.rooftop_id}",
+            holder=self.worker_id,
+            ttl=self.lease_ttl,
+            now=now,
+        ):
+            raise LeaseLost()
+        return session.scalars(
+            select(Rooftop)
+            .where(Rooftop.id == self.rooftop_id)
+            .options(selectinload(Rooftop.group))
+        ).one()
+
+    def _store(self, page: DmsPage, *, isolate: bool) -> Counter[str]:
+        assert self.adapter is not None
+        counts = _counts()
+        with self.database.transaction() as session:
+            rooftop = self._begin(session)
+            hints = {raw.ro_number for raw in page.records if raw.ro_number}
+            known = known_repair_orders(session, rooftop_id=rooftop.id, ro_numbers=hints)
+            records: list[tuple[RawRecord, RepairOrderRecord]] = []
+            hashes: dict[str, str] = {}
+            for raw in page.records:
+                counts["seen"] += 1
+                digest = payload_hash(raw.payload)
+                stored = known.get(raw.ro_number) if raw.ro_number else None
+                if raw.ro_number:
+                    self.seen_numbers.add(raw.ro_number)
+                if (
+                    stored is not None
+                    and stored.payload_hash == digest
+                    and not stored.missing_polls
+                ):
+                    counts["unchanged"] += 1  # the very payload we stored: not even normalised
+                    continue
+                try:
+                    record = self.adapter.normalise(raw)
+                    problem = record_problem(record)
+                except MalformedRecord as exc:
+                    problem = exc.reason
+                if problem is not None:
+                    counts["quarantined"] += 1
+                    quarantine(
+                        session, rooftop_id=rooftop.id, raw=raw, reason=problem, at=self.clock()
+                    )
+                    continue
+                self.seen_numbers.add(record.ro_number)
+                hashes[record.ro_number] = digest
+                records.append((raw, record))
+            missing = {record.ro_number for _, record in records} - hints
+            if missing:
+                known = {
+                    **known,
+                    **known_repair_orders(session, rooftop_id=rooftop.id, ro_numbers=missing),
+                }
+            at = self.clock()
+            if not isolate:
+                result = apply_records(
+                    session,
+                    rooftop=rooftop,
+                    records=[r for _, r in records],
+                    hooks=self.hooks,
+                    at=at,
+                    payload_hashes=hashes,
+                    known=known,
+                )
+                counts.update(
+                    changed=result.changed, unchanged=result.unchanged, unmapped=result.unmapped
+                )
+            else:
+                for raw, record in records:
+                    try:
+                        with session.begin_nested():
+                            result = apply_records(
+                                session,
+                                rooftop=rooftop,
+                                records=[record],
+                                hooks=self.hooks,
+                                at=at,
+                                payload_hashes=hashes,
+                            )
+                        counts.update(
+                            changed=result.changed,
+                            unchanged=result.unchanged,
+                            unmapped=result.unmapped,
+                        )
+                    except Exception as exc:
+                        counts["quarantined"] += 1
+                        reason = f"could not be stored: {type(exc).__name__}: {exc}"[:2000]
+                        quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason, at=at)
+            updated = [r.updated_at for _, r in records if r.updated_at is not None]
+            if updated:
+                _advance_cursor(session, rooftop.id, max(updated))
+        return counts
+
+    def confirm_vanished(self) -> int:
+        """Snapshot DMSes: an open RO missing from the snapshot is asked about by number;
+        still unknown after VANISHED_AFTER_POLLS polls in a row, it is closed as vanished."""
+        assert self.adapter is not None
+        with self.database.transaction() as session:
+            open_ros = session.execute(
+                select(RepairOrder.id, RepairOrder.ro_number)
+                .where(
+                    RepairOrder.rooftop_id == self.rooftop_id, RepairOrder.stage.in_(OPEN_STAGES)
+                )
+                .order_by(RepairOrder.id)
+            ).all()
+        # Compared in Python: a NOT IN over a whole snapshot would exceed parameter limits.
+        missing = [row for row in open_ros if row.ro_number not in self.seen_numbers]
+        missing = missing[:CONFIRMATIONS_PER_POLL]
+        closed = 0
+        for ro_id, ro_number in missing:
+            raw = self.adapter.fetch_one(ro_number)  # network: outside any transaction
+            with self.database.transaction() as session:
+                rooftop = self._begin(session)
+                at = self.clock()
+                if raw is not None:
+                    try:
+                        record = self.adapter.normalise(raw)
+                    except MalformedRecord as exc:
+                        quarantine(
+                            session, rooftop_id=rooftop.id, raw=raw, reason=exc.reason, at=at
+                        )
+                        continue
+                    apply_records(
+                        session, rooftop=rooftop, records=[record], hooks=self.hooks, at=at
+                    )
+                    continue
+                ro = session.get(RepairOrder, ro_id)
+                if ro is None:
+                    continue
+                ro.missing_polls += 1
+                ro.missing_since = ro.missing_since or at
+                if ro.missing_polls >= VANISHED_AFTER_POLLS:
+                    self._close_vanished(session, rooftop, ro, at)
+                    closed += 1
+        return closed
+
+    def _close_vanished(
+        self, session: Session, rooftop: Rooftop, ro: RepairOrder, at: datetime
+    ) -> None:
+        previous = ro.stage
+        ro.stage = "closed"
+        ro.closed_at = ro.closed_at or at
+        # Not the DMS's content any more: should the RO reappear, it is applied afresh.
+        ro.content_hash = "vanished"
+        ro.payload_hash = None
+        session.add(
+            RoEvent(
+                repair_order_id=ro.id,
+                kind="vanished",
+                from_stage=previous,
+                to_stage="closed",
+                detail={
+                    "missing_polls": ro.missing_polls,
+                    "missing_since": ro.missing_since.isoformat() if ro.missing_since else None,
+                },
+                at=at,
+            )
+        )
+        session.flush()
+        change = RepairOrderChange(
+            ro=ro,
+            rooftop=rooftop,
+            is_new=False,
+            previous_stage=previous,
+            previous_promised_at=ro.promised_at,
+            at=at,
+        )
+        for hook in self.hooks:
+            hook(session, change)
+
+
+def quarantine(
+    session: Session, *, rooftop_id: int, raw: RawRecord, reason: str, at: datetime
+) -> None:
+    """Keep a record we could not store, once per distinct payload while unresolved."""
+    payload = json.dumps(raw.payload, sort_keys=True, default=str)
+    digest = payload_hash(raw.payload)
+    exists = session.scalar(
+        select(QuarantinedRecord.id).where(
+            QuarantinedRecord.rooftop_id == rooftop_id,
+            QuarantinedRecord.payload_hash == digest,
+            QuarantinedRecord.resolved_at.is_(None),
+        )
+    )
+    if exists is None:
+        session.add(
+            QuarantinedRecord(
+                rooftop_id=rooftop_id,
+                ro_number=raw.ro_number[:40] if raw.ro_number else None,
+                reason=reason,
+                payload=payload,
+                payload_hash=digest,
+                received_at=at,
+            )
+        )
+
+
+def _advance_cursor(session: Session, rooftop_id: int, seen: datetime) -> None:
+    state = session.get(DmsPollState, rooftop_id)
+    if state is None:
+        session.add(DmsPollState(rooftop_id=rooftop_id, cursor_at=seen, consecutive_failures=0))
+    elif state.cursor_at is None or seen > state.cursor_at:
+        state.cursor_at = seen  # never backward
+
+
+def _record_health(
+    database: Database,
+    rooftop_id: int,
+    started: datetime,
+    duration_ms: int,
+    counts: dict[str, int],
+    error: str | None,
+) -> None:
+    try:
+        with database.transaction() as session:
+            state = session.get(DmsPollState, rooftop_id)
+            if state is None:
+                state = DmsPollState(rooftop_id=rooftop_id, consecutive_failures=0)
+                session.add(state)
+            state.last_attempt_at = started
+            state.last_duration_ms = duration_ms
+            state.last_counts = counts
+            if error:
+                state.consecutive_failures = (state.consecutive_failures or 0) + 1
+                state.last_error = error[:2000]
+            else:
+                state.consecutive_failures = 0
+                state.last_success_at = started
+                state.last_error = None
+    except Exception:
+        log.exception("could not record poll health of rooftop %s", rooftop_id)
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+|token=|secret=|password=)[^\s&\"']+")
+
+
+def _redact(message: str, rooftop: Rooftop) -> str:
+    """Errors are shown to admins: never with a credential in them."""
+    try:
+        settings = rooftop.settings.dms.adapter_settings()
+    except Exception:
+        settings = {}
+    for key in _SECRET_KEYS:
+        value = settings.get(key)
+        if isinstance(value, str) and len(value) >= 4:
+            message = message.replace(value, "***")
+    return _BEARER.sub(r"\1***", message)
+
+
+def due_rooftop_ids(session: Session, *, now: datetime) -> list[int]:
+    """Active rooftops whose poll_seconds have passed since their last attempt."""
+    rows = session.execute(
+        select(Rooftop, DmsPollState.last_attempt_at)
+        .outerjoin(DmsPollState, DmsPollState.rooftop_id == Rooftop.id)
+        .where(Rooftop.active.is_(True))
+        .order_by(Rooftop.id)
+    ).all()
+    due = []
+    for rooftop, last in rows:
+        interval = timedelta(seconds=rooftop.settings.dms.poll_seconds)
+        if last is None or last + interval <= now:
+            due.append(rooftop.id)
+    return due
+
+
+def poll_due_rooftops(
+    database: Database,
+    *,
+    adapter_factory: AdapterFactory,
+    hooks: Sequence[ChangeHook],
+    clock: Clock = utcnow,
+    worker_id: str,
+    max_workers: int = 4,
+    rooftop_ids: Sequence[int] | None = None,
+) -> list[PollResult]:
+    """Poll every due rooftop (or those given), each in its own thread, and wait for all.
+
+    A slow DMS holds one thread; the others' polls run beside it.
+    """
+    if rooftop_ids is None:
+        with database.transaction() as session:
+            rooftop_ids = due_rooftop_ids(session, now=clock())
+    if not rooftop_ids:
+        return []
+
+    def one(rooftop_id: int) -> PollResult:
+        try:
+            return poll_rooftop(
+                database,
+                rooftop_id=rooftop_id,
+                adapter_factory=adapter_factory,
+                hooks=hooks,
+                clock=clock,
+                worker_id=worker_id,
+            )
+        except Exception as exc:  # e.g. the database itself is down: report, let others finish
+            log.exception("poll of rooftop %s could not run", rooftop_id)
+            return PollResult(rooftop_id=rooftop_id, outcome="failed", error=type(exc).__name__)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(rooftop_ids)))) as pool:
+        return list(pool.map(one, rooftop_ids))

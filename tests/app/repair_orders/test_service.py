@@ -1,0 +1,126 @@
+"""Storing DMS records: zero writes when unchanged, events and hooks when not."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.customers.models import Consent
+from app.deps import Database
+from app.repair_orders.changes import RepairOrderChange
+from app.repair_orders.models import RepairOrder, RoEvent, UnmappedStatus
+from app.repair_orders.service import apply_record, content_hash
+from integrations.dms.rest import normalise_bridge_record
+from integrations.dms.simulator import SimulatorAdapter
+from tests.app.repair_orders.conftest import NOW, WriteCounter, bridge_record, rooftop_named
+
+
+class Hooks(list[RepairOrderChange]):
+    def __call__(self, session: Session, change: RepairOrderChange) -> None:
+        self.append(change)
+
+
+def store(database: Database, payload: dict, hooks: Hooks | None = None, slug: str = "bayview-toyota"):
+    with database.transaction() as session:
+        rooftop = rooftop_named(session, slug)
+        record = normalise_bridge_record(payload)
+        return apply_record(session, rooftop=rooftop, record=record, hooks=[hooks if hooks is not None else Hooks()], at=NOW)
+
+
+def test_content_hash_matches_the_port() -> None:
+    sim = SimulatorAdapter(seed=3, ro_count=30, start_offset_minutes=400)
+    for payload in sim.records_at(sim.now()):
+        record = normalise_bridge_record(payload)
+        assert content_hash(record) == record.content_hash()
+
+
+def test_an_unchanged_ro_costs_zero_writes(dealer: Database, engine) -> None:
+    assert store(dealer, bridge_record()) is not None
+    moved = bridge_record(updated_at="2026-11-22T17:45:00Z")  # only updated_at differs
+    with WriteCounter(engine) as writes:
+        assert store(dealer, moved) is None
+        assert store(dealer, bridge_record()) is None
+    assert writes.tables == []
+
+
+def test_new_ro_stage_change_and_promise_move_write_events_and_call_hooks(
+    dealer: Database, session: Session
+) -> None:
+    hooks = Hooks()
+    first = store(dealer, bridge_record(status="OPEN"), hooks)
+    assert first is not None and first.is_new and first.ro.stage == "checked_in"
+    assert len(first.line_changes) == 2
+    second = store(
+        dealer,
+        bridge_record(
+            status="READY",
+            promised_at="2026-11-22T23:00:00Z",
+            lines=[
+                {"line": "A", "op_code": "OILCHG", "description": "Oil and filter",
+                 "status": "completed", "amount": "89.95"},
+            ],
+        ),
+        hooks,
+    )
+    assert second is not None and second.stage_changed and second.promised_changed
+    assert second.previous_stage == "checked_in" and second.ro.stage == "ready_for_pickup"
+    assert [(c.line.line_code, c.previous_status) for c in second.line_changes] == [("A", "approved")]
+    assert [c.ro.ro_number for c in hooks] == ["R1001", "R1001"]
+    events = session.scalars(select(RoEvent).order_by(RoEvent.id)).all()
+    assert [(e.kind, e.from_stage, e.to_stage) for e in events] == [
+        ("stage", None, "checked_in"),
+        ("stage", "checked_in", "ready_for_pickup"),
+        ("promised", "ready_for_pickup", "ready_for_pickup"),
+    ]
+    ro = session.scalars(select(RepairOrder)).one()
+    # The line the DMS stopped listing is kept: declined-work history hangs on it.
+    assert sorted((line.line_code, line.status) for line in ro.lines) == [
+        ("A", "completed"), ("B", "declined"),
+    ]
+    assert ro.lines[0].amount_cents == 8995
+
+
+def test_unmapped_status_keeps_the_stage_and_is_reported(dealer: Database, session: Session) -> None:
+    store(dealer, bridge_record(status="WIP"))
+    change = store(dealer, bridge_record(status="HOLD-PARTS"))
+    assert change is not None and not change.stage_changed
+    assert change.ro.stage == "in_repair" and change.ro.raw_status == "HOLD-PARTS"
+    store(dealer, bridge_record("R2002", status="HOLD-PARTS"))
+    new_ro = session.scalars(select(RepairOrder).where(RepairOrder.ro_number == "R2002")).one()
+    assert new_ro.stage == "checked_in"  # a new RO never starts at a guessed later stage
+    row = session.scalars(select(UnmappedStatus)).one()
+    assert (row.raw_status, row.count, row.example_ro_number) == ("HOLD-PARTS", 2, "R2002")
+
+
+def test_dms_consent_reaches_the_ledger_only_when_it_changes(dealer: Database, session: Session) -> None:
+    store(dealer, bridge_record())
+    rows = session.scalars(select(Consent).order_by(Consent.id)).all()
+    assert [(r.purpose, r.action, r.source) for r in rows] == [
+        ("status", "granted", "dms:bayview-toyota"),
+        ("marketing", "revoked", "dms:bayview-toyota"),
+    ]
+    session.rollback()  # end the read: SQLite has one writer at a time
+    customer = dict(bridge_record()["customer"], marketing_consent=True)
+    store(dealer, bridge_record(status="WIP", customer=customer))
+    store(dealer, bridge_record(status="QC", customer=customer))
+    rows = session.scalars(select(Consent).order_by(Consent.id)).all()
+    assert [(r.purpose, r.action) for r in rows][2:] == [("marketing", "granted")]
+
+
+def test_same_customer_across_rooftops_is_one_record(dealer: Database, session: Session) -> None:
+    store(dealer, bridge_record("T1"), slug="bayview-toyota")
+    other = dict(bridge_record()["customer"], id="FORD-77", phones=[{"number": "415.555.0142"}])
+    store(dealer, bridge_record("F1", customer=other), slug="bayview-ford")
+    ros = session.scalars(select(RepairOrder).order_by(RepairOrder.id)).all()
+    assert ros[0].customer_id == ros[1].customer_id
+    assert ros[0].vehicle_id == ros[1].vehicle_id  # same VIN, same group
+
+
+def test_promised_time_in_another_offset_is_the_same_instant(dealer: Database) -> None:
+    store(dealer, bridge_record())
+    same = bridge_record(promised_at="2026-11-22T14:00:00-08:00")
+    assert store(dealer, same) is None
+    later = NOW + timedelta(hours=5)
+    assert store(dealer, bridge_record(promised_at=later.isoformat())) is not None
