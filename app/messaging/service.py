@@ -1,4 +1,4 @@
-"""The outbox: putting messages in it, once per dedupe key."""
+"""The outbox: putting messages in it once per dedupe key, and what happens to them after."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.customers.models import Phone
+from app.customers.service import mark_not_textable, revoke_all
 from app.db import utcnow
+from app.dealers.models import Rooftop
 from app.messaging.models import OutboundMessage
+from app.ops.models import Alert
+from integrations.twilio.base import callback_error_marks_phone
 
 
 @dataclass(frozen=True)
@@ -70,3 +75,177 @@ def enqueue(session: Session, request: MessageRequest) -> OutboundMessage | None
     session.add(message)
     session.flush()
     return message
+
+
+AUTH_ALERT_KEY = "twilio:auth"
+
+# Provider statuses in the order a message moves through them; failures are final.
+_STATUS_RANK = {
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+}
+_FINAL_PROVIDER_STATUSES = ("failed", "undelivered", "canceled")
+# Our state for each provider status: the message is with Twilio until it is sent.
+_STATE_FOR_STATUS = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "undelivered",
+    "canceled": "canceled",
+}
+
+
+def state_for_provider_status(status: str) -> str:
+    """Pitwall's outbox state for a Twilio message status (unknown ones count as queued)."""
+    return _STATE_FOR_STATUS.get(status, "queued")
+
+
+def supersede_pending_status(
+    session: Session, *, repair_order_id: int, reason: str, keep_id: int | None = None
+) -> int:
+    """Mark the RO's status messages not yet claimed as superseded; return how many."""
+    stale = session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.repair_order_id == repair_order_id,
+            OutboundMessage.kind == "status",
+            OutboundMessage.state == "pending",
+            OutboundMessage.id != (keep_id or 0),
+        )
+    ).all()
+    for message in stale:
+        message.state = "superseded"
+        message.suppressed_reason = reason
+    return len(stale)
+
+
+def enqueue_sms_fallback(
+    session: Session, *, message: OutboundMessage, sms_from: str | None, e164: str, reason: str
+) -> OutboundMessage | None:
+    """Queue the one SMS copy of a WhatsApp message that could not be delivered.
+
+    The dedupe key makes it once: a repeated failure callback finds the key taken.
+    """
+    if message.channel != "whatsapp" or message.fallback_of_id is not None or not message.body:
+        return None
+    fallback = enqueue(
+        session,
+        MessageRequest(
+            rooftop_id=message.rooftop_id,
+            customer_id=message.customer_id,
+            phone_id=message.phone_id,
+            kind=message.kind,
+            purpose=message.purpose,
+            dedupe_key=f"{message.dedupe_key}:sms-fallback",
+            body=message.body,
+            template=message.template,
+            repair_order_id=message.repair_order_id,
+            stage=message.stage,
+            channel="sms",
+            to_address=e164,
+            expires_at=message.expires_at,
+        ),
+    )
+    if fallback is not None:
+        fallback.from_address = sms_from
+        fallback.fallback_of_id = message.id
+        fallback.suppressed_reason = f"SMS fallback: {reason}"
+    return fallback
+
+
+def revoke_consent_from_carrier(session: Session, *, phone: Phone) -> None:
+    """Twilio refused with 21610 (the number texted STOP): revoke both purposes in the ledger."""
+    revoke_all(session, phone=phone, channel="sms", source="twilio:21610")
+
+
+def open_alert(session: Session, *, key: str, message: str) -> None:
+    """Open (or keep open) the operator alert `key`."""
+    alert = session.get(Alert, key)
+    if alert is None:
+        session.add(Alert(key=key, message=message, opened_at=utcnow()))
+    elif alert.resolved_at is not None:
+        alert.message, alert.opened_at, alert.resolved_at, alert.notified_at = (
+            message,
+            utcnow(),
+            None,
+            None,
+        )
+
+
+def sending_stopped(session: Session) -> str | None:
+    """Why sending is stopped for the account (an open Twilio auth alert), or None."""
+    alert = session.get(Alert, AUTH_ALERT_KEY)
+    if alert is None or alert.resolved_at is not None:
+        return None
+    return alert.message
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider status report for one message (a status callback or a fetch)."""
+
+    sid: str
+    status: str
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+def apply_provider_status(session: Session, update: StatusUpdate) -> str:
+    """Move a message forward to the reported status; never backward; idempotent.
+
+    Returns what happened: "unknown", "ignored" (old or repeated news) or "updated".
+    A failed WhatsApp message gets one SMS fallback; 30003/30005/30006 mark the phone.
+    """
+    message = session.scalar(
+        select(OutboundMessage).where(OutboundMessage.provider_sid == update.sid)
+    )
+    if message is None:
+        return "unknown"
+    current = message.provider_status or "queued"
+    if current in _FINAL_PROVIDER_STATUSES or message.state in ("failed", "undelivered"):
+        return "ignored"
+    current_rank = _STATUS_RANK.get(current, 0)
+    if update.status in _FINAL_PROVIDER_STATUSES:
+        # A failure after delivery is not something Twilio reports; keep what we know.
+        if current_rank >= _STATUS_RANK["delivered"]:
+            return "ignored"
+    elif _STATUS_RANK.get(update.status, 0) <= current_rank:
+        return "ignored"
+    now = utcnow()
+    message.provider_status = update.status
+    message.state = state_for_provider_status(update.status)
+    if update.status in ("delivered", "read") and message.delivered_at is None:
+        message.delivered_at = now
+    if update.status in _FINAL_PROVIDER_STATUSES:
+        _record_delivery_failure(session, message, update)
+    return "updated"
+
+
+def _record_delivery_failure(
+    session: Session, message: OutboundMessage, update: StatusUpdate
+) -> None:
+    message.error_code = update.error_code
+    message.error_message = update.error_message or f"Twilio reports {update.status}"
+    phone = session.get(Phone, message.phone_id) if message.phone_id else None
+    if phone is not None and callback_error_marks_phone(update.error_code):
+        mark_not_textable(
+            session, phone=phone, reason=f"twilio {update.error_code}: carrier says not textable"
+        )
+    if message.channel == "whatsapp" and phone is not None and phone.e164 and phone.textable:
+        rooftop = session.get(Rooftop, message.rooftop_id)
+        enqueue_sms_fallback(
+            session,
+            message=message,
+            sms_from=rooftop.sms_from if rooftop else None,
+            e164=phone.e164,
+            reason=f"WhatsApp {update.status} ({update.error_code or 'no code'})",
+        )

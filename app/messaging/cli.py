@@ -1,0 +1,150 @@
+"""`pitwall templates preview`: every message template rendered against a sample RO."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from jinja2 import TemplateError
+
+from app.config import RooftopConfig, Settings
+from app.customers.models import Customer
+from app.db import make_engine, make_session_factory
+from app.dealers.models import Rooftop
+from app.messaging.rules import status_context
+from app.messaging.schemas import TemplatePreview
+from app.messaging.templates import LANGUAGES, available_kinds, languages_for, render, segments
+from app.repair_orders.models import RepairOrder, RoLine, Vehicle
+
+templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
+
+
+@templates_app.callback()
+def templates() -> None:
+    """Message templates (templates/messages/ and rooftop overrides)."""
+
+
+def sample_rooftop() -> Rooftop:
+    """A made-up rooftop for previews without a database."""
+    config = RooftopConfig.model_validate(
+        {
+            "slug": "sample",
+            "name": "Sample Motors",
+            "timezone": "America/Los_Angeles",
+            "sms_from": "+14155550100",
+            "service_desk": "+14155550199",
+            "dms": {"kind": "simulator"},
+        }
+    )
+    return Rooftop(
+        slug=config.slug,
+        name=config.name,
+        timezone=config.timezone,
+        sms_from=config.sms_from,
+        service_desk=config.service_desk,
+        config=config.model_dump(mode="json"),
+    )
+
+
+def sample_repair_order() -> tuple[RepairOrder, Customer]:
+    """A transient RO with an advisor, a promised time and lines awaiting approval."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    ro = RepairOrder(
+        ro_number="R1001",
+        advisor_name="Dana Ruiz",
+        raw_status="WAITAPPR",
+        stage="awaiting_approval",
+        opened_at=now,
+        promised_at=now + timedelta(hours=5),
+        vehicle=Vehicle(year=2021, make="Toyota", model="RAV4"),
+        lines=[
+            RoLine(
+                line_code="A",
+                op_code="OILCHG",
+                description="Oil and filter",
+                amount_cents=8995,
+                status="approved",
+            ),
+            RoLine(
+                line_code="B",
+                op_code="BRKPAD",
+                description="Front brake pads",
+                amount_cents=41200,
+                status="pending",
+            ),
+            RoLine(
+                line_code="C",
+                op_code="WIPER",
+                description="Wiper blades",
+                amount_cents=4850,
+                status="pending",
+            ),
+        ],
+    )
+    return ro, Customer(first_name="Sam", last_name="Lee", language="en")
+
+
+def preview_all(rooftop: Rooftop, *, language: str | None = None) -> list[TemplatePreview]:
+    """Render every template (each language it has, or just `language`) for `rooftop`."""
+    ro, customer = sample_repair_order()
+    overrides = rooftop.settings.templates
+    previews: list[TemplatePreview] = []
+    for kind in available_kinds():
+        wanted = [language] if language else languages_for(kind)
+        for lang in wanted:
+            context = status_context(ro=ro, rooftop=rooftop, customer=customer, language=lang)
+            try:
+                body = render(kind, language=lang, context=context, overrides=overrides)
+            except TemplateError as exc:
+                body = f"!! template error: {exc}"
+            count, encoding = segments(body)
+            previews.append(
+                TemplatePreview(
+                    name=kind, language=lang, body=body, segments=count, encoding=encoding
+                )
+            )
+    return previews
+
+
+def _load_rooftop(slug: str) -> Rooftop:
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            found = session.query(Rooftop).filter(Rooftop.slug == slug).all()
+            if not found:
+                raise typer.BadParameter(
+                    f"no rooftop {slug!r}; load the dealer config first", param_hint="--rooftop"
+                )
+            if len(found) > 1:
+                raise typer.BadParameter(
+                    f"rooftop {slug!r} exists in several groups", param_hint="--rooftop"
+                )
+            session.expunge(found[0])
+            return found[0]
+    finally:
+        engine.dispose()
+
+
+@templates_app.command("preview")
+def preview(
+    rooftop: Annotated[
+        str | None, typer.Option("--rooftop", help="rooftop slug (uses its overrides)")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language", help="en, es or fr")] = None,
+) -> None:
+    """Print each template rendered against a sample RO, with its segment count and encoding."""
+    if language is not None and language not in LANGUAGES:
+        raise typer.BadParameter(
+            f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}"
+        )
+    target = _load_rooftop(rooftop) if rooftop else sample_rooftop()
+    for item in preview_all(target, language=language):
+        plural = "" if item.segments == 1 else "s"
+        typer.echo(
+            f"== {item.name}.{item.language}  {item.segments} segment{plural}, "
+            f"{item.encoding}, {len(item.body)} chars"
+        )
+        typer.echo(item.body)
+        typer.echo("")

@@ -1,0 +1,46 @@
+"""Twilio status callbacks: `POST /webhooks/twilio/status` moves outbox rows forward."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+
+from app.deps import DatabaseDep, TwilioFormDep
+from app.messaging.service import StatusUpdate, apply_provider_status
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+def _error_code(raw: str) -> int | None:
+    try:
+        return int(raw) if raw.strip() else None
+    except ValueError:
+        return None
+
+
+@router.post("/webhooks/twilio/status", include_in_schema=False)
+def message_status(form: TwilioFormDep, database: DatabaseDep) -> Response:
+    """Apply a signed status callback; idempotent, forward-only.
+
+    An unknown MessageSid is answered 200 (and logged): Twilio must not retry a
+    callback we can never place.
+    """
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    status = form.get("MessageStatus") or form.get("SmsStatus")
+    if not sid or not status:
+        log.warning("status callback without MessageSid/MessageStatus: %s", sorted(form.fields))
+        return Response(status_code=400, content="MessageSid and MessageStatus are required")
+    update = StatusUpdate(
+        sid=sid,
+        status=status.lower(),
+        error_code=_error_code(form.get("ErrorCode")),
+        error_message=form.get("ErrorMessage") or None,
+    )
+    with database.transaction() as session:
+        outcome = apply_provider_status(session, update)
+    if outcome == "unknown":
+        log.warning("status callback for unknown message %s (%s); ignored", sid, status)
+    return Response(status_code=200)
