@@ -151,11 +151,11 @@ def classify(text: str, *, opted_out: bool = False) -> Intent:
     folded = fold(text)
     if not folded:
         return Intent(OTHER)
-    for intent, by_lang in _COMPILED.items():
+    for intent, rules in _COMPILED.items():
         # The language whose rule covers the most text wins ("no gracias" is Spanish, not "no").
         best: tuple[int, str] | None = None
-        for lang, patterns in by_lang.items():
-            for pattern in patterns:
+        for lang, compiled in rules.items():
+            for pattern in compiled:
                 found = pattern.search(folded)
                 if found and (best is None or len(found.group(0)) > best[0]):
                     best = (len(found.group(0)), lang)

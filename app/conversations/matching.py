@@ -1,0 +1,175 @@
+"""Who wrote or called: the phone, the customers on it, and which repair order they mean.
+
+A phone may be shared by a household. We prefer the customer with an open repair
+order at the rooftop they contacted; when several remain we ask which vehicle
+(by model only, never a name or a status) or hand it to an advisor. We never
+answer one person with another person's car.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.conversations.intents import fold
+from app.conversations.models import InboundMessage
+from app.customers.models import Customer, CustomerPhone, Phone
+from app.customers.service import customers_for_phone, normalise_phone
+from app.dealers.models import Rooftop
+from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
+
+# How long a "which vehicle?" question waits for its answer.
+PENDING_QUESTION_TTL = timedelta(hours=24)
+
+
+def channel_of(address: str) -> str:
+    """`whatsapp:+1415...` is WhatsApp; anything else reached us by SMS (or voice)."""
+    return "whatsapp" if address.startswith("whatsapp:") else "sms"
+
+
+def e164_of(address: str, region: str) -> str | None:
+    """The caller's number in E.164 (WhatsApp prefix stripped), None when it is not a number."""
+    e164, _why = normalise_phone(address.removeprefix("whatsapp:").strip(), region)
+    return e164
+
+
+@dataclass
+class Contact:
+    """The phone a message came from and the customers linked to it (oldest first)."""
+
+    phone: Phone
+    customers: list[Customer]
+    is_new: bool = False
+
+    @property
+    def only_customer(self) -> Customer | None:
+        return self.customers[0] if len(self.customers) == 1 else None
+
+
+def find_or_create_contact(session: Session, *, rooftop: Rooftop, e164: str) -> Contact:
+    """The group's phone for this number and its customers; an unknown number becomes a contact."""
+    group_id = rooftop.group_id
+    customers = customers_for_phone(session, group_id=group_id, e164=e164)
+    phone = session.scalar(select(Phone).where(Phone.group_id == group_id, Phone.e164 == e164))
+    if phone is not None and customers:
+        return Contact(phone=phone, customers=customers)
+    if phone is None:
+        phone = Phone(group_id=group_id, e164=e164, as_typed=e164, kind="mobile")
+        session.add(phone)
+    customer = Customer(group_id=group_id, language=rooftop.settings.language)
+    session.add(customer)
+    session.flush()
+    session.add(CustomerPhone(customer_id=customer.id, phone_id=phone.id, is_primary=True))
+    session.flush()
+    return Contact(phone=phone, customers=[customer], is_new=True)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One repair order the sender may mean, with its owner."""
+
+    customer: Customer
+    repair_order: RepairOrder
+
+    @property
+    def vehicle_label(self) -> str:
+        vehicle = self.repair_order.vehicle
+        if vehicle is None:
+            return f"RO {self.repair_order.ro_number}"
+        return vehicle.model or vehicle.label
+
+
+def _orders(
+    session: Session, customers: Iterable[Customer], *, stages: Iterable[str]
+) -> list[RepairOrder]:
+    ids = [c.id for c in customers]
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(RepairOrder)
+            .where(RepairOrder.customer_id.in_(ids), RepairOrder.stage.in_(tuple(stages)))
+            .order_by(RepairOrder.id)
+        )
+    )
+
+
+def candidates(
+    session: Session, *, contact: Contact, rooftop: Rooftop, stages: Iterable[str] = OPEN_STAGES
+) -> list[Candidate]:
+    """Orders in `stages` of the phone's customers: this rooftop's if any, else the group's."""
+    by_id = {c.id: c for c in contact.customers}
+    orders = _orders(session, contact.customers, stages=stages)
+    here = [o for o in orders if o.rooftop_id == rooftop.id]
+    chosen = here or orders  # customers belong to the group, so do all their orders
+    return [
+        Candidate(customer=by_id[o.customer_id], repair_order=o) for o in chosen if o.customer_id
+    ]
+
+
+def awaiting_approval(
+    session: Session, *, contact: Contact, rooftop: Rooftop
+) -> list[tuple[Candidate, list[RoLine]]]:
+    """Orders waiting on the customer's OK, with the lines not yet approved by them."""
+    found = []
+    for candidate in candidates(
+        session, contact=contact, rooftop=rooftop, stages=("awaiting_approval",)
+    ):
+        lines = [
+            line
+            for line in candidate.repair_order.lines
+            if line.status == "pending" and line.customer_approved_at is None
+        ]
+        if lines:
+            found.append((candidate, lines))
+    return found
+
+
+def can_ask_which(options: list[Candidate]) -> bool:
+    """A "which vehicle?" question works only when the vehicles have different names."""
+    labels = [fold(c.vehicle_label) for c in options]
+    return len(set(labels)) == len(labels) and len(labels) <= 4
+
+
+def pending_question(
+    session: Session, *, rooftop: Rooftop, phone: Phone, now: datetime
+) -> InboundMessage | None:
+    """The latest unanswered "which vehicle?" question to this phone at this rooftop."""
+    return session.scalar(
+        select(InboundMessage)
+        .where(
+            InboundMessage.rooftop_id == rooftop.id,
+            InboundMessage.phone_id == phone.id,
+            InboundMessage.pending_choices.is_not(None),
+            InboundMessage.received_at >= now - PENDING_QUESTION_TTL,
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(1)
+    )
+
+
+def answer_to_question(body: str, choices: list[dict[str, object]]) -> dict[str, object] | None:
+    """Which choice "1", "2", "the RAV4" or "f150" picks; None when it picks none or several."""
+    text = fold(body).strip(" .!#")
+    if text.isdigit() and 1 <= int(text) <= len(choices):
+        return choices[int(text) - 1]
+    squeezed = text.replace("-", "").replace(" ", "")
+    picked = [
+        c
+        for c in choices
+        if (label := fold(str(c["label"])).replace("-", "").replace(" ", "")) and label in squeezed
+    ]
+    return picked[0] if len(picked) == 1 else None
+
+
+def choice_of(candidate: Candidate) -> dict[str, object]:
+    """What a pending question remembers of one option."""
+    return {
+        "customer_id": candidate.customer.id,
+        "repair_order_id": candidate.repair_order.id,
+        "label": candidate.vehicle_label,
+    }

@@ -1,0 +1,114 @@
+"""Tasks for people: call back, reply, act on an approval. Opened once, closed by an advisor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.conversations.models import InboundMessage, Task
+from app.customers.models import Customer, Phone
+from app.dealers.models import Rooftop
+
+# The kinds that are a customer conversation waiting for a human reply.
+CONVERSATION_KINDS = ("needs_reply", "unknown_contact", "household")
+
+
+def open_task(
+    session: Session,
+    *,
+    rooftop_id: int | None,
+    kind: str,
+    summary: str,
+    now: datetime,
+    dedupe_key: str | None = None,
+    customer_id: int | None = None,
+    repair_order_id: int | None = None,
+    inbound_message_id: int | None = None,
+    call_id: int | None = None,
+    advisor_ref: str | None = None,
+) -> Task | None:
+    """Open a task; with a dedupe key, only the first call opens one (None afterwards)."""
+    if dedupe_key is not None and session.scalar(
+        select(Task.id).where(Task.dedupe_key == dedupe_key)
+    ):
+        return None
+    task = Task(
+        rooftop_id=rooftop_id,
+        kind=kind,
+        summary=summary,
+        dedupe_key=dedupe_key,
+        customer_id=customer_id,
+        repair_order_id=repair_order_id,
+        inbound_message_id=inbound_message_id,
+        call_id=call_id,
+        advisor_ref=advisor_ref,
+        created_at=now,
+        state="open",
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def open_conversation(
+    session: Session, *, rooftop: Rooftop, phone: Phone, customer: Customer | None
+) -> Task | None:
+    """The open conversation task of this customer (or, unmatched, this phone) at this rooftop."""
+    query = select(Task).where(
+        Task.rooftop_id == rooftop.id, Task.state == "open", Task.kind.in_(CONVERSATION_KINDS)
+    )
+    if customer is not None:
+        query = query.where(Task.customer_id == customer.id)
+    else:
+        query = query.join(InboundMessage, InboundMessage.id == Task.inbound_message_id).where(
+            InboundMessage.phone_id == phone.id, Task.customer_id.is_(None)
+        )
+    return session.scalar(query.order_by(Task.id).limit(1))
+
+
+def attach_to_conversation(
+    session: Session,
+    *,
+    rooftop: Rooftop,
+    phone: Phone,
+    customer: Customer | None,
+    inbound: InboundMessage,
+    kind: str,
+    summary: str,
+    now: datetime,
+    advisor_ref: str | None = None,
+) -> tuple[Task, bool]:
+    """One open task per customer conversation: later messages join it; returns (task, opened)."""
+    task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
+    if task is not None:
+        # The waiting time keeps counting from the first unanswered message.
+        task.summary = summary
+        return task, False
+    opened = open_task(
+        session,
+        rooftop_id=rooftop.id,
+        kind=kind,
+        summary=summary,
+        now=now,
+        customer_id=customer.id if customer else None,
+        repair_order_id=inbound.repair_order_id,
+        inbound_message_id=inbound.id,
+        advisor_ref=advisor_ref,
+    )
+    assert opened is not None  # no dedupe key: always opens
+    return opened, True
+
+
+def finish(task: Task, *, now: datetime) -> None:
+    """Mark a task done (again is a no-op: the first done time stays)."""
+    if task.state != "done":
+        task.state = "done"
+        task.done_at = now
+
+
+def take(task: Task, *, user_id: int | None, now: datetime) -> None:
+    """An advisor takes the task: it is theirs now."""
+    task.assigned_user_id = user_id if user_id is not None else task.assigned_user_id
+    task.taken_at = task.taken_at or now
