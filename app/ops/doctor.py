@@ -1,0 +1,423 @@
+"""`pitwall doctor`: is this deployment ready to text customers? Each check says what to do.
+
+Checks, in order: the environment (public URL, secret key), the database and its
+migration level, the dealer configuration (rooftops loaded, each one's settings
+valid), Twilio (credentials with one read-only call; each sender number in the
+account with its webhooks pointing at PITWALL_PUBLIC_URL; a Messaging Service's
+inbound URL) and each rooftop's DMS (one authenticated request). Vendors are
+reached only through the ports handed in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings
+from app.db import ping, redact_url
+from app.dealers.models import Rooftop
+from app.deps import Database
+from app.migrate import schema_status
+from integrations.dms.base import DmsAdapter, DmsAuthError
+from integrations.dms.registry import validate_settings
+from integrations.twilio.base import ErrorKind, MessageGateway, SendError
+from integrations.twilio.numbers import NumbersError, PhoneNumberDirectory, PhoneNumberRecord
+
+Status = Literal["ok", "warn", "problem"]
+TWILIO_API = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the doctor's table."""
+
+    check: str
+    rooftop: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookUrls:
+    """Where Twilio must call Pitwall for one deployment."""
+
+    sms: str
+    voice: str
+    status: str
+
+    @classmethod
+    def for_public_url(cls, public_url: str) -> WebhookUrls:
+        base = public_url.rstrip("/")
+        return cls(
+            sms=f"{base}/webhooks/twilio/messages",
+            voice=f"{base}/webhooks/twilio/voice",
+            status=f"{base}/webhooks/twilio/status",
+        )
+
+    def differences(self, number: PhoneNumberRecord) -> list[tuple[str, str, str]]:
+        """(field, current, wanted) for each of the number's URLs that points elsewhere."""
+        pairs = (
+            ("SmsUrl", number.sms_url, self.sms),
+            ("VoiceUrl", number.voice_url, self.voice),
+            ("StatusCallback", number.status_callback, self.status),
+        )
+        return [(name, have, want) for name, have, want in pairs if have != want]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_environment(settings: Settings) -> list[Finding]:
+    """PITWALL_PUBLIC_URL reachable by Twilio; PITWALL_SECRET_KEY set outside the demo."""
+    found: list[Finding] = []
+    host = urlsplit(settings.public_url).hostname or ""
+    real_twilio = settings.twilio_api_url.rstrip("/") == TWILIO_API
+    try:
+        private = ipaddress.ip_address(host).is_private or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        private = host in ("localhost", "") or host.endswith(".local")
+    if real_twilio and private:
+        found.append(
+            Finding(
+                "public url",
+                "-",
+                "problem",
+                f"PITWALL_PUBLIC_URL is {settings.public_url}: Twilio cannot reach it",
+                "set PITWALL_PUBLIC_URL to the https address of your reverse proxy",
+            )
+        )
+    elif real_twilio and not settings.public_url.startswith("https://"):
+        found.append(
+            Finding(
+                "public url",
+                "-",
+                "warn",
+                f"PITWALL_PUBLIC_URL {settings.public_url} is not https",
+                "serve Pitwall behind TLS (deploy/Caddyfile) and use its https URL",
+            )
+        )
+    else:
+        found.append(Finding("public url", "-", "ok", settings.public_url))
+    if settings.secret_key or settings.demo:
+        found.append(Finding("secret key", "-", "ok", "PITWALL_SECRET_KEY is set"))
+    else:
+        found.append(
+            Finding(
+                "secret key",
+                "-",
+                "problem",
+                "PITWALL_SECRET_KEY is not set",
+                "set it to a long random value, e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`",
+            )
+        )
+    return found
+
+
+def check_database(settings: Settings, database: Database) -> tuple[list[Finding], bool]:
+    """The database answers and is at the newest migration; (findings, usable)."""
+    where = redact_url(settings.database_url)
+    try:
+        ping(database.engine)
+    except SQLAlchemyError as exc:
+        return [
+            Finding(
+                "database",
+                "-",
+                "problem",
+                f"{where} does not answer: {_first_line(exc)}",
+                "check PITWALL_DATABASE_URL and that the database server is running",
+            )
+        ], False
+    found = [Finding("database", "-", "ok", f"{where} answers")]
+    current, head = schema_status(database.engine, settings.database_url)
+    if current == head:
+        found.append(Finding("migrations", "-", "ok", f"at the newest revision ({head})"))
+        return found, True
+    found.append(
+        Finding(
+            "migrations",
+            "-",
+            "problem",
+            f"database is at revision {current or 'none'}, the code expects {head}",
+            "run `pitwall db upgrade` (before starting the new version)",
+        )
+    )
+    return found, False
+
+
+def load_rooftops(database: Database) -> list[Rooftop]:
+    """Active rooftops, detached and ready to read outside the session."""
+    with database.sessions() as session:
+        rooftops = list(
+            session.scalars(select(Rooftop).where(Rooftop.active.is_(True)).order_by(Rooftop.id))
+        )
+        session.expunge_all()
+    return rooftops
+
+
+def check_rooftops(rooftops: list[Rooftop]) -> tuple[list[Finding], list[Rooftop]]:
+    """Each rooftop's stored settings still valid; (findings, the valid rooftops)."""
+    if not rooftops:
+        return [
+            Finding(
+                "config",
+                "-",
+                "problem",
+                "no rooftops loaded",
+                "run `pitwall config load dealer.toml`",
+            )
+        ], []
+    found: list[Finding] = []
+    valid: list[Rooftop] = []
+    for rooftop in rooftops:
+        try:
+            cfg = rooftop.settings
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            found.append(
+                Finding(
+                    "config",
+                    rooftop.slug,
+                    "problem",
+                    f"{key}: {first['msg']}",
+                    "fix the dealer file and run `pitwall config load` again",
+                )
+            )
+            continue
+        problems = validate_settings(cfg.dms.kind, cfg.dms.adapter_settings())
+        if problems:
+            found.append(
+                Finding(
+                    "config",
+                    rooftop.slug,
+                    "problem",
+                    "; ".join(problems),
+                    "fix [rooftop.dms] in the dealer file and run `pitwall config load` again",
+                )
+            )
+            continue
+        found.append(Finding("config", rooftop.slug, "ok", f"{cfg.name}, DMS {cfg.dms.kind}"))
+        valid.append(rooftop)
+    return found, valid
+
+
+def check_twilio_account(gateway: MessageGateway) -> tuple[list[Finding], bool]:
+    """One read-only call with TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN; (findings, accepted)."""
+    try:
+        name = gateway.check_credentials()
+    except SendError as exc:
+        if exc.kind is ErrorKind.AUTH:
+            return [
+                Finding(
+                    "twilio",
+                    "-",
+                    "problem",
+                    "Twilio rejected the credentials",
+                    "copy the Account SID and Auth Token from the Twilio console into "
+                    "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+                )
+            ], False
+        return [
+            Finding(
+                "twilio",
+                "-",
+                "problem",
+                f"cannot reach Twilio: {exc.message}",
+                "check PITWALL_TWILIO_API_URL and outbound HTTPS from this host",
+            )
+        ], False
+    return [Finding("twilio", "-", "ok", f"credentials accepted (account {name!r})")], True
+
+
+def check_numbers(
+    rooftops: list[Rooftop], numbers: PhoneNumberDirectory, urls: WebhookUrls
+) -> list[Finding]:
+    """Each rooftop's senders belong to the account and call Pitwall's webhooks."""
+    try:
+        owned = {n.phone_number: n for n in numbers.list_numbers()}
+    except NumbersError as exc:
+        return [
+            Finding(
+                "numbers",
+                "-",
+                "problem",
+                f"cannot list the account's numbers: {exc.message}",
+                "check the Twilio credentials (the key needs phone-number read access)",
+            )
+        ]
+    found: list[Finding] = []
+    for rooftop in rooftops:
+        senders = [("sms_from", rooftop.sms_from), ("whatsapp_from", rooftop.whatsapp_from)]
+        for key, number in senders:
+            if number is None:
+                continue
+            record = owned.get(number)
+            if record is None and key == "whatsapp_from":
+                found.append(
+                    Finding(
+                        "number",
+                        rooftop.slug,
+                        "warn",
+                        f"WhatsApp sender {number} is not a phone number of this account",
+                        "WhatsApp senders are set up in the Twilio console (Messaging > "
+                        f"Senders); point their webhook at {urls.sms}",
+                    )
+                )
+                continue
+            if record is None:
+                found.append(
+                    Finding(
+                        "number",
+                        rooftop.slug,
+                        "problem",
+                        f"{key} {number} is not a phone number of this Twilio account",
+                        "buy or port the number into this account, or fix sms_from",
+                    )
+                )
+                continue
+            found.append(Finding("number", rooftop.slug, "ok", f"{number} is in the account"))
+            found.append(_webhook_finding(rooftop.slug, record, urls))
+        if rooftop.messaging_service_sid:
+            found.append(
+                _service_finding(rooftop.slug, rooftop.messaging_service_sid, numbers, urls)
+            )
+    return found
+
+
+def _webhook_finding(slug: str, record: PhoneNumberRecord, urls: WebhookUrls) -> Finding:
+    wrong = urls.differences(record)
+    if not wrong:
+        return Finding("webhooks", slug, "ok", f"{record.phone_number} calls {urls.sms}")
+    detail = "; ".join(f"{name} is {have or '(empty)'!s}" for name, have, _ in wrong)
+    return Finding(
+        "webhooks",
+        slug,
+        "problem",
+        f"{record.phone_number}: {detail}",
+        "run `pitwall twilio connect` (check PITWALL_PUBLIC_URL first)",
+    )
+
+
+def _service_finding(
+    slug: str, sid: str, numbers: PhoneNumberDirectory, urls: WebhookUrls
+) -> Finding:
+    try:
+        service = numbers.fetch_service(sid)
+    except NumbersError as exc:
+        if exc.not_found:
+            return Finding(
+                "messaging service",
+                slug,
+                "problem",
+                f"Messaging Service {sid} was not found in this account",
+                "fix messaging_service_sid in the dealer file (the local sandbox has none)",
+            )
+        return Finding("messaging service", slug, "problem", exc.message, "")
+    if service.use_inbound_webhook_on_number or service.inbound_request_url == urls.sms:
+        return Finding("messaging service", slug, "ok", f"{sid} sends replies to Pitwall")
+    return Finding(
+        "messaging service",
+        slug,
+        "problem",
+        f"{sid} inbound URL is {service.inbound_request_url or '(empty)'}",
+        "run `pitwall twilio connect`",
+    )
+
+
+def check_dms(rooftops: list[Rooftop], adapters: Callable[[Rooftop], DmsAdapter]) -> list[Finding]:
+    """One authenticated request to each rooftop's DMS."""
+    found: list[Finding] = []
+    for rooftop in rooftops:
+        kind = rooftop.settings.dms.kind
+        try:
+            adapters(rooftop).check()
+        except DmsAuthError as exc:
+            found.append(
+                Finding(
+                    "dms",
+                    rooftop.slug,
+                    "problem",
+                    f"{kind} refused the credentials: {exc.detail}",
+                    "fix the token / client secret / password under [rooftop.dms] and reload",
+                )
+            )
+        except Exception as exc:  # the doctor reports every failure, it never crashes on one
+            found.append(
+                Finding(
+                    "dms",
+                    rooftop.slug,
+                    "problem",
+                    _first_line(exc),
+                    "check [rooftop.dms] base_url and that the DMS is reachable from this host",
+                )
+            )
+        else:
+            found.append(Finding("dms", rooftop.slug, "ok", f"{kind} answered"))
+    return found
+
+
+def run_doctor(
+    settings: Settings,
+    *,
+    database: Database,
+    gateway: MessageGateway,
+    numbers: PhoneNumberDirectory,
+    adapters: Callable[[Rooftop], DmsAdapter],
+) -> list[Finding]:
+    """Every check, in order; later checks are skipped when what they need is broken."""
+    found = check_environment(settings)
+    db_found, db_ready = check_database(settings, database)
+    found += db_found
+    rooftops: list[Rooftop] = []
+    if db_ready:
+        config_found, rooftops = check_rooftops(load_rooftops(database))
+        found += config_found
+    twilio_found, twilio_ok = check_twilio_account(gateway)
+    found += twilio_found
+    if twilio_ok and rooftops:
+        found += check_numbers(rooftops, numbers, WebhookUrls.for_public_url(settings.public_url))
+    found += check_dms(rooftops, adapters)
+    return found
+
+
+def has_problems(findings: list[Finding]) -> bool:
+    return any(f.status == "problem" for f in findings)
+
+
+_MARKS: dict[str, str] = {"ok": "ok", "warn": "WARN", "problem": "PROBLEM"}
+
+
+def render_table(findings: list[Finding]) -> str:
+    """A fixed-width table; each problem or warning is followed by what to do."""
+    headers = ("CHECK", "ROOFTOP", "STATUS", "DETAIL")
+    rows = [(f.check, f.rooftop, _MARKS[f.status], f.detail) for f in findings]
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(3)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers[:3], widths, strict=True)) + "  DETAIL"]
+    for finding, row in zip(findings, rows, strict=True):
+        cells = "  ".join(str(c).ljust(w) for c, w in zip(row[:3], widths, strict=True))
+        lines.append(f"{cells}  {row[3]}")
+        if finding.fix and finding.status != "ok":
+            lines.append(" " * (sum(widths) + 6) + f"-> {finding.fix}")
+    problems = sum(f.status == "problem" for f in findings)
+    warnings = sum(f.status == "warn" for f in findings)
+    if problems:
+        lines.append(f"\n{problems} problem(s), {warnings} warning(s): fix the problems above.")
+    else:
+        lines.append(f"\nall good ({warnings} warning(s)).")
+    return "\n".join(lines)
+
+
+def summary(findings: list[Finding]) -> dict[str, Any]:
+    """Counts by status (for JSON output and tests)."""
+    return {s: sum(f.status == s for f in findings) for s in ("ok", "warn", "problem")}
