@@ -34,7 +34,7 @@ from app.conversations.matching import (
 )
 from app.conversations.models import InboundMessage
 from app.conversations.tasks import attach_to_conversation, open_task
-from app.conversations.texts import STAGE_WORDS, language_of, promised_words, say
+from app.conversations.texts import language_of, say, status_words
 from app.customers.models import Consent, Customer
 from app.customers.service import current_consent, record_consent, revoke_all
 from app.dealers.models import DealerGroup, Rooftop
@@ -264,46 +264,6 @@ def _status_question(turn: _Turn) -> str | None:
     if len(options) == 1:
         return _tell_status(turn, options[0])
     return _ask_which(turn, options)
-
-
-@dataclass(frozen=True)
-class StatusWords:
-    """The parts of a status answer, shared by texts and calls."""
-
-    vehicle: str
-    stage_words: str
-    promised: str | None
-    waiting_on: str | None
-    lines: str
-    total: int
-
-    def context(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
-def status_words(
-    order: RepairOrder, *, rooftop: Rooftop, language: str, now: datetime
-) -> StatusWords:
-    """Stage in words, promised time in the rooftop's zone, and what the shop waits on."""
-    pending = [line for line in order.lines if line.status == "pending"]
-    waiting_on = None
-    if order.stage == "awaiting_approval" and pending:
-        waiting_on = "approval"
-    elif order.stage == "awaiting_parts":
-        waiting_on = "parts"
-    promised = None
-    if order.stage not in ("ready_for_pickup", "closed", "canceled"):
-        promised = promised_words(
-            order.promised_at, zone=rooftop.settings.zone, language=language, now=now
-        )
-    return StatusWords(
-        vehicle=order.vehicle.label if order.vehicle else f"vehicle (RO {order.ro_number})",
-        stage_words=STAGE_WORDS[language].get(order.stage, STAGE_WORDS[language]["in_repair"]),
-        promised=promised,
-        waiting_on=waiting_on,
-        lines=", ".join(line.description for line in pending),
-        total=sum(line.amount_cents for line in pending),
-    )
 
 
 def _tell_status(turn: _Turn, candidate: Candidate) -> str:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from app.dealers.models import Rooftop
 from app.messaging.templates import render
+from app.repair_orders.models import RepairOrder
 
 LANGUAGES = ("en", "es", "fr")
 
@@ -176,3 +177,43 @@ def spoken_hours(hours: list[OpenHours], language: str) -> str:
         else:
             parts.append(f"{days} {from_clock} {opens} {to_clock} {closes}")
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class StatusWords:
+    """The parts of a status answer, shared by texts and calls."""
+
+    vehicle: str
+    stage_words: str
+    promised: str | None
+    waiting_on: str | None
+    lines: str
+    total: int
+
+    def context(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def status_words(
+    order: RepairOrder, *, rooftop: Rooftop, language: str, now: datetime
+) -> StatusWords:
+    """Stage in words, promised time in the rooftop's zone, and what the shop waits on."""
+    pending = [line for line in order.lines if line.status == "pending"]
+    waiting_on = None
+    if order.stage == "awaiting_approval" and pending:
+        waiting_on = "approval"
+    elif order.stage == "awaiting_parts":
+        waiting_on = "parts"
+    promised = None
+    if order.stage not in ("ready_for_pickup", "closed", "canceled"):
+        promised = promised_words(
+            order.promised_at, zone=rooftop.settings.zone, language=language, now=now
+        )
+    return StatusWords(
+        vehicle=order.vehicle.label if order.vehicle else f"vehicle (RO {order.ro_number})",
+        stage_words=STAGE_WORDS[language].get(order.stage, STAGE_WORDS[language]["in_repair"]),
+        promised=promised,
+        waiting_on=waiting_on,
+        lines=", ".join(line.description for line in pending),
+        total=sum(line.amount_cents for line in pending),
+    )

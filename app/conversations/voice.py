@@ -24,7 +24,7 @@ from app.conversations.matching import (
     find_or_create_contact,
 )
 from app.conversations.models import Call
-from app.conversations.service import MalformedWebhook, status_words
+from app.conversations.service import MalformedWebhook
 from app.conversations.tasks import open_task
 from app.conversations.texts import (
     VOICE_LANGUAGE,
@@ -33,6 +33,7 @@ from app.conversations.texts import (
     parse_store_hours,
     say,
     spoken_hours,
+    status_words,
 )
 from app.customers.models import Customer, Phone
 from app.customers.service import customers_for_phone
