@@ -1,4 +1,4 @@
-"""Health endpoints for load balancers and orchestrators."""
+"""Health endpoints for load balancers and orchestrators, and /metrics for Prometheus."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import ping
 from app.deps import DatabaseDep
+from app.ops.metrics_views import router as metrics_router
 
 router = APIRouter(tags=["health"])
+router.include_router(metrics_router)
 
 
 @router.get("/healthz")
