@@ -1,15 +1,17 @@
-"""API tokens and the principal a request acts as."""
+"""Logins, API tokens, and the principal a request acts as."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 
-from app.auth.models import ROLES, ApiToken
+from app.auth.models import ROLES, ApiToken, User
+from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
 from app.db import utcnow
 from app.dealers.models import Rooftop
 
@@ -27,7 +29,9 @@ class Principal:
     token_id: int | None = None
 
     def can_see_rooftop(self, rooftop_id: int | None) -> bool:
-        return rooftop_id is not None and (self.rooftop_ids is None or rooftop_id in self.rooftop_ids)
+        return rooftop_id is not None and (
+            self.rooftop_ids is None or rooftop_id in self.rooftop_ids
+        )
 
     @property
     def is_admin(self) -> bool:
@@ -62,10 +66,110 @@ def create_api_token(
 def principal_for_token(session: Session, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token, or None."""
     row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+        )
     )
     if row is None:
         return None
     row.last_used_at = utcnow()
     rooftop_ids = frozenset(r.id for r in row.rooftops) if row.role == "advisor" else None
     return Principal(group_id=row.group_id, role=row.role, rooftop_ids=rooftop_ids, token_id=row.id)
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UserError(ValueError):
+    """A user cannot be created as asked; the message says what to change."""
+
+
+def create_user(
+    session: Session,
+    *,
+    group_id: int,
+    email: str,
+    password: str,
+    role: str,
+    rooftops: list[Rooftop],
+) -> User:
+    """Create a login. Advisors see only `rooftops` (at least one, all of this group)."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise UserError(f"{email!r} is not an email address (e.g. dana@bayview.example)")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if role == "advisor" and not rooftops:
+        raise UserError("an advisor needs at least one rooftop (--rooftop SLUG)")
+    foreign = [r.slug for r in rooftops if r.group_id != group_id]
+    if foreign:
+        raise UserError(f"rooftop(s) {', '.join(foreign)} belong to another dealer group")
+    taken = session.scalar(select(User.id).where(func.lower(User.email) == email))
+    if taken is not None:
+        raise UserError(f"a login for {email} already exists")
+    user = User(
+        group_id=group_id,
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        rooftops=list(rooftops) if role == "advisor" else [],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None. Upgrades old hashes."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if not verify_password(user.password_hash if user else None, password):
+        return None
+    if user is None or not user.active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user a session belongs to, if they still may log in."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def principal_for_user(user: User) -> Principal:
+    """What a logged-in user may see: advisors their rooftops, others the whole group."""
+    rooftop_ids = frozenset(r.id for r in user.rooftops) if user.role == "advisor" else None
+    return Principal(
+        group_id=user.group_id, role=user.role, rooftop_ids=rooftop_ids, user_id=user.id
+    )
+
+
+def users_of_group(session: Session, *, group_id: int) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .options(selectinload(User.rooftops))
+            .where(User.group_id == group_id)
+            .order_by(User.email)
+        )
+    )
+
+
+def tokens_of_group(session: Session, *, group_id: int) -> list[ApiToken]:
+    return list(
+        session.scalars(select(ApiToken).where(ApiToken.group_id == group_id).order_by(ApiToken.id))
+    )
+
+
+def revoke_token(session: Session, *, group_id: int, token_id: int) -> bool:
+    """Revoke a token of this group; False when there is no such (unrevoked) token."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.group_id != group_id or token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    return True
