@@ -80,7 +80,9 @@ class Shop:
             session.add_all([customer, phone])
             session.flush()
             session.add(
-                CustomerPhone(customer_id=customer.id, phone_id=phone.id, kind="mobile", is_primary=True)
+                CustomerPhone(
+                    customer_id=customer.id, phone_id=phone.id, kind="mobile", is_primary=True
+                )
             )
             return customer.id, phone.id
 
@@ -202,7 +204,10 @@ def sandbox(app_settings: Settings, served_app: ServedApp) -> Iterator[SandboxSe
 @pytest.fixture
 def gateway(app_settings: Settings, sandbox: SandboxServer) -> Iterator[TwilioGateway]:
     gateway = TwilioGateway(
-        app_settings.twilio_account_sid, app_settings.twilio_auth_token, api_url=sandbox.url, timeout=5
+        app_settings.twilio_account_sid,
+        app_settings.twilio_auth_token,
+        api_url=sandbox.url,
+        timeout=5,
     )
     yield gateway
     gateway.close()

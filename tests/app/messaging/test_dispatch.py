@@ -19,7 +19,9 @@ STAGES = ["checked_in", "awaiting_approval", "awaiting_parts", "in_repair", "rea
 def wait_for_states(shop: Shop, sandbox: SandboxServer, *states: str) -> list[OutboundMessage]:
     assert sandbox.wait_for_callbacks(10)
     messages = shop.messages()
-    assert {m.state for m in messages} <= set(states), [(m.id, m.state, m.suppressed_reason) for m in messages]
+    assert {m.state for m in messages} <= set(states), [
+        (m.id, m.state, m.suppressed_reason) for m in messages
+    ]
     return messages
 
 
@@ -44,7 +46,9 @@ def test_one_message_per_stage_however_often_rules_and_worker_run(
     assert "Dana Ruiz" in welcome and "Reply STOP to opt out" in welcome
 
 
-def test_newer_stage_supersedes_a_pending_one(shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]) -> None:
+def test_newer_stage_supersedes_a_pending_one(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
     customer, _ = shop.customer()
     ro = shop.repair_order(customer)
     shop.move(ro, "in_repair")
@@ -116,7 +120,9 @@ def test_21610_revokes_consent_and_is_never_retried(
     assert dispatch().suppressed == 1
     first, second = shop.messages()
     assert (first.state, first.error_code) == ("failed", 21610)
-    assert second.state == "suppressed" and "revoked (twilio:21610)" in (second.suppressed_reason or "")
+    assert second.state == "suppressed" and "revoked (twilio:21610)" in (
+        second.suppressed_reason or ""
+    )
     with shop.database.sessions() as session:
         sources = set(session.scalars(select(Consent.source).where(Consent.phone_id == phone_id)))
     assert sources == {"twilio:21610"}
@@ -133,7 +139,11 @@ def test_landline_marks_the_phone_not_textable(
     assert message.error_code == 21614
     with shop.database.sessions() as session:
         phone = session.get(Phone, phone_id)
-        assert phone is not None and not phone.textable and "21614" in (phone.not_textable_reason or "")
+        assert (
+            phone is not None
+            and not phone.textable
+            and "21614" in (phone.not_textable_reason or "")
+        )
 
 
 def test_bad_credentials_stop_all_sending_until_the_alert_is_resolved(
@@ -169,7 +179,9 @@ def test_shadow_mode_records_what_would_be_sent(
     assert sent_to(sandbox) == []
 
 
-def test_consent_revoked_mid_queue(shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]) -> None:
+def test_consent_revoked_mid_queue(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
     kept, _ = shop.customer("+14155550142")
     stopped, stopped_phone = shop.customer("+14155550143", first_name="Alex")
     shop.repair_order(kept, number="R1")
@@ -177,8 +189,15 @@ def test_consent_revoked_mid_queue(shop: Shop, sandbox: SandboxServer, dispatch:
     with shop.database.transaction() as session:  # the customer texts STOP before the worker runs
         for purpose in ("status", "marketing"):
             session.add(
-                Consent(group_id=shop.group_id, phone_id=stopped_phone, customer_id=stopped,
-                        channel="sms", purpose=purpose, action="revoked", source="keyword")
+                Consent(
+                    group_id=shop.group_id,
+                    phone_id=stopped_phone,
+                    customer_id=stopped,
+                    channel="sms",
+                    purpose=purpose,
+                    action="revoked",
+                    source="keyword",
+                )
             )
     result = dispatch()
     assert (result.sent, result.suppressed) == (1, 1)
@@ -199,7 +218,9 @@ def test_daily_cap_holds_automatic_texts_until_the_next_morning(
     assert result.deferred + result.expired == 1 and result.sent == 0
     held = shop.messages()[-1]
     # Held for tomorrow morning, or expired when it would be stale by then (time of day decides).
-    assert held.state in ("pending", "expired") and "daily cap 1 reached" in (held.suppressed_reason or "")
+    assert held.state in ("pending", "expired") and "daily cap 1 reached" in (
+        held.suppressed_reason or ""
+    )
     shop.move(ro, "ready_for_pickup")  # the customer must act on this one: never capped
     assert dispatch().sent == 1
     assert len(sent_to(sandbox)) == 2

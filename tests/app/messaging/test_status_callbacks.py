@@ -1,0 +1,126 @@
+"""POST /webhooks/twilio/status: signed, idempotent, forward-only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from app.config import Settings
+from app.customers.models import Phone
+from integrations.twilio.sandbox import SandboxServer
+from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
+from tests.app.messaging.conftest import Shop
+from tests.support import ServedApp
+
+
+def post_status(
+    app: ServedApp, settings: Settings, form: dict[str, str], *, forged: bool = False
+) -> int:
+    url = settings.public_url + "/webhooks/twilio/status"
+    signature = compute_signature(settings.twilio_auth_token, url, form)
+    if forged:
+        signature = compute_signature("not-the-token", url, form)
+    response = httpx.post(
+        app.url + "/webhooks/twilio/status", data=form, headers={SIGNATURE_HEADER: signature}
+    )
+    return response.status_code
+
+
+def sent_message(
+    shop: Shop, dispatch: Callable[..., Any], sandbox: SandboxServer, number: str = "+14155550142"
+) -> str:
+    customer, _ = shop.customer(number)
+    shop.repair_order(customer)
+    assert dispatch().sent == 1
+    assert sandbox.wait_for_callbacks(10)
+    sid = shop.messages()[0].provider_sid
+    assert sid
+    return sid
+
+
+def test_duplicated_and_reordered_callbacks_end_delivered(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
+    sandbox.inject("duplicate")
+    sandbox.inject("out_of_order")
+    for n, number in enumerate(("+14155550142", "+14155550143")):
+        customer, _ = shop.customer(number)
+        shop.repair_order(customer, number=f"R{n}")
+    assert dispatch(concurrency=1).sent == 2
+    assert sandbox.wait_for_callbacks(10)
+    assert {(m.state, m.provider_status) for m in shop.messages()} == {("delivered", "delivered")}
+
+
+def test_a_late_sent_never_overwrites_delivered_and_repeats_change_nothing(
+    shop: Shop,
+    sandbox: SandboxServer,
+    dispatch: Callable[..., Any],
+    served_app: ServedApp,
+    app_settings: Settings,
+) -> None:
+    sid = sent_message(shop, dispatch, sandbox)
+    before = shop.messages()[0]
+    assert before.state == "delivered"
+    for status in ("sent", "delivered", "queued", "delivered"):
+        assert (
+            post_status(served_app, app_settings, {"MessageSid": sid, "MessageStatus": status})
+            == 200
+        )
+    after = shop.messages()[0]
+    assert (after.state, after.delivered_at, after.updated_at) == (
+        "delivered",
+        before.delivered_at,
+        before.updated_at,
+    )
+    assert (
+        post_status(served_app, app_settings, {"MessageSid": sid, "MessageStatus": "read"}) == 200
+    )
+    assert shop.messages()[0].state == "read"
+
+
+def test_forged_callback_is_refused_and_writes_nothing(
+    shop: Shop,
+    sandbox: SandboxServer,
+    dispatch: Callable[..., Any],
+    served_app: ServedApp,
+    app_settings: Settings,
+) -> None:
+    sid = sent_message(shop, dispatch, sandbox)
+    before = shop.messages()[0]
+    for status in ("read", "undelivered"):
+        form = {"MessageSid": sid, "MessageStatus": status, "ErrorCode": "30006"}
+        assert post_status(served_app, app_settings, form, forged=True) == 403
+    after = shop.messages()[0]
+    assert (after.state, after.error_code, after.updated_at) == (
+        "delivered",
+        None,
+        before.updated_at,
+    )
+    assert (
+        post_status(served_app, app_settings, {"MessageSid": sid, "MessageStatus": "read"}) == 200
+    )
+    assert shop.messages()[0].state == "read"  # the same news, signed, is applied
+
+
+def test_30006_marks_the_phone_not_textable(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
+    customer, phone_id = shop.customer()
+    shop.repair_order(customer)
+    sandbox.inject("fail", error_code=30006)
+    dispatch()
+    assert sandbox.wait_for_callbacks(10)
+    message = shop.messages()[0]
+    assert (message.state, message.error_code) == ("undelivered", 30006)
+    with shop.database.sessions() as session:
+        phone = session.get(Phone, phone_id)
+        assert phone is not None and not phone.textable
+
+
+def test_unknown_sid_is_acknowledged(
+    served_app: ServedApp, app_settings: Settings, shop: Shop
+) -> None:
+    form = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
+    assert post_status(served_app, app_settings, form) == 200
