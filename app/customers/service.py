@@ -78,6 +78,24 @@ def resolve_customer(
     Also links the phones the DMS gives and carries its consent fields into the
     ledger (only when they differ from the ledger's current state).
     """
+    # One flush at the end instead of an autoflush before each of a dozen lookups:
+    # a first poll of a big rooftop resolves thousands of customers in one page.
+    with session.no_autoflush:
+        customer = _resolve(
+            session, group=group, rooftop=rooftop, dms_customer=dms_customer, source=source
+        )
+    session.flush()
+    return customer
+
+
+def _resolve(
+    session: Session,
+    *,
+    group: DealerGroup,
+    rooftop: Rooftop,
+    dms_customer: DmsCustomer,
+    source: str,
+) -> Customer:
     phones = [_phone_for(session, group=group, dms_phone=p) for p in dms_customer.phones]
     customer = session.scalar(
         select(Customer)

@@ -41,12 +41,14 @@ def acquire_lease(
     if taken.rowcount == 1:
         return True
     insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    created: CursorResult[tuple[()]] = session.execute(  # type: ignore[assignment]
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT.
+    created = session.scalar(
         insert(Lease)
         .values(name=name, holder=holder, expires_at=expires_at, acquired_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
     )
-    return created.rowcount == 1
+    return created is not None
 
 
 def renew_lease(session: Session, *, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:

@@ -142,7 +142,7 @@ def _poll(
         adapter = adapter_factory(rooftop)
         page_job.adapter = adapter
         for page in adapter.fetch_changed(cursor - overlap if cursor is not None else None):
-            counts += page_job.store(page)
+            counts.update(page_job.store(page))  # update: += would drop zero counts
             if page.ack is not None:
                 page.ack()  # only after the page committed: the DMS may now forget it
         if adapter.snapshot:

@@ -158,8 +158,13 @@ def record_problem(record: RepairOrderRecord) -> str | None:
 
 
 def map_stage(rooftop: Rooftop, raw_status: str) -> str | None:
-    """The stage the rooftop maps this raw DMS status to, or None when unmapped."""
-    return rooftop.settings.status_map.get(raw_status)
+    """The stage the rooftop maps this raw DMS status to, or None when unmapped.
+
+    Read from the stored (already validated) config: re-validating the whole
+    RooftopConfig for every page of a poll costs more than the page itself.
+    """
+    status_map: dict[str, str] = rooftop.config.get("status_map") or {}
+    return status_map.get(raw_status)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -376,7 +381,6 @@ def _apply_customer(
         dms_customer=customer,
         source=dms_ref_source(rooftop),
     )
-    session.flush()
     ro.customer_id = matched.id
     ro.customer_hash = digest
 

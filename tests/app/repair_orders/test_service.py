@@ -22,11 +22,19 @@ class Hooks(list[RepairOrderChange]):
         self.append(change)
 
 
-def store(database: Database, payload: dict, hooks: Hooks | None = None, slug: str = "bayview-toyota"):
+def store(
+    database: Database, payload: dict, hooks: Hooks | None = None, slug: str = "bayview-toyota"
+):
     with database.transaction() as session:
         rooftop = rooftop_named(session, slug)
         record = normalise_bridge_record(payload)
-        return apply_record(session, rooftop=rooftop, record=record, hooks=[hooks if hooks is not None else Hooks()], at=NOW)
+        return apply_record(
+            session,
+            rooftop=rooftop,
+            record=record,
+            hooks=[hooks if hooks is not None else Hooks()],
+            at=NOW,
+        )
 
 
 def test_content_hash_matches_the_port() -> None:
@@ -58,15 +66,22 @@ def test_new_ro_stage_change_and_promise_move_write_events_and_call_hooks(
             status="READY",
             promised_at="2026-11-22T23:00:00Z",
             lines=[
-                {"line": "A", "op_code": "OILCHG", "description": "Oil and filter",
-                 "status": "completed", "amount": "89.95"},
+                {
+                    "line": "A",
+                    "op_code": "OILCHG",
+                    "description": "Oil and filter",
+                    "status": "completed",
+                    "amount": "89.95",
+                },
             ],
         ),
         hooks,
     )
     assert second is not None and second.stage_changed and second.promised_changed
     assert second.previous_stage == "checked_in" and second.ro.stage == "ready_for_pickup"
-    assert [(c.line.line_code, c.previous_status) for c in second.line_changes] == [("A", "approved")]
+    assert [(c.line.line_code, c.previous_status) for c in second.line_changes] == [
+        ("A", "approved")
+    ]
     assert [c.ro.ro_number for c in hooks] == ["R1001", "R1001"]
     events = session.scalars(select(RoEvent).order_by(RoEvent.id)).all()
     assert [(e.kind, e.from_stage, e.to_stage) for e in events] == [
@@ -77,12 +92,15 @@ def test_new_ro_stage_change_and_promise_move_write_events_and_call_hooks(
     ro = session.scalars(select(RepairOrder)).one()
     # The line the DMS stopped listing is kept: declined-work history hangs on it.
     assert sorted((line.line_code, line.status) for line in ro.lines) == [
-        ("A", "completed"), ("B", "declined"),
+        ("A", "completed"),
+        ("B", "declined"),
     ]
     assert ro.lines[0].amount_cents == 8995
 
 
-def test_unmapped_status_keeps_the_stage_and_is_reported(dealer: Database, session: Session) -> None:
+def test_unmapped_status_keeps_the_stage_and_is_reported(
+    dealer: Database, session: Session
+) -> None:
     store(dealer, bridge_record(status="WIP"))
     change = store(dealer, bridge_record(status="HOLD-PARTS"))
     assert change is not None and not change.stage_changed
@@ -94,7 +112,9 @@ def test_unmapped_status_keeps_the_stage_and_is_reported(dealer: Database, sessi
     assert (row.raw_status, row.count, row.example_ro_number) == ("HOLD-PARTS", 2, "R2002")
 
 
-def test_dms_consent_reaches_the_ledger_only_when_it_changes(dealer: Database, session: Session) -> None:
+def test_dms_consent_reaches_the_ledger_only_when_it_changes(
+    dealer: Database, session: Session
+) -> None:
     store(dealer, bridge_record())
     rows = session.scalars(select(Consent).order_by(Consent.id)).all()
     assert [(r.purpose, r.action, r.source) for r in rows] == [
