@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.customers.models import Customer
+from app.customers.service import current_consent
 from app.db import is_postgres
 from app.dealers.models import Rooftop
 from app.followups.messages import first_name, money, render, store_phone, textable_phone
@@ -270,6 +271,10 @@ def _queue_touch(
     phone = textable_phone(session, plan.customer_id)
     if phone is None:
         _cancel(touch, "the customer has no textable phone")
+        return 0
+    if current_consent(session, phone_id=phone.id, channel="sms", purpose="marketing") is False:
+        # STOP (or a revoked DMS flag) ends the cadence; unknown consent is the dispatcher's call.
+        stop_plan(session, plan=plan, reason="marketing consent revoked", at=now)
         return 0
     ro = session.get_one(RepairOrder, plan.repair_order_id)
     customer = session.get(Customer, plan.customer_id) if plan.customer_id else None
