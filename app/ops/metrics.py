@@ -17,6 +17,7 @@ default one, so tests can build many apps in one process.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.conversations.models import Task
@@ -33,6 +35,8 @@ from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.messaging.models import OutboundMessage
 from app.repair_orders.models import DmsPollState
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DatabaseCollector",
@@ -113,9 +117,21 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self._clock()
-        with self._sessions() as session:
-            families = list(_database_families(session, now))
-            session.rollback()
+        families: list[Metric] = []
+        try:
+            with self._sessions() as session:
+                families = list(_database_families(session, now))
+                session.rollback()
+        except SQLAlchemyError as exc:
+            # A scrape must still answer (with the process counters) when the database
+            # is down or not migrated yet: that is exactly when someone looks.
+            log.warning("metrics: cannot read the database: %s", str(exc).splitlines()[0])
+            families = []
+        yield GaugeMetricFamily(
+            "pitwall_database_up",
+            "1 when the scrape could read the database, 0 when it could not.",
+            value=1 if families else 0,
+        )
         yield from families
 
 

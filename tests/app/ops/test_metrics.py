@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.conversations.models import Task
-from app.db import utcnow
+from app.db import make_engine, make_session_factory, utcnow
 from app.dealers.models import Rooftop
 from app.deps import Database
 from app.main import create_app
@@ -101,6 +102,7 @@ def test_metrics_from_the_database_over_http(
     text = response.text
     assert value(text, "pitwall_messages", state="pending", channel="sms") == 3
     assert value(text, "pitwall_messages", state="delivered", channel="whatsapp") == 1
+    assert value(text, "pitwall_database_up") == 1
     assert value(text, "pitwall_outbox_due") == 2
     assert 290 <= value(text, "pitwall_outbox_oldest_due_seconds") < 600
     assert 85 <= value(text, "pitwall_dms_poll_lag_seconds", rooftop="bayview-toyota") < 600
@@ -169,3 +171,17 @@ def test_webhook_latency_is_timed_per_path(
             return 0.0
 
     assert count(after) == count(before) + 1
+
+
+def test_an_unreadable_database_still_answers_with_database_up_0(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PITWALL_METRICS_TOKEN", raising=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    empty = Database(engine=engine, sessions=make_session_factory(engine))
+    with TestClient(create_app(settings, database=empty), client=("127.0.0.1", 1)) as client:
+        response = client.get("/metrics")
+    engine.dispose()
+    assert response.status_code == 200
+    assert value(response.text, "pitwall_database_up") == 0
+    assert "pitwall_send_seconds_count" in response.text
