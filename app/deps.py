@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.models  # noqa: F401  # every mapper known before the first session, in any process
 from app.config import Settings
 from app.db import unit_of_work
 from integrations.twilio.webhooks import build_url, is_valid_signature

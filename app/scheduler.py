@@ -20,7 +20,7 @@ from app.worker import Worker
 log = logging.getLogger(__name__)
 
 # seconds between ticks; each job's own rules decide whether there is work
-TICKS = {"poll": 5, "dispatch": 1, "followups": 60, "watchdog": 60}
+TICKS = {"poll": 5, "dispatch": 1, "followups": 60, "watchdog": 60, "reconcile": 300}
 
 
 def build_scheduler(worker: Worker) -> BackgroundScheduler:
@@ -32,9 +32,10 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
     )
     jobs = {
         "poll": worker.poll,
-        "dispatch": lambda: worker.dispatch(until_idle=True),
+        "dispatch": worker.dispatch_until_idle,
         "followups": worker.followups,
         "watchdog": worker.watchdog,
+        "reconcile": worker.reconcile,
     }
     for name, job in jobs.items():
         scheduler.add_job(_logged(name, job), "interval", seconds=TICKS[name], id=name, name=name)

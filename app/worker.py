@@ -15,18 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any
 
 from app.config import Settings
 from app.db import utcnow
 from app.deps import Database
 from app.followups.jobs import run_followups, run_watchdog
 from app.messaging.dispatcher import DispatchResult, dispatch_due
+from app.messaging.jobs import refresh_unconfirmed, send_due_messages
 from app.repair_orders.changes import ChangeHook
-from app.repair_orders.poller import PollResult, poll_due_rooftops
+from app.repair_orders.poller import AdapterFactory, PollResult, poll_due_rooftops
 from integrations.twilio.base import MessageGateway
 
 Clock = Callable[[], datetime]
+_DISPATCH_COUNTS = ("sent", "adopted", "deferred", "suppressed", "expired", "retried", "failed")
 
 
 def new_worker_id() -> str:
@@ -40,24 +41,29 @@ class RunReport:
     polls: list[PollResult] = field(default_factory=list)
     followups_queued: int = 0
     watchdog_actions: int = 0
-    dispatch: list[DispatchResult] = field(default_factory=list)
-
-    @property
-    def sent(self) -> int:
-        return sum(d.sent for d in self.dispatch)
+    dispatch: DispatchResult = field(default_factory=DispatchResult)
 
     def summary(self) -> str:
-        polled = ", ".join(p.summary() for p in self.polls) or "no rooftops"
-        outcome: dict[str, int] = {}
-        for result in self.dispatch:
-            for state, count in result.by_state().items():
-                outcome[state] = outcome.get(state, 0) + count
-        sent = ", ".join(f"{n} {state}" for state, n in sorted(outcome.items())) or "nothing due"
+        polled = (
+            "; ".join(
+                f"rooftop {p.rooftop_id} {p.outcome}"
+                + (f" ({p.error})" if p.error else "")
+                + "".join(f", {n} {k}" for k, n in sorted(p.counts.items()) if n)
+                for p in self.polls
+            )
+            or "no rooftops"
+        )
+        sent = ", ".join(
+            f"{getattr(self.dispatch, name)} {name}"
+            for name in _DISPATCH_COUNTS
+            if getattr(self.dispatch, name)
+        )
         return (
             f"polled: {polled}\n"
             f"follow-ups queued: {self.followups_queued}; "
             f"watchdog actions: {self.watchdog_actions}\n"
-            f"messages: {sent}"
+            f"messages: {sent or 'nothing due'}"
+            + (f" (sending stopped: {self.dispatch.stopped})" if self.dispatch.stopped else "")
         )
 
 
@@ -70,11 +76,11 @@ class Worker:
         *,
         public_url: str,
         gateway: MessageGateway,
-        adapters: Callable[[Any], Any],
+        adapters: AdapterFactory,
         hooks: list[ChangeHook],
         clock: Clock = utcnow,
         worker_id: str | None = None,
-        send_concurrency: int = 16,
+        send_concurrency: int = 8,
     ) -> None:
         self.database = database
         self.public_url = public_url
@@ -97,32 +103,48 @@ class Worker:
             hooks=change_hooks(),
         )
 
-    def poll(self, *, force: bool = False) -> list[PollResult]:
-        """Poll each rooftop whose interval has passed (all of them when forced)."""
+    def poll(self, *, every_rooftop: bool = False) -> list[PollResult]:
+        """Poll each rooftop whose interval has passed (every active rooftop if asked)."""
+        rooftop_ids = None
+        if every_rooftop:
+            from app.dealers.service import active_rooftops
+
+            with self.database.transaction() as session:
+                rooftop_ids = [r.id for r in active_rooftops(session)]
         return poll_due_rooftops(
             self.database,
             adapter_factory=self.adapters,
             hooks=self.hooks,
             clock=self.clock,
             worker_id=self.worker_id,
-            force=force,
+            rooftop_ids=rooftop_ids,
         )
 
-    def dispatch(self, *, until_idle: bool = False) -> list[DispatchResult]:
-        """Send what is due now; with until_idle, keep claiming until nothing due is left."""
-        results = []
-        while True:
-            result = dispatch_due(
-                self.database,
-                gateway=self.gateway,
-                public_url=self.public_url,
-                worker_id=self.worker_id,
-                clock=self.clock,
-                concurrency=self.send_concurrency,
-            )
-            results.append(result)
-            if not until_idle or result.claimed == 0:
-                return results
+    def dispatch(self) -> DispatchResult:
+        """One claim-and-send round of what is due now."""
+        return dispatch_due(
+            self.database,
+            gateway=self.gateway,
+            public_url=self.public_url,
+            worker_id=self.worker_id,
+            clock=self.clock,
+            concurrency=self.send_concurrency,
+        )
+
+    def dispatch_until_idle(self) -> DispatchResult:
+        """Claim and send, batch after batch, until nothing due now is left."""
+        return send_due_messages(
+            self.database,
+            gateway=self.gateway,
+            public_url=self.public_url,
+            worker_id=self.worker_id,
+            clock=self.clock,
+            concurrency=self.send_concurrency,
+        )
+
+    def reconcile(self) -> int:
+        """Ask Twilio about messages whose status callbacks never came."""
+        return refresh_unconfirmed(self.database, gateway=self.gateway, clock=self.clock)
 
     def followups(self) -> int:
         return run_followups(self.database, clock=self.clock)
@@ -133,10 +155,10 @@ class Worker:
     def run_once(self) -> RunReport:
         """Everything due now, once: poll, plan, send. Retries not yet due wait."""
         report = RunReport()
-        report.polls = self.poll(force=True)
+        report.polls = self.poll(every_rooftop=True)
         report.followups_queued = self.followups()
         report.watchdog_actions = self.watchdog()
-        report.dispatch = self.dispatch(until_idle=True)
+        report.dispatch = self.dispatch_until_idle()
         return report
 
     def close(self) -> None:
