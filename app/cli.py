@@ -101,8 +101,15 @@ def transaction(settings: Settings) -> Iterator[Any]:
         database.engine.dispose()
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
+    """Readable lines, or JSON when PITWALL_LOG_FORMAT=json; secrets and phones masked."""
+    from app.ops.logging import configure_logging as configure
+
+    configure(
+        json=settings.log_format == "json",
+        level=level,
+        secrets=[settings.twilio_auth_token, settings.secret_key],
+    )
 
 
 # --- db -------------------------------------------------------------------------
@@ -167,8 +174,14 @@ def serve(
     settings = load_settings()
     settings.require_secret_key()
     database = open_database(settings)
-    configure_logging()
-    uvicorn.run(create_app(settings, database=database), host=host, port=port, proxy_headers=True)
+    configure_logging(settings)
+    uvicorn.run(
+        create_app(settings, database=database),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_config=None,
+    )
 
 
 @app.command()
@@ -182,7 +195,7 @@ def worker(
 
     settings = load_settings()
     database = open_database(settings)
-    configure_logging()
+    configure_logging(settings)
     with Worker.from_settings(settings, database) as runner:
         if once:
             report = runner.run_once()
@@ -296,14 +309,18 @@ def _rooftops(session: Any, group_id: int, slugs: list[str]) -> list[Any]:
 
 def _add_domain_commands() -> None:
     from app.messaging.cli import templates_app
+    from app.ops.cli import backup_command, doctor_command, restore_command, twilio_app
 
     app.add_typer(templates_app, name="templates")
+    app.command("doctor")(doctor_command)
+    app.add_typer(twilio_app, name="twilio")
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
+
+
+_add_domain_commands()
 
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        _add_domain_commands()
-    except ImportError:  # pragma: no cover - domain CLIs land separately
-        pass
     app()

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("PITWALL_SECRET_KEY"), repr=False
     )
     demo: bool = Field(False, validation_alias=AliasChoices("PITWALL_DEMO"))
+    metrics_token: str | None = Field(
+        None, validation_alias=AliasChoices("PITWALL_METRICS_TOKEN"), repr=False
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=AliasChoices("PITWALL_LOG_FORMAT")
+    )
 
     @field_validator("public_url", "twilio_api_url")
     @classmethod

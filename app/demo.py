@@ -92,7 +92,7 @@ def run_demo(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     database = Database(engine=engine, sessions=make_session_factory(engine))
     passwords = prepare_demo(database)
 
-    configure_logging()
+    configure_logging(settings)
     sandbox = SandboxServer(
         SandboxConfig(
             account_sid=DEMO_ACCOUNT_SID,
@@ -108,7 +108,9 @@ def run_demo(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     worker_thread.start()
     _banner(public_url, sandbox.url, passwords)
     try:
-        uvicorn.run(create_app(settings, database=database), host="127.0.0.1", port=port)
+        uvicorn.run(
+            create_app(settings, database=database), host="127.0.0.1", port=port, log_config=None
+        )
     finally:
         stop.set()
         worker_thread.join(timeout=10)

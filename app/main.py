@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.db import make_engine, make_session_factory
 from app.deps import Database
+from app.ops.metrics_views import instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.database = database
+    instrument_app(app)
     for module_name in ROUTER_MODULES:
         try:
             module = importlib.import_module(module_name)

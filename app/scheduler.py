@@ -15,12 +15,20 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from app.ops.jobs import ALERT_CHECK_SECONDS, run_alert_checks
 from app.worker import Worker
 
 log = logging.getLogger(__name__)
 
 # seconds between ticks; each job's own rules decide whether there is work
-TICKS = {"poll": 5, "dispatch": 1, "followups": 60, "watchdog": 60, "reconcile": 300}
+TICKS = {
+    "poll": 5,
+    "dispatch": 1,
+    "followups": 60,
+    "watchdog": 60,
+    "reconcile": 300,
+    "alerts": ALERT_CHECK_SECONDS,
+}
 
 
 def build_scheduler(worker: Worker) -> BackgroundScheduler:
@@ -36,6 +44,7 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
         "followups": worker.followups,
         "watchdog": worker.watchdog,
         "reconcile": worker.reconcile,
+        "alerts": lambda: run_alert_checks(worker.database, clock=worker.clock),
     }
     for name, job in jobs.items():
         scheduler.add_job(_logged(name, job), "interval", seconds=TICKS[name], id=name, name=name)

@@ -19,6 +19,8 @@ from integrations.dms.base import DmsAdapter
 from integrations.dms.registry import build_adapter
 from integrations.twilio.base import MessageGateway
 from integrations.twilio.gateway import TwilioGateway
+from integrations.twilio.numbers import PhoneNumberDirectory
+from integrations.twilio.numbers_gateway import TwilioPhoneNumbers
 
 AdapterFactory = Callable[[Rooftop], DmsAdapter]
 
@@ -29,6 +31,13 @@ def build_gateway(settings: Settings) -> MessageGateway:
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,
         api_url=settings.twilio_api_url,
+    )
+
+
+def build_phone_numbers(settings: Settings) -> PhoneNumberDirectory:
+    """The account's phone numbers, for `pitwall doctor` and `pitwall twilio connect`."""
+    return TwilioPhoneNumbers(
+        settings.twilio_account_sid, settings.twilio_auth_token, api_url=settings.twilio_api_url
     )
 
 

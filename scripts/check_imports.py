@@ -18,6 +18,7 @@ APP_MAY_IMPORT = {
     "integrations.dms.registry",
     "integrations.dms",
     "integrations.twilio.base",
+    "integrations.twilio.numbers",
     "integrations.twilio.webhooks",
     "integrations.twilio",
 }
