@@ -184,7 +184,7 @@ def _plan_visit(
         ready = promised + timedelta(hours=1, minutes=30)
     elif rng.random() < 0.2:  # waits on approval all afternoon, then runs late
         world.at(opened + timedelta(hours=2), put(raw_status="WAITAPPR"))
-        ready = promised + timedelta(minutes=50)
+        ready = promised + timedelta(hours=1, minutes=50)  # the 16:00 tick sees it not ready
     else:
         ready = promised - timedelta(minutes=rng.choice([30, 60, 90]))
     world.at(ready, put(raw_status="READY"))
