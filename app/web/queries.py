@@ -228,6 +228,31 @@ def visible_repair_order(
     return ro if principal.can_see_rooftop(rooftop.id) else None
 
 
+def customer_phones(session: Session, *, customer_id: int) -> list[Phone]:
+    return list(
+        session.scalars(
+            select(Phone)
+            .join(CustomerPhone, CustomerPhone.phone_id == Phone.id)
+            .where(CustomerPhone.customer_id == customer_id)
+            .order_by(CustomerPhone.is_primary.desc(), Phone.id)
+        )
+    )
+
+
+def customer_repair_orders(
+    session: Session, *, principal: Principal, customer_id: int
+) -> list[tuple[RepairOrder, str]]:
+    """The customer's ROs at rooftops the principal may see, newest first, with rooftop names."""
+    rows = session.execute(
+        select(RepairOrder, Rooftop.name)
+        .join(Rooftop, Rooftop.id == RepairOrder.rooftop_id)
+        .where(RepairOrder.customer_id == customer_id, Rooftop.group_id == principal.group_id)
+        .order_by(RepairOrder.opened_at.desc())
+        .limit(50)
+    )
+    return [(ro, name) for ro, name in rows if principal.can_see_rooftop(ro.rooftop_id)]
+
+
 def _by_id(session: Session, model: type[M], ids: set[int]) -> dict[int, M]:
     if not ids:
         return {}

@@ -35,6 +35,15 @@ def local_time(moment: datetime | None, zone: str | ZoneInfo, fmt: str = "%-I:%M
     return moment.astimezone(tz).strftime(fmt)
 
 
+def day_time(moment: datetime | None, zone: str, now: datetime) -> str:
+    """4:30 PM today, Nov 24, 4:30 PM on another day (on the rooftop's wall clock)."""
+    if moment is None:
+        return "—"
+    tz = ZoneInfo(zone)
+    same_day = moment.astimezone(tz).date() == now.astimezone(tz).date()
+    return local_time(moment, tz, "%-I:%M %p" if same_day else "%b %-d, %-I:%M %p")
+
+
 def waited(since: datetime | None, now: datetime | None = None) -> str:
     """How long something has waited: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
     if since is None:
@@ -68,7 +77,14 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(money=money, local_time=local_time, waited=waited, percent=percent, label=label)
+_env.filters.update(
+    money=money,
+    local_time=local_time,
+    day_time=day_time,
+    waited=waited,
+    percent=percent,
+    label=label,
+)
 templates = Jinja2Templates(env=_env)
 
 

@@ -138,6 +138,10 @@ def customer(
             "nav": "inbox",
             "customer": found,
             "entries": entries,
+            "phones": queries.customer_phones(session, customer_id=found.id),
+            "repair_orders": queries.customer_repair_orders(
+                session, principal=user.principal, customer_id=found.id
+            ),
         }
         return render(request, "web/customer.html", context, user=user)
 
