@@ -272,3 +272,20 @@ def test_two_worker_processes_one_polls(dealer: Database, database_url: str) -> 
     holder.join(timeout=30)
     other.join(timeout=30)
     assert results == {"p1": "ok", "p2": "skipped"}
+
+
+def test_worker_job_polls_every_due_rooftop_with_cached_adapters(dealer: Database) -> None:
+    from app.repair_orders.jobs import AdapterCache, DmsPollJob
+
+    cache = AdapterCache()
+    job = DmsPollJob(dealer, adapter_factory=cache, hooks=[], worker_id="w1", max_workers=2)
+    try:
+        results = job.run_once()
+        assert sorted(r.outcome for r in results) == ["ok", "ok"]
+        with dealer.transaction() as session:
+            toyota = session.scalars(select(Rooftop).where(Rooftop.slug == "bayview-toyota")).one()
+        assert cache(toyota) is cache(toyota)  # the simulator keeps its clock across polls
+        assert job.tick() == []  # nothing due again before poll_seconds
+    finally:
+        job.shutdown()
+        cache.close()
