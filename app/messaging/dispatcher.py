@@ -45,7 +45,11 @@ from app.messaging.policies import (
     daily_cap_verdict,
     quiet_hours_verdict,
 )
-from app.messaging.service import sending_stopped
+from app.messaging.service import (
+    claim_credentials_check,
+    resolve_auth_alert,
+    sending_stopped,
+)
 from integrations.twilio.base import MessageGateway, OutgoingMessage, SendError
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ LEASE_SAFETY = timedelta(seconds=30)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
 Clock = Callable[[], datetime]
+CREDENTIALS_RECHECK = timedelta(minutes=1)
 
 
 @dataclass
@@ -115,6 +120,11 @@ def dispatch_due(
     claimed = _claim(
         database, token=token, now=clock(), limit=batch_size, lease=lease, result=result
     )
+    if result.stopped and _credentials_accepted_again(database, gateway=gateway, now=clock()):
+        result.stopped = None
+        claimed = _claim(
+            database, token=token, now=clock(), limit=batch_size, lease=lease, result=result
+        )
     if not claimed:
         return result
     log.debug("worker %s claimed %d messages (token %s)", worker_id, len(claimed), token)
@@ -142,6 +152,27 @@ def dispatch_due(
     if auth_failed.is_set():
         result.stopped = "Twilio rejected the credentials (20003)"
     return result
+
+
+def _credentials_accepted_again(
+    database: Database, *, gateway: MessageGateway, now: datetime
+) -> bool:
+    """Sending stopped on rejected credentials: once a minute one worker asks Twilio again.
+
+    Fixing TWILIO_AUTH_TOKEN (and restarting) is all an operator has to do.
+    """
+    with database.transaction() as session:
+        if not claim_credentials_check(session, now=now, every=CREDENTIALS_RECHECK):
+            return False
+    try:
+        gateway.check_credentials()
+    except SendError as exc:
+        log.warning("Twilio still rejects the credentials: %s", exc)
+        return False
+    with database.transaction() as session:
+        resolve_auth_alert(session, now=now)
+    log.info("Twilio accepts the credentials again; sending resumes")
+    return True
 
 
 def _claim(

@@ -26,8 +26,10 @@ from app.messaging.models import OutboundMessage
 
 # Automatic messages count against the per-customer daily cap; replies do not.
 AUTOMATIC_KINDS = ("status", "followup", "watchdog")
-# Status texts the customer must act on are never held back by the cap.
+# Status texts the customer must act on are never held back by the cap, nor is news that
+# their car will be late (the watchdog): both change what the customer does today.
 CAP_EXEMPT_STAGES = ("awaiting_approval", "ready_for_pickup")
+CAP_EXEMPT_KINDS = ("watchdog",)
 # A customer who wrote this recently is mid-conversation: quiet hours do not hold replies.
 RECENT_CONVERSATION = timedelta(hours=4)
 
@@ -175,9 +177,11 @@ def daily_cap_verdict(
     """At most `daily_cap` automatic messages per customer per rooftop-local day.
 
     Messages sent (or being sent) today count; over the cap the message waits for
-    the next local morning. Approval requests and ready-for-pickup are exempt.
+    the next local morning. Approval requests, ready-for-pickup and late notices are exempt.
     """
     if message.kind not in AUTOMATIC_KINDS or message.customer_id is None:
+        return None
+    if message.kind in CAP_EXEMPT_KINDS:
         return None
     if message.kind == "status" and message.stage in CAP_EXEMPT_STAGES:
         return None

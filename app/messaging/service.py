@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.customers.models import Phone
@@ -179,6 +179,32 @@ def open_alert(session: Session, *, key: str, message: str) -> None:
             None,
             None,
         )
+
+
+def claim_credentials_check(session: Session, *, now: datetime, every: timedelta) -> bool:
+    """While sending is stopped, let one worker per `every` re-check the credentials."""
+    claimed = session.execute(
+        update(Alert)
+        .where(
+            Alert.key == AUTH_ALERT_KEY,
+            Alert.resolved_at.is_(None),
+            or_(Alert.last_checked_at.is_(None), Alert.last_checked_at <= now - every),
+            Alert.opened_at <= now - every,
+        )
+        .values(last_checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(claimed, "rowcount", 0) == 1)
+
+
+def resolve_auth_alert(session: Session, *, now: datetime) -> None:
+    """Twilio accepts the credentials again: sending resumes."""
+    session.execute(
+        update(Alert)
+        .where(Alert.key == AUTH_ALERT_KEY, Alert.resolved_at.is_(None))
+        .values(resolved_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def sending_stopped(session: Session) -> str | None:

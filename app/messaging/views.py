@@ -30,6 +30,9 @@ def message_status(form: TwilioFormDep, database: DatabaseDep) -> Response:
     """
     sid = form.get("MessageSid") or form.get("SmsSid")
     status = form.get("MessageStatus") or form.get("SmsStatus")
+    if not sid and form.get("CallSid"):
+        # A number's call-status callback may point here too; calls are tracked elsewhere.
+        return Response(status_code=204)
     if not sid or not status:
         log.warning("status callback without MessageSid/MessageStatus: %s", sorted(form.fields))
         return Response(status_code=400, content="MessageSid and MessageStatus are required")

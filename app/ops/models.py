@@ -31,3 +31,5 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the condition was last re-checked at its source (e.g. Twilio credentials).
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

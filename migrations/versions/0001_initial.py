@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:32:43.826202
+Create Date: 2026-11-23 11:55:06.204293
 """
 
 from collections.abc import Sequence
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("opened_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("notified_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_checked_at", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_alert")),
     )
     op.create_table(

@@ -7,9 +7,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.config import DEMO_ACCOUNT_SID
 from app.customers.models import Consent, Phone
 from app.messaging.models import OutboundMessage
+from app.messaging.service import MessageRequest, enqueue
 from app.ops.models import Alert
+from integrations.twilio.gateway import TwilioGateway
 from integrations.twilio.sandbox import SandboxServer
 from tests.app.messaging.conftest import Clock, Shop, sent_to
 
@@ -146,7 +149,7 @@ def test_landline_marks_the_phone_not_textable(
         )
 
 
-def test_bad_credentials_stop_all_sending_until_the_alert_is_resolved(
+def test_bad_credentials_stop_all_sending_until_twilio_accepts_them_again(
     shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any], clock: Clock
 ) -> None:
     for n, number in enumerate(("+14155550142", "+14155550143")):
@@ -156,14 +159,27 @@ def test_bad_credentials_stop_all_sending_until_the_alert_is_resolved(
     result = dispatch(concurrency=1)
     assert result.stopped and result.sent == 0
     assert {m.state for m in shop.messages()} == {"pending"}
-    clock.advance(minutes=1)
+    sandbox.reset()
+    # Within the minute nobody asks Twilio again; the account stays stopped.
     assert dispatch().stopped and dispatch().claimed == 0
+
+    # A minute on, one worker re-checks: the token is still wrong, so still stopped.
+    clock.advance(minutes=2)
+    wrong = TwilioGateway(DEMO_ACCOUNT_SID, "not-the-token", api_url=sandbox.url)
+    assert dispatch(gateway=wrong).stopped
     with shop.database.transaction() as session:
         alert = session.get(Alert, "twilio:auth")
         assert alert is not None and alert.resolved_at is None
-        alert.resolved_at = clock()
-    sandbox.reset()
-    assert dispatch().sent == 2
+        assert alert.last_checked_at is not None
+    assert sent_to(sandbox) == []
+
+    # The operator fixes TWILIO_AUTH_TOKEN: the next check resolves the alert, sending resumes.
+    clock.advance(minutes=2)
+    resumed = dispatch()
+    assert resumed.stopped is None and resumed.sent == 2
+    with shop.database.transaction() as session:
+        alert = session.get(Alert, "twilio:auth")
+        assert alert is not None and alert.resolved_at is not None
 
 
 def test_shadow_mode_records_what_would_be_sent(
@@ -222,6 +238,32 @@ def test_daily_cap_holds_automatic_texts_until_the_next_morning(
         held.suppressed_reason or ""
     )
     shop.move(ro, "ready_for_pickup")  # the customer must act on this one: never capped
+    assert dispatch().sent == 1
+    assert len(sent_to(sandbox)) == 2
+
+
+def test_late_notice_is_not_held_by_the_daily_cap(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
+    shop.configure(daily_cap=1)
+    customer, phone = shop.customer()
+    ro = shop.repair_order(customer)
+    assert dispatch().sent == 1  # the welcome uses up today's cap
+    with shop.database.transaction() as session:
+        enqueue(
+            session,
+            MessageRequest(
+                rooftop_id=shop.rooftop_id,
+                customer_id=customer,
+                phone_id=phone,
+                repair_order_id=ro,
+                kind="watchdog",
+                purpose="status",
+                dedupe_key=f"ro:{ro}:late:test",
+                body="Your car is running a little late; we will text the new time.",
+                to_address="+14155550142",
+            ),
+        )
     assert dispatch().sent == 1
     assert len(sent_to(sandbox)) == 2
 
