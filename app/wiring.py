@@ -83,14 +83,8 @@ class AdapterCache:
 
 def change_hooks() -> list[ChangeHook]:
     """The rules that react to RO changes, in the order they run."""
-    hooks: list[ChangeHook] = []
+    from app.followups.service import on_repair_order_change as followups
+    from app.followups.watchdog import on_promised_change as new_promised_time
     from app.messaging.rules import on_repair_order_change as status_texts
 
-    hooks.append(status_texts)
-    try:
-        from app.followups.service import on_repair_order_change as followups
-    except ImportError:  # pragma: no cover - follow-ups land separately
-        pass
-    else:
-        hooks.append(followups)
-    return hooks
+    return [status_texts, followups, new_promised_time]

@@ -40,6 +40,7 @@ from app.customers.service import current_consent, record_consent, revoke_all
 from app.dealers.models import DealerGroup, Rooftop
 from app.dealers.service import rooftop_for_number
 from app.followups.models import FollowupPlan
+from app.followups.service import stop_plan
 from app.messaging.models import OutboundMessage
 from app.messaging.templates import format_money
 from app.repair_orders.models import RepairOrder, RoLine
@@ -345,7 +346,8 @@ def _decline_followup(turn: _Turn) -> str | None:
     if not targeted:
         return _needs_reply(turn)
     for plan in targeted:
-        plan.state, plan.stopped_reason, plan.stopped_at = "stopped", "customer said no", turn.now
+        # stop_plan also cancels a touch already queued but not yet sent (e.g. held overnight).
+        stop_plan(turn.session, plan=plan, reason="customer said no", at=turn.now)
     customer = (
         turn.session.get(Customer, targeted[0].customer_id) if targeted[0].customer_id else None
     )

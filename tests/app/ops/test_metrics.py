@@ -19,7 +19,6 @@ from app.deps import Database
 from app.main import create_app
 from app.messaging.models import OutboundMessage
 from app.ops import metrics
-from app.ops.metrics_views import instrument_app
 from app.repair_orders.models import DmsPollState
 from tests.support import ServedApp, load_sample_dealer
 
@@ -156,8 +155,7 @@ def test_webhook_latency_is_timed_per_path(
     settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PITWALL_METRICS_TOKEN", raising=False)
-    app = create_app(settings, database=database)
-    instrument_app(app)
+    app = create_app(settings, database=database)  # create_app instruments the webhooks
     with TestClient(app, client=("127.0.0.1", 4000)) as client:
         before = client.get("/metrics").text
         client.post("/webhooks/twilio/status", data={"MessageSid": "SMx"})
