@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import time
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -290,7 +290,9 @@ class DealerConfig(_Strict):
 _PHONE_FIELDS = ("sms_from", "whatsapp_from", "service_desk")
 
 
+@cache
 def _iana_zones() -> set[str]:
+    # available_timezones() scans the filesystem; the answer does not change while we run.
     return available_timezones()
 
 

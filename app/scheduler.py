@@ -39,7 +39,7 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
         timezone="UTC",
     )
     jobs = {
-        "poll": worker.poll,
+        "poll": worker.poll_tick,
         "dispatch": worker.dispatch_until_idle,
         "followups": worker.followups,
         "watchdog": worker.watchdog,

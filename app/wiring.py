@@ -6,23 +6,12 @@ demo hand in their own gateway or adapter factory instead.
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from datetime import datetime
-
 from app.config import Settings
-from app.db import utcnow
-from app.dealers.models import Rooftop
 from app.repair_orders.changes import ChangeHook
-from integrations.dms.base import DmsAdapter
-from integrations.dms.registry import build_adapter
 from integrations.twilio.base import MessageGateway
 from integrations.twilio.gateway import TwilioGateway
 from integrations.twilio.numbers import PhoneNumberDirectory
 from integrations.twilio.numbers_gateway import TwilioPhoneNumbers
-
-AdapterFactory = Callable[[Rooftop], DmsAdapter]
 
 
 def build_gateway(settings: Settings) -> MessageGateway:
@@ -39,46 +28,6 @@ def build_phone_numbers(settings: Settings) -> PhoneNumberDirectory:
     return TwilioPhoneNumbers(
         settings.twilio_account_sid, settings.twilio_auth_token, api_url=settings.twilio_api_url
     )
-
-
-class AdapterCache:
-    """One adapter per rooftop per process, rebuilt when the rooftop's DMS settings change.
-
-    Adapters hold state worth keeping between polls: OAuth tokens, rate-limit
-    budgets, the simulator's clock.
-    """
-
-    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._adapters: dict[int, tuple[str, DmsAdapter]] = {}
-
-    def __call__(self, rooftop: Rooftop) -> DmsAdapter:
-        dms = rooftop.settings.dms
-        fingerprint = json.dumps(
-            [dms.kind, dms.adapter_settings(), rooftop.timezone], sort_keys=True
-        )
-        with self._lock:
-            cached = self._adapters.get(rooftop.id)
-            if cached is not None and cached[0] == fingerprint:
-                return cached[1]
-            if cached is not None:
-                cached[1].close()
-            adapter = build_adapter(
-                dms.kind,
-                dms.adapter_settings(),
-                rooftop_slug=rooftop.slug,
-                timezone=rooftop.timezone,
-                clock=self._clock,
-            )
-            self._adapters[rooftop.id] = (fingerprint, adapter)
-            return adapter
-
-    def close(self) -> None:
-        with self._lock:
-            for _, adapter in self._adapters.values():
-                adapter.close()
-            self._adapters.clear()
 
 
 def change_hooks() -> list[ChangeHook]:

@@ -23,6 +23,7 @@ from app.followups.jobs import run_followups, run_watchdog
 from app.messaging.dispatcher import DispatchResult, dispatch_due
 from app.messaging.jobs import refresh_unconfirmed, send_due_messages
 from app.repair_orders.changes import ChangeHook
+from app.repair_orders.jobs import DmsPollJob
 from app.repair_orders.poller import AdapterFactory, PollResult, poll_due_rooftops
 from integrations.twilio.base import MessageGateway
 
@@ -90,10 +91,14 @@ class Worker:
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
         self.send_concurrency = send_concurrency
+        self.polls = DmsPollJob(
+            database, adapter_factory=adapters, hooks=hooks, worker_id=self.worker_id, clock=clock
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, database: Database) -> Worker:
-        from app.wiring import AdapterCache, build_gateway, change_hooks
+        from app.repair_orders.jobs import AdapterCache
+        from app.wiring import build_gateway, change_hooks
 
         return cls(
             database,
@@ -102,6 +107,10 @@ class Worker:
             adapters=AdapterCache(),
             hooks=change_hooks(),
         )
+
+    def poll_tick(self) -> None:
+        """Start polls of the rooftops now due, each on its own thread; return at once."""
+        self.polls.tick()
 
     def poll(self, *, every_rooftop: bool = False) -> list[PollResult]:
         """Poll each rooftop whose interval has passed (every active rooftop if asked)."""
@@ -162,6 +171,7 @@ class Worker:
         return report
 
     def close(self) -> None:
+        self.polls.shutdown()
         for resource in (self.adapters, self.gateway):
             close = getattr(resource, "close", None)
             if callable(close):

@@ -74,11 +74,7 @@ def _phone_numbers(settings: Settings) -> PhoneNumberDirectory:
     """The phone-number port, built by the composition root."""
     from app import wiring
 
-    build = getattr(wiring, "build_phone_numbers", None)
-    if build is None:
-        raise OpsError("this build has no phone-number directory wired (app.wiring)")
-    directory: PhoneNumberDirectory = build(settings)
-    return directory
+    return wiring.build_phone_numbers(settings)
 
 
 # --- doctor -----------------------------------------------------------------------
@@ -87,7 +83,8 @@ def _phone_numbers(settings: Settings) -> PhoneNumberDirectory:
 @_expected_errors
 def doctor_command() -> None:
     """Check settings, database, dealer config, Twilio numbers and each DMS; exit 1 on a problem."""
-    from app.wiring import AdapterCache, build_gateway
+    from app.repair_orders.jobs import AdapterCache
+    from app.wiring import build_gateway
 
     settings = Settings()
     gateway = build_gateway(settings)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from app.db import utcnow
@@ -66,6 +67,10 @@ LEASE_TTL = timedelta(minutes=2)
 VANISHED_AFTER_POLLS = 3
 CONFIRMATIONS_PER_POLL = 50  # fetch_one calls per poll, so a mass close cannot stall a poll
 _SECRET_KEYS = ("token", "client_secret", "password", "client_id", "username")
+
+
+class PageFailed(Exception):
+    """No record of a page could be stored: a fault of Pitwall's, so the page is retried."""
 
 
 class LeaseLost(Exception):
@@ -151,6 +156,9 @@ def _poll(
         error = str(exc)
     except LeaseLost:
         error = "lease lost to another worker mid-poll; it carries on from the committed pages"
+    except PageFailed as exc:
+        log.error("rooftop %s: a page could not be stored: %s", rooftop.slug, exc)
+        error = f"rooftop '{rooftop.slug}': page not stored, will retry: {exc}"
     except Exception as exc:
         log.exception("poll of rooftop %s failed", rooftop.slug)
         error = f"rooftop '{rooftop.slug}': {type(exc).__name__}: {exc}"
@@ -189,7 +197,7 @@ class _PageJob:
         so that only the record at fault is set aside."""
         try:
             return self._store(page, isolate=False)
-        except (DmsError, LeaseLost):
+        except (DmsError, LeaseLost, OperationalError, InterfaceError):
             raise
         except Exception:
             log.exception(
@@ -270,6 +278,7 @@ class _PageJob:
                     changed=result.changed, unchanged=result.unchanged, unmapped=result.unmapped
                 )
             else:
+                failures: list[tuple[RawRecord, str]] = []
                 for raw, record in records:
                     try:
                         with session.begin_nested():
@@ -286,10 +295,17 @@ class _PageJob:
                             unchanged=result.unchanged,
                             unmapped=result.unmapped,
                         )
+                    except (OperationalError, InterfaceError):
+                        raise  # the database is unwell, not the record: retry the page later
                     except Exception as exc:
-                        counts["quarantined"] += 1
-                        reason = f"could not be stored: {type(exc).__name__}: {exc}"[:2000]
-                        quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason, at=at)
+                        failures.append((raw, f"could not be stored: {type(exc).__name__}: {exc}"))
+                if failures and len(failures) == len(records):
+                    # Not one record stored: the fault is ours, not the DMS's. Fail the page
+                    # (cursor unmoved, error in poll health) rather than quarantine it all.
+                    raise PageFailed(failures[0][1][:500])
+                for raw, reason in failures:
+                    counts["quarantined"] += 1
+                    quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason[:2000], at=at)
             updated = [r.updated_at for _, r in records if r.updated_at is not None]
             if updated:
                 _advance_cursor(session, rooftop.id, max(updated))

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from app import wiring
 from app.ops.doctor import Finding, has_problems, render_table, run_doctor
-from app.wiring import AdapterCache
+from app.repair_orders.jobs import AdapterCache
 from tests.app.ops.conftest import FORD, TOYOTA, OpsWorld
 
 

@@ -223,6 +223,46 @@ def test_a_record_that_cannot_be_stored_is_set_aside_and_the_page_kept(
     assert "rule broke on R2" in session.scalars(select(QuarantinedRecord.reason)).one()
 
 
+def test_a_page_none_of_which_can_be_stored_fails_and_keeps_its_cursor(
+    dealer: Database, session: Session
+) -> None:
+    """When every record fails, the fault is Pitwall's, not the DMS's: retry, don't quarantine."""
+
+    def broken_rule(_session: Session, change) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("rule is broken for everyone")
+
+    dms = ScriptedDms(pages=[[bridge_record(f"R{i}") for i in (1, 2, 3)]])
+    rooftop_id = ids(dealer)["bayview-toyota"]
+    result = poll_rooftop(
+        dealer,
+        rooftop_id=rooftop_id,
+        adapter_factory=lambda _r: dms,
+        hooks=[broken_rule],
+        clock=lambda: NOW,
+        worker_id="w1",
+    )
+    assert result.outcome == "failed"
+    assert "page not stored, will retry" in (result.error or "")
+    assert "rule is broken for everyone" in (result.error or "")
+    assert session.scalars(select(QuarantinedRecord)).all() == []
+    assert session.scalars(select(RepairOrder)).all() == []
+    assert dms.acked == 0  # the DMS is not told to forget a page we did not keep
+    state = session.get(DmsPollState, rooftop_id)
+    assert state is not None and state.cursor_at is None and state.consecutive_failures == 1
+    session.rollback()  # end the read transaction: on SQLite it holds the write lock
+
+    # Once the rule is fixed, the same records are read again and stored.
+    fixed = poll_rooftop(
+        dealer,
+        rooftop_id=rooftop_id,
+        adapter_factory=lambda _r: dms,
+        hooks=[],
+        clock=lambda: NOW,
+        worker_id="w1",
+    )
+    assert (fixed.outcome, fixed.counts["changed"]) == ("ok", 3)
+
+
 def _poll_in_another_process(url: str, rooftop_id: int, worker: str, hold: float, out) -> None:  # type: ignore[no-untyped-def]
     import time
 
