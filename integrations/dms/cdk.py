@@ -55,9 +55,13 @@ from integrations.dms.base import (
 from integrations.dms.http import DEFAULT_TIMEOUT, RetryPolicy, VendorHttp
 
 LINE_STATUS_CODES: dict[str, LineStatus] = {
-    "A": "approved", "O": "approved", "I": "approved",
-    "C": "completed", "F": "completed",
-    "P": "pending", "R": "pending",
+    "A": "approved",
+    "O": "approved",
+    "I": "approved",
+    "C": "completed",
+    "F": "completed",
+    "P": "pending",
+    "R": "pending",
     "D": "declined",
 }
 
@@ -91,8 +95,13 @@ class CdkAdapter:
         self.subscription_id = subscription_id
         self.zone = ZoneInfo(timezone)
         self.clock = clock
-        self.http = VendorHttp(kind=self.kind, rooftop_slug=rooftop_slug, retry=retry,
-                               timeout=timeout, transport=transport)
+        self.http = VendorHttp(
+            kind=self.kind,
+            rooftop_slug=rooftop_slug,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+        )
         self.operation_poll_seconds = operation_poll_seconds
         self.operation_max_polls = operation_max_polls
         self._token: str | None = None
@@ -104,8 +113,11 @@ class CdkAdapter:
         now = self.clock()
         if self._token is None or self._token_expires is None or now >= self._token_expires:
             response = self.http.request(
-                "POST", self.token_url, data={"grant_type": "client_credentials"},
-                auth=self._credentials, headers=lambda: {"Accept": "application/json"},
+                "POST",
+                self.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=self._credentials,
+                headers=lambda: {"Accept": "application/json"},
             )
             body = response.json()
             token, lifetime = body.get("access_token"), body.get("expires_in", 3600)
@@ -221,8 +233,9 @@ class CdkAdapter:
             ro_number=p.required_text(data.get("roNumber"), "roNumber"),
             raw_status=p.required_text(data.get("statusCode"), "statusCode"),
             opened_at=opened_at,
-            updated_at=p.iso_time(data.get("lastModifiedDate"), "lastModifiedDate",
-                                  local=self.zone),
+            updated_at=p.iso_time(
+                data.get("lastModifiedDate"), "lastModifiedDate", local=self.zone
+            ),
             promised_at=self._promised(data),
             closed_at=p.iso_time(data.get("closeDate"), "closeDate", local=self.zone),
             advisor_id=p.text(advisor.get("id"), "serviceAdvisor.id"),
@@ -241,8 +254,9 @@ class CdkAdapter:
             # A date alone is not a promise time; inventing 5 p.m. would send false delay texts.
             return None
         clock_time = clock_time[:5]
-        return p.local_time(f"{day} {clock_time}", "%Y-%m-%d %H:%M", "promisedDate/promisedTime",
-                            self.zone)
+        return p.local_time(
+            f"{day} {clock_time}", "%Y-%m-%d %H:%M", "promisedDate/promisedTime", self.zone
+        )
 
 
 def _link(body: Any, rel: str) -> str | None:
@@ -273,13 +287,15 @@ def _lines(operation: Any, where: str) -> list[DmsLine]:
     for n, item in enumerate(labor):
         op_where = f"{where}.line.laborOperations[{n}]"
         op = p.mapping(item, op_where) or {}
-        result.append(DmsLine(
-            line_code=code if n == 0 else f"{code}.{n + 1}",
-            op_code=p.required_text(op.get("opCode"), f"{op_where}.opCode"),
-            description=p.text(op.get("description"), f"{op_where}.description") or "",
-            amount_cents=p.cents(op.get("sale", "0"), f"{op_where}.sale"),
-            status=status,
-        ))
+        result.append(
+            DmsLine(
+                line_code=code if n == 0 else f"{code}.{n + 1}",
+                op_code=p.required_text(op.get("opCode"), f"{op_where}.opCode"),
+                description=p.text(op.get("description"), f"{op_where}.description") or "",
+                amount_cents=p.cents(op.get("sale", "0"), f"{op_where}.sale"),
+                status=status,
+            )
+        )
     return result
 
 
@@ -295,8 +311,9 @@ def _customer(data: dict[str, Any] | None) -> DmsCustomer | None:
     phones = []
     for i, item in enumerate(p.sequence(data.get("phoneNumbers"), "customer.phoneNumbers")):
         entry = p.mapping(item, f"customer.phoneNumbers[{i}]") or {}
-        phone = p.phone(entry.get("number"), entry.get("type"),
-                        f"customer.phoneNumbers[{i}].number")
+        phone = p.phone(
+            entry.get("number"), entry.get("type"), f"customer.phoneNumbers[{i}].number"
+        )
         if phone is not None:
             phones.append(phone)
     return DmsCustomer(
@@ -321,4 +338,3 @@ def _vehicle(data: dict[str, Any] | None) -> DmsVehicle | None:
         model=p.text(data.get("model"), "vehicle.model"),
         mileage=p.integer(data.get("mileageIn"), "vehicle.mileageIn"),
     )
-

@@ -42,13 +42,39 @@ from integrations.dms.base import (
     utcnow,
 )
 
-COLUMN_FIELDS = frozenset({
-    "ro_number", "status", "opened_at", "updated_at", "promised_at", "closed_at",
-    "advisor_id", "advisor_name", "customer_id", "first_name", "last_name", "phone",
-    "mobile_phone", "home_phone", "work_phone", "email", "language", "sms_consent",
-    "marketing_consent", "vin", "year", "make", "model", "mileage", "line_code", "op_code",
-    "description", "amount", "line_status",
-})
+COLUMN_FIELDS = frozenset(
+    {
+        "ro_number",
+        "status",
+        "opened_at",
+        "updated_at",
+        "promised_at",
+        "closed_at",
+        "advisor_id",
+        "advisor_name",
+        "customer_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "mobile_phone",
+        "home_phone",
+        "work_phone",
+        "email",
+        "language",
+        "sms_consent",
+        "marketing_consent",
+        "vin",
+        "year",
+        "make",
+        "model",
+        "mileage",
+        "line_code",
+        "op_code",
+        "description",
+        "amount",
+        "line_status",
+    }
+)
 REQUIRED_COLUMNS = ("ro_number", "status", "opened_at")
 _LINE_STATUS: dict[str, LineStatus] = {
     **dict.fromkeys(("approved", "a", "yes", "y"), "approved"),
@@ -109,8 +135,11 @@ class CsvDropAdapter:
                 header = reader.fieldnames
                 if not header:
                     raise UnreadableFile("the file is empty (no header row)")
-                missing = [f"{field} (column {self.columns[field]!r})" for field in
-                           REQUIRED_COLUMNS if self.columns[field] not in header]
+                missing = [
+                    f"{field} (column {self.columns[field]!r})"
+                    for field in REQUIRED_COLUMNS
+                    if self.columns[field] not in header
+                ]
                 if missing:
                     raise UnreadableFile("missing required columns: " + ", ".join(missing))
                 rows = [(reader.line_num, dict(row)) for row in reader]
@@ -125,14 +154,22 @@ class CsvDropAdapter:
             number = (row.get(self.columns["ro_number"]) or "").strip()
             if not number:
                 # Cannot be grouped; quarantine the row on its own.
-                payload = {"file": file.name, "file_modified": modified, "rows": [row],
-                           "lines": [line]}
+                payload = {
+                    "file": file.name,
+                    "file_modified": modified,
+                    "rows": [row],
+                    "lines": [line],
+                }
                 records.append(RawRecord(payload=payload, ro_number=None))
                 continue
             groups.setdefault(number, []).append((line, row))
         for number, group in groups.items():
-            payload = {"file": file.name, "file_modified": modified,
-                       "rows": [row for _, row in group], "lines": [line for line, _ in group]}
+            payload = {
+                "file": file.name,
+                "file_modified": modified,
+                "rows": [row for _, row in group],
+                "lines": [line for line, _ in group],
+            }
             records.append(RawRecord(payload=payload, ro_number=number))
         # Keep the file's order, so quarantine reports read top to bottom.
         return sorted(records, key=lambda record: record.payload["lines"][0])
@@ -213,8 +250,13 @@ class CsvDropAdapter:
         if external_id is None:
             return None
         phones = [
-            phone for field, kind in (("mobile_phone", "mobile"), ("phone", None),
-                                      ("home_phone", "home"), ("work_phone", "work"))
+            phone
+            for field, kind in (
+                ("mobile_phone", "mobile"),
+                ("phone", None),
+                ("home_phone", "home"),
+                ("work_phone", "work"),
+            )
             if (phone := p.phone(row.get(self.columns[field]), kind, field)) is not None
         ]
         return DmsCustomer(
@@ -225,8 +267,9 @@ class CsvDropAdapter:
             email=p.text(row.get(self.columns["email"]), "email"),
             language=p.language(row.get(self.columns["language"])),
             sms_consent=p.consent(row.get(self.columns["sms_consent"]), "sms_consent"),
-            marketing_consent=p.consent(row.get(self.columns["marketing_consent"]),
-                                        "marketing_consent"),
+            marketing_consent=p.consent(
+                row.get(self.columns["marketing_consent"]), "marketing_consent"
+            ),
         )
 
     def _vehicle(self, row: dict[str, Any]) -> DmsVehicle | None:
@@ -253,4 +296,3 @@ class CsvDropAdapter:
             amount_cents=p.cents(row.get(self.columns["amount"]) or "0", "amount"),
             status=status,
         )
-

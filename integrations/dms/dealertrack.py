@@ -54,7 +54,11 @@ from integrations.dms.http import DEFAULT_TIMEOUT, RetryableResponse, RetryPolic
 SOAP_ACTION = '"opentrack.dealertrack.com/OpenRepairOrderLookup"'
 _STAMP = "%Y%m%d%H%M"
 _LINE_CODES: dict[str, LineStatus] = {
-    "A": "approved", "O": "approved", "C": "completed", "P": "pending", "D": "declined",
+    "A": "approved",
+    "O": "approved",
+    "C": "completed",
+    "P": "pending",
+    "D": "declined",
 }
 
 
@@ -119,8 +123,13 @@ class DealertrackAdapter:
         self._username, self._password = username, password
         self.zone = ZoneInfo(timezone)
         self.clock = clock
-        self.http = VendorHttp(kind=self.kind, rooftop_slug=rooftop_slug, retry=retry,
-                               timeout=timeout, transport=transport)
+        self.http = VendorHttp(
+            kind=self.kind,
+            rooftop_slug=rooftop_slug,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+        )
 
     def _envelope(self, ro_number: str | None) -> str:
         lookup = ""
@@ -167,9 +176,10 @@ class DealertrackAdapter:
 
     def _lookup(self, ro_number: str | None = None) -> list[dict[str, Any]]:
         response = self.http.request(
-            "POST", self.url, content=self._envelope(ro_number).encode(),
-            headers=lambda: {"Content-Type": "text/xml; charset=utf-8",
-                             "SOAPAction": SOAP_ACTION},
+            "POST",
+            self.url,
+            content=self._envelope(ro_number).encode(),
+            headers=lambda: {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SOAP_ACTION},
             inspect=self._inspect,
         )
         root = self._parse(response)
@@ -224,8 +234,10 @@ class DealertrackAdapter:
             advisor_name=p.text(data.get("ServiceWriterName"), "ServiceWriterName"),
             customer=_customer(data),
             vehicle=_vehicle(data),
-            lines=tuple(_detail(d, f"Details[{i}]")
-                        for i, d in enumerate(p.sequence(data.get("Details"), "Details"))),
+            lines=tuple(
+                _detail(d, f"Details[{i}]")
+                for i, d in enumerate(p.sequence(data.get("Details"), "Details"))
+            ),
         )
 
 
@@ -234,11 +246,13 @@ def _customer(data: dict[str, Any]) -> DmsCustomer | None:
     if number is None:
         return None
     phones = [
-        phone for phone in (
+        phone
+        for phone in (
             p.phone(data.get("CellPhone"), "mobile", "CellPhone"),
             p.phone(data.get("HomePhone"), "home", "HomePhone"),
             p.phone(data.get("BusinessPhone"), "work", "BusinessPhone"),
-        ) if phone is not None
+        )
+        if phone is not None
     ]
     return DmsCustomer(
         external_id=number,

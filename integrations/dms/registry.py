@@ -56,7 +56,7 @@ def validate_settings(kind: str, settings: Mapping[str, Any]) -> list[str]:
             if not isinstance(value, Mapping) or not all(
                 isinstance(v, str) for v in value.values()
             ):
-                problems.append("dms.columns: expected a table of field = \"CSV header\"")
+                problems.append('dms.columns: expected a table of field = "CSV header"')
         elif not isinstance(value, str) or not value.strip():
             problems.append(f"dms.{key}: expected a non-empty string")
     if kind == "csv" and isinstance(settings.get("columns"), Mapping):

@@ -120,7 +120,10 @@ class RestBridgeAdapter:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.http = VendorHttp(
-            kind=self.kind, rooftop_slug=rooftop_slug, retry=retry, timeout=timeout,
+            kind=self.kind,
+            rooftop_slug=rooftop_slug,
+            retry=retry,
+            timeout=timeout,
             transport=transport,
         )
 

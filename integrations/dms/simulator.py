@@ -93,7 +93,11 @@ def plan_day(seed: int, ro_count: int) -> list[RoPlan]:
 
 
 def _plan_ro(
-    seed: int, i: int, opened: float, customer: dict[str, Any], vehicle: dict[str, Any],
+    seed: int,
+    i: int,
+    opened: float,
+    customer: dict[str, Any],
+    vehicle: dict[str, Any],
     ro_count: int,
 ) -> RoPlan:
     rng = random.Random(f"pitwall-sim:{seed}:ro:{i}")
@@ -122,8 +126,10 @@ def _plan_ro(
         steps.append(Step(now, status="WAITAPPR", add_lines=tuple(recommended)))
         now += rng.uniform(15, 90)
         decisions = tuple(
-            (line["line"], "declined" if (i == 1 and n == 0) or rng.random() >= 0.45
-             else "approved")
+            (
+                line["line"],
+                "declined" if (i == 1 and n == 0) or rng.random() >= 0.45 else "approved",
+            )
             for n, line in enumerate(recommended)
         )
         steps.append(Step(now, status="PARTS" if needs_parts else "WIP", line_status=decisions))
@@ -157,8 +163,13 @@ def _plan_ro(
         first_promise = _quarter(opened + rng.uniform(90, 150))
         steps[0] = Step(opened, "OPEN", steps[0].add_lines, promised_minute=first_promise)
         at = next(k for k, s in enumerate(steps) if s.minute == parts_at)
-        steps[at] = Step(parts_at, steps[at].status, steps[at].add_lines, steps[at].line_status,
-                         promised_minute=final_promise)
+        steps[at] = Step(
+            parts_at,
+            steps[at].status,
+            steps[at].add_lines,
+            steps[at].line_status,
+            promised_minute=final_promise,
+        )
     else:
         steps[0] = Step(opened, "OPEN", steps[0].add_lines, promised_minute=final_promise)
     return _finish(i, seed, customer, vehicle, steps)
@@ -166,8 +177,13 @@ def _plan_ro(
 
 def _line(code: str, op: tuple[str, str, str], status: str) -> dict[str, Any]:
     op_code, description, amount = op
-    return {"line": code, "op_code": op_code, "description": description,
-            "status": status, "amount": amount}
+    return {
+        "line": code,
+        "op_code": op_code,
+        "description": description,
+        "status": status,
+        "amount": amount,
+    }
 
 
 def _completed(steps: list[Step]) -> tuple[tuple[str, str], ...]:

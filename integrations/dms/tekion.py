@@ -74,18 +74,29 @@ class TekionAdapter:
         self.dealer_id = dealer_id
         self.clock = clock
         self.page_size = page_size
-        self.http = VendorHttp(kind=self.kind, rooftop_slug=rooftop_slug, retry=retry,
-                               timeout=timeout, transport=transport)
+        self.http = VendorHttp(
+            kind=self.kind,
+            rooftop_slug=rooftop_slug,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
+        )
         self.pacer = pacer or TokenBucket(
-            calls=calls_per_15_minutes, per_seconds=900, burst=min(50, calls_per_15_minutes // 2),
-            clock=time.monotonic, sleep=self.http.retry.sleep,
+            calls=calls_per_15_minutes,
+            per_seconds=900,
+            burst=min(50, calls_per_15_minutes // 2),
+            clock=time.monotonic,
+            sleep=self.http.retry.sleep,
         )
 
     def _headers(self) -> dict[str, str]:
         # Pacing per attempt: retries spend the same budget as first tries.
         self.pacer.acquire()
-        return {"Authorization": f"Bearer {self._token}", "dealerId": self.dealer_id,
-                "Accept": "application/json"}
+        return {
+            "Authorization": f"Bearer {self._token}",
+            "dealerId": self.dealer_id,
+            "Accept": "application/json",
+        }
 
     def _search(self, filter_: dict[str, Any], page_size: int) -> Iterator[dict[str, Any]]:
         """Yield each answer page of a search, following ``nextPageToken``."""
@@ -148,8 +159,10 @@ class TekionAdapter:
             advisor_name=p.text(advisor.get("name"), "serviceAdvisor.name"),
             customer=_customer(p.mapping(data.get("customer"), "customer")),
             vehicle=_vehicle(p.mapping(data.get("vehicle"), "vehicle")),
-            lines=tuple(_job(job, f"jobs[{i}]")
-                        for i, job in enumerate(p.sequence(data.get("jobs"), "jobs"))),
+            lines=tuple(
+                _job(job, f"jobs[{i}]")
+                for i, job in enumerate(p.sequence(data.get("jobs"), "jobs"))
+            ),
         )
 
 
@@ -189,8 +202,7 @@ def _customer(data: dict[str, Any] | None) -> DmsCustomer | None:
     phones = []
     for i, item in enumerate(p.sequence(data.get("phones"), "customer.phones")):
         entry = p.mapping(item, f"customer.phones[{i}]") or {}
-        phone = p.phone(entry.get("number"), entry.get("phoneType"),
-                        f"customer.phones[{i}].number")
+        phone = p.phone(entry.get("number"), entry.get("phoneType"), f"customer.phones[{i}].number")
         if phone is not None:
             phones.append(phone)
     consents = p.mapping(data.get("consents"), "customer.consents") or {}

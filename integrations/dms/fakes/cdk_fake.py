@@ -59,14 +59,16 @@ class CdkFake:
         self._lock = threading.Lock()
         self.faults = FaultQueue()
         self.request_ids: list[str] = []
-        self.app = Starlette(routes=[
-            Route("/oauth2/token", self._token, methods=["POST"]),
-            Route("/repair-orders/v1/open", self._open),
-            Route("/repair-orders/v1/open/delta", self._delta),
-            Route("/repair-orders/v1/operations/{op_id}", self._operation),
-            Route("/repair-orders/v1/operations/{op_id}/result", self._result),
-            Route("/repair-orders/v1/{ro_number}", self._one),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/oauth2/token", self._token, methods=["POST"]),
+                Route("/repair-orders/v1/open", self._open),
+                Route("/repair-orders/v1/open/delta", self._delta),
+                Route("/repair-orders/v1/operations/{op_id}", self._operation),
+                Route("/repair-orders/v1/operations/{op_id}/result", self._result),
+                Route("/repair-orders/v1/{ro_number}", self._one),
+            ]
+        )
 
     def put(self, *records: dict[str, Any]) -> None:
         """Add or replace records by ``roNumber``."""
@@ -118,8 +120,7 @@ class CdkFake:
         return [r for r in self.records.values() if not r.get("closeDate")]
 
     def _delta_items(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return [r for r in self.records.values()
-                if start < _instant(r["lastModifiedDate"]) <= end]
+        return [r for r in self.records.values() if start < _instant(r["lastModifiedDate"]) <= end]
 
     def _maybe_operation(self, items: list[dict[str, Any]]) -> Response | None:
         if not self.delta_as_operation:
@@ -127,8 +128,11 @@ class CdkFake:
         with self._lock:
             op_id = str(next(self._ids))
             self._operations[op_id] = {"items": items, "polls": 0}
-        return JSONResponse({"id": op_id, "status": "running"}, status_code=202,
-                            headers={"Location": f"/repair-orders/v1/operations/{op_id}"})
+        return JSONResponse(
+            {"id": op_id, "status": "running"},
+            status_code=202,
+            headers={"Location": f"/repair-orders/v1/operations/{op_id}"},
+        )
 
     async def _open(self, request: Request) -> Response:
         refused = self._refuse(request)
@@ -145,8 +149,9 @@ class CdkFake:
             start = _instant(request.query_params["startDate"])
             end = _instant(request.query_params["endDate"])
         except (KeyError, ValueError):
-            return JSONResponse({"error": "startDate and endDate (ISO 8601) are required"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "startDate and endDate (ISO 8601) are required"}, status_code=400
+            )
         items = self._delta_items(start, end)
         return self._maybe_operation(items) or self._page(request, items)
 
@@ -161,8 +166,15 @@ class CdkFake:
         operation["polls"] += 1
         if operation["polls"] <= self.operation_running_polls:
             return JSONResponse({"id": op_id, "status": "running"})
-        return JSONResponse({"id": op_id, "status": "succeeded", "links": [
-            {"rel": "result", "href": f"/repair-orders/v1/operations/{op_id}/result"}]})
+        return JSONResponse(
+            {
+                "id": op_id,
+                "status": "succeeded",
+                "links": [
+                    {"rel": "result", "href": f"/repair-orders/v1/operations/{op_id}/result"}
+                ],
+            }
+        )
 
     async def _result(self, request: Request) -> Response:
         refused = self._refuse(request)

@@ -28,9 +28,11 @@ _SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 def _fault(code: str, reason: str) -> Response:
-    body = (f'<soap:Envelope xmlns:soap="{_SOAP}"><soap:Body><soap:Fault>'
-            f"<faultcode>soap:{code}</faultcode><faultstring>{escape(reason)}</faultstring>"
-            "</soap:Fault></soap:Body></soap:Envelope>")
+    body = (
+        f'<soap:Envelope xmlns:soap="{_SOAP}"><soap:Body><soap:Fault>'
+        f"<faultcode>soap:{code}</faultcode><faultstring>{escape(reason)}</faultstring>"
+        "</soap:Fault></soap:Body></soap:Envelope>"
+    )
     return Response(body, status_code=500, media_type="text/xml")
 
 
@@ -54,8 +56,9 @@ class DealertrackFake:
         self.raw_answer: bytes | None = None
         self.faults = FaultQueue()
         self.calls = 0
-        self.app = Starlette(routes=[Route("/opentrack/ServiceAPI", self._lookup,
-                                           methods=["POST"])])
+        self.app = Starlette(
+            routes=[Route("/opentrack/ServiceAPI", self._lookup, methods=["POST"])]
+        )
 
     def put(self, *records: dict[str, Any]) -> None:
         """Add or replace records by ``RONumber``."""
@@ -80,7 +83,8 @@ class DealertrackFake:
             return Response(self.raw_answer, media_type="text/xml")
         wanted = found.get("RepairOrderNumber") or None
         orders = [
-            r for r in self.records.values()
+            r
+            for r in self.records.values()
             if r.get("ClosedFlag") != "Y" and (wanted is None or r["RONumber"] == wanted)
         ]
         body = "".join(

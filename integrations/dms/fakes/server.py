@@ -46,7 +46,9 @@ class FakeServer:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
             name=f"fake-server-{self.port}",
         )
         self._thread.start()

@@ -33,8 +33,9 @@ class TekionFake:
         self.faults = FaultQueue()
         self.calls = 0
         self.bodies: list[dict[str, Any]] = []
-        self.app = Starlette(routes=[Route("/repair-orders:search", self._search,
-                                           methods=["POST"])])
+        self.app = Starlette(
+            routes=[Route("/repair-orders:search", self._search, methods=["POST"])]
+        )
 
     def put(self, *records: dict[str, Any]) -> None:
         """Add or replace records by ``roNumber``."""
@@ -44,11 +45,13 @@ class TekionFake:
     async def _search(self, request: Request) -> Response:
         self.calls += 1
         if bearer(request) != self.token:
-            return JSONResponse({"error": "UNAUTHORIZED", "message": "invalid token"},
-                                status_code=401)
+            return JSONResponse(
+                {"error": "UNAUTHORIZED", "message": "invalid token"}, status_code=401
+            )
         if request.headers.get("dealerid") != self.dealer_id:
-            return JSONResponse({"error": "FORBIDDEN", "message": "unknown dealer"},
-                                status_code=403)
+            return JSONResponse(
+                {"error": "FORBIDDEN", "message": "unknown dealer"}, status_code=403
+            )
         fault = self.faults.take()
         if fault is not None:
             return fault

@@ -30,18 +30,40 @@ def cdk_record(ro_number: str = "6001", **overrides: Any) -> dict[str, Any]:
         "statusCode": "W",
         "statusDesc": "Work in progress",
         "customer": {
-            "customerId": "C-4411", "name": "LEE, SAM",
-            "phoneNumbers": [{"type": "Cell", "number": "415.555.0142"},
-                             {"type": "Home", "number": "(415) 555-0143"}],
+            "customerId": "C-4411",
+            "name": "LEE, SAM",
+            "phoneNumbers": [
+                {"type": "Cell", "number": "415.555.0142"},
+                {"type": "Home", "number": "(415) 555-0143"},
+            ],
             "email": "sam@example.com",
         },
-        "vehicle": {"vin": "JTMW1RFV5MD012345", "year": "2021", "make": "Toyota",
-                    "model": "RAV4", "mileageIn": "41,230"},
+        "vehicle": {
+            "vin": "JTMW1RFV5MD012345",
+            "year": "2021",
+            "make": "Toyota",
+            "model": "RAV4",
+            "mileageIn": "41,230",
+        },
         "operations": [
-            {"line": {"lineCode": "A", "statusCode": "C", "laborOperations": [
-                {"opCode": "OILCHG", "description": "Oil and filter", "sale": "89.95"}]}},
-            {"line": {"lineCode": "B", "statusCode": "D", "laborOperations": [
-                {"opCode": "BRKPAD", "description": "Front brake pads", "sale": "412.00"}]}},
+            {
+                "line": {
+                    "lineCode": "A",
+                    "statusCode": "C",
+                    "laborOperations": [
+                        {"opCode": "OILCHG", "description": "Oil and filter", "sale": "89.95"}
+                    ],
+                }
+            },
+            {
+                "line": {
+                    "lineCode": "B",
+                    "statusCode": "D",
+                    "laborOperations": [
+                        {"opCode": "BRKPAD", "description": "Front brake pads", "sale": "412.00"}
+                    ],
+                }
+            },
         ],
     }
     record.update(overrides)
@@ -81,11 +103,22 @@ def clock() -> Clock:
 
 
 def _adapter(server: FakeServer, clock: Clock, retry: RetryPolicy, **overrides: str) -> CdkAdapter:
-    settings = {"base_url": server.url, "token_url": f"{server.url}/oauth2/token",
-                "client_id": "pitwall", "client_secret": "secret", "subscription_id": "sub-1",
-                **overrides}
-    adapter = build_adapter("cdk", settings, rooftop_slug="bayview-toyota",
-                            timezone="America/Los_Angeles", clock=clock, retry=retry)
+    settings = {
+        "base_url": server.url,
+        "token_url": f"{server.url}/oauth2/token",
+        "client_id": "pitwall",
+        "client_secret": "secret",
+        "subscription_id": "sub-1",
+        **overrides,
+    }
+    adapter = build_adapter(
+        "cdk",
+        settings,
+        rooftop_slug="bayview-toyota",
+        timezone="America/Los_Angeles",
+        clock=clock,
+        retry=retry,
+    )
     assert isinstance(adapter, CdkAdapter)
     return adapter
 
@@ -104,19 +137,27 @@ def _numbers(adapter: CdkAdapter, since: datetime | None) -> list[str | None]:
 
 
 def test_open_set_is_paged_through_next_links(fake: CdkFake, adapter: CdkAdapter) -> None:
-    fake.put(*(cdk_record(f"60{n:02d}", lastModifiedDate=f"2026-11-22T19:{n:02d}:00Z")
-               for n in range(5)))
+    fake.put(
+        *(cdk_record(f"60{n:02d}", lastModifiedDate=f"2026-11-22T19:{n:02d}:00Z") for n in range(5))
+    )
     fake.put(cdk_record("6099", closeDate="2026-11-22T19:30:00Z"))
     pages = list(adapter.fetch_changed(None))
     assert [len(page.records) for page in pages] == [2, 2, 1]
     assert [r.ro_number for page in pages for r in page.records] == [
-        "6000", "6001", "6002", "6003", "6004"]
+        "6000",
+        "6001",
+        "6002",
+        "6003",
+        "6004",
+    ]
 
 
 def test_delta_window_runs_from_since_to_now(fake: CdkFake, adapter: CdkAdapter) -> None:
-    fake.put(cdk_record("6001", lastModifiedDate="2026-11-22T18:00:00Z"),
-             cdk_record("6002", lastModifiedDate="2026-11-22T19:30:00Z"),
-             cdk_record("6003", lastModifiedDate="2026-11-22T20:30:00Z"))  # after "now"
+    fake.put(
+        cdk_record("6001", lastModifiedDate="2026-11-22T18:00:00Z"),
+        cdk_record("6002", lastModifiedDate="2026-11-22T19:30:00Z"),
+        cdk_record("6003", lastModifiedDate="2026-11-22T20:30:00Z"),
+    )  # after "now"
     assert _numbers(adapter, NOW - timedelta(hours=1)) == ["6002"]
 
 
@@ -154,14 +195,18 @@ def test_every_request_has_its_own_request_id(fake: CdkFake, adapter: CdkAdapter
 
 
 def test_bad_client_secret_is_a_clear_auth_error(
-    served: tuple[CdkFake, FakeServer], fake: CdkFake, clock: Clock, fast_retry: RetryPolicy,
+    served: tuple[CdkFake, FakeServer],
+    fake: CdkFake,
+    clock: Clock,
+    fast_retry: RetryPolicy,
     sleeps: Sleeps,
 ) -> None:
     adapter = _adapter(served[1], clock, fast_retry, client_secret="wrong")
     with pytest.raises(DmsAuthError) as caught:
         adapter.check()
     assert str(caught.value) == (
-        "rooftop 'bayview-toyota' (cdk): authentication failed: 401 invalid_client")
+        "rooftop 'bayview-toyota' (cdk): authentication failed: 401 invalid_client"
+    )
     assert sleeps == []
 
 
@@ -189,10 +234,14 @@ def test_normalises_cdk_fields(adapter: CdkAdapter) -> None:
     assert ro.customer is not None
     assert (ro.customer.first_name, ro.customer.last_name) == ("SAM", "LEE")
     assert [(ph.number, ph.kind) for ph in ro.customer.phones] == [
-        ("415.555.0142", "mobile"), ("(415) 555-0143", "home")]
+        ("415.555.0142", "mobile"),
+        ("(415) 555-0143", "home"),
+    ]
     assert ro.vehicle is not None and (ro.vehicle.year, ro.vehicle.mileage) == (2021, 41230)
     assert [(li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
-        ("OILCHG", 8995, "completed"), ("BRKPAD", 41200, "declined")]
+        ("OILCHG", 8995, "completed"),
+        ("BRKPAD", 41200, "declined"),
+    ]
 
 
 def test_promised_time_is_local_on_both_sides_of_dst(adapter: CdkAdapter) -> None:
@@ -205,14 +254,29 @@ def test_promised_time_is_local_on_both_sides_of_dst(adapter: CdkAdapter) -> Non
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
-        ({"promisedTime": "4pm"},
-         "promisedDate/promisedTime: not a %Y-%m-%d %H:%M time: '2026-11-22 4pm'"),
+        (
+            {"promisedTime": "4pm"},
+            "promisedDate/promisedTime: not a %Y-%m-%d %H:%M time: '2026-11-22 4pm'",
+        ),
         ({"openDate": None}, "openDate: missing"),
-        ({"operations": [{"line": {"lineCode": "A", "statusCode": "Z", "laborOperations": []}}]},
-         "operations[0].line.statusCode: unknown line status 'Z'"),
-        ({"operations": [{"line": {"lineCode": "A", "statusCode": "A", "laborOperations": [
-            {"opCode": "X", "sale": "ten"}]}}]},
-         "operations[0].line.laborOperations[0].sale: not an amount: 'ten'"),
+        (
+            {"operations": [{"line": {"lineCode": "A", "statusCode": "Z", "laborOperations": []}}]},
+            "operations[0].line.statusCode: unknown line status 'Z'",
+        ),
+        (
+            {
+                "operations": [
+                    {
+                        "line": {
+                            "lineCode": "A",
+                            "statusCode": "A",
+                            "laborOperations": [{"opCode": "X", "sale": "ten"}],
+                        }
+                    }
+                ]
+            },
+            "operations[0].line.laborOperations[0].sale: not an amount: 'ten'",
+        ),
     ],
 )
 def test_malformed_cdk_records_name_the_field(

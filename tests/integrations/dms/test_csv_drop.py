@@ -11,11 +11,22 @@ from integrations.dms.base import DmsError, MalformedRecord
 from integrations.dms.csv_drop import CsvDropAdapter
 from integrations.dms.registry import build_adapter
 
-COLUMNS = {"ro_number": "RO#", "status": "Status", "opened_at": "Opened",
-           "promised_at": "Promised", "customer_id": "Cust#", "first_name": "First",
-           "last_name": "Last", "mobile_phone": "Cell", "sms_consent": "Texts OK",
-           "vin": "VIN", "op_code": "Op", "description": "Description", "amount": "Amount",
-           "line_status": "Line Status"}
+COLUMNS = {
+    "ro_number": "RO#",
+    "status": "Status",
+    "opened_at": "Opened",
+    "promised_at": "Promised",
+    "customer_id": "Cust#",
+    "first_name": "First",
+    "last_name": "Last",
+    "mobile_phone": "Cell",
+    "sms_consent": "Texts OK",
+    "vin": "VIN",
+    "op_code": "Op",
+    "description": "Description",
+    "amount": "Amount",
+    "line_status": "Line Status",
+}
 HEADER = (
     "RO#,Status,Opened,Promised,Cust#,First,Last,Cell,Texts OK,VIN,Op,Description,Amount,"
     "Line Status\n"
@@ -24,8 +35,10 @@ HEADER = (
 
 def _adapter(folder: Path) -> CsvDropAdapter:
     adapter = build_adapter(
-        "csv", {"path": str(folder), "columns": COLUMNS, "datetime_format": "%m/%d/%Y %H:%M"},
-        rooftop_slug="bayview-toyota", timezone="America/Los_Angeles",
+        "csv",
+        {"path": str(folder), "columns": COLUMNS, "datetime_format": "%m/%d/%Y %H:%M"},
+        rooftop_slug="bayview-toyota",
+        timezone="America/Los_Angeles",
     )
     assert isinstance(adapter, CsvDropAdapter)
     return adapter
@@ -33,11 +46,10 @@ def _adapter(folder: Path) -> CsvDropAdapter:
 
 def test_rows_are_grouped_by_ro_and_the_file_moves_on_ack(tmp_path: Path) -> None:
     (tmp_path / "open_ros.csv").write_text(
-        HEADER
-        + '5001,WIP,11/22/2026 07:45,11/22/2026 16:30,C1,Sam,Lee,(415) 555-0142,Y,'
-          'JTMW1RFV5MD012345,OILCHG,Oil and filter,89.95,approved\n'
-        + '5001,WIP,11/22/2026 07:45,11/22/2026 16:30,C1,Sam,Lee,(415) 555-0142,Y,'
-          'JTMW1RFV5MD012345,BRKPAD,Front brake pads,"1,234.50",declined\n'
+        HEADER + "5001,WIP,11/22/2026 07:45,11/22/2026 16:30,C1,Sam,Lee,(415) 555-0142,Y,"
+        "JTMW1RFV5MD012345,OILCHG,Oil and filter,89.95,approved\n"
+        + "5001,WIP,11/22/2026 07:45,11/22/2026 16:30,C1,Sam,Lee,(415) 555-0142,Y,"
+        'JTMW1RFV5MD012345,BRKPAD,Front brake pads,"1,234.50",declined\n'
         + "5002,OPEN,11/22/2026 08:10,,C2,Ana,Ruiz,4155550143,,,,,,\n",
         encoding="utf-8",
     )
@@ -47,7 +59,9 @@ def test_rows_are_grouped_by_ro_and_the_file_moves_on_ack(tmp_path: Path) -> Non
     assert [ro.ro_number for ro in ros] == ["5001", "5002"]
     assert ros[0].promised_at == datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
     assert [(li.op_code, li.amount_cents, li.status) for li in ros[0].lines] == [
-        ("OILCHG", 8995, "approved"), ("BRKPAD", 123450, "declined")]
+        ("OILCHG", 8995, "approved"),
+        ("BRKPAD", 123450, "declined"),
+    ]
     assert ros[1].lines == () and ros[1].customer is not None
     assert ros[1].customer.sms_consent is None
     assert (tmp_path / "open_ros.csv").exists()  # not moved until the poller commits
@@ -123,6 +137,7 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_iso_times_without_offset_are_local(tmp_path: Path) -> None:
     adapter = CsvDropAdapter(path=str(tmp_path), rooftop_slug="r", timezone="America/New_York")
     (tmp_path / "x.csv").write_text(
-        "ro_number,status,opened_at\nR1,OPEN,2026-07-01T09:00:00\n", encoding="utf-8")
+        "ro_number,status,opened_at\nR1,OPEN,2026-07-01T09:00:00\n", encoding="utf-8"
+    )
     (page,) = list(adapter.fetch_changed(None))
     assert adapter.normalise(page.records[0]).opened_at == datetime(2026, 7, 1, 13, tzinfo=UTC)

@@ -18,23 +18,58 @@ from tests.integrations.dms.conftest import Sleeps
 
 def dt_record(ro_number: str = "80001", **overrides: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "RONumber": ro_number, "ROStatus": "2",
-        "OpenDateTime": "202611220745", "PromisedDateTime": "202611221630",
-        "ServiceWriterID": "A9", "ServiceWriterName": "Priya Natarajan",
-        "CustomerNumber": "DT-77", "FirstName": "Wei", "LastName": "Chen",
-        "HomePhone": "", "CellPhone": "4155550144", "BusinessPhone": "(650) 555-0150",
-        "Email": "wei@example.com", "Language": "EN",
-        "VIN": "JTDKN3DU0D1234567", "Year": "2013", "Make": "Toyota", "Model": "Prius",
+        "RONumber": ro_number,
+        "ROStatus": "2",
+        "OpenDateTime": "202611220745",
+        "PromisedDateTime": "202611221630",
+        "ServiceWriterID": "A9",
+        "ServiceWriterName": "Priya Natarajan",
+        "CustomerNumber": "DT-77",
+        "FirstName": "Wei",
+        "LastName": "Chen",
+        "HomePhone": "",
+        "CellPhone": "4155550144",
+        "BusinessPhone": "(650) 555-0150",
+        "Email": "wei@example.com",
+        "Language": "EN",
+        "VIN": "JTDKN3DU0D1234567",
+        "Year": "2013",
+        "Make": "Toyota",
+        "Model": "Prius",
         "MileageIn": "98211",
         "Details": [
-            {"LineCode": "A", "OpCode": "OILCHG", "OpDescription": "Oil and filter",
-             "LineStatus": "C", "UpsellFlag": "N", "NetPrice": "89.95"},
-            {"LineCode": "B", "OpCode": "BRKPAD", "OpDescription": "Front brake pads",
-             "LineStatus": "O", "UpsellFlag": "Y", "NetPrice": "412.00"},
-            {"LineCode": "C", "OpCode": "CABINFLT", "OpDescription": "Cabin air filter",
-             "LineStatus": "A", "UpsellFlag": "Y", "NetPrice": "64.50"},
-            {"LineCode": "D", "OpCode": "ALIGN", "OpDescription": "Alignment",
-             "LineStatus": "P", "UpsellFlag": "Y", "NetPrice": "1,149.99"},
+            {
+                "LineCode": "A",
+                "OpCode": "OILCHG",
+                "OpDescription": "Oil and filter",
+                "LineStatus": "C",
+                "UpsellFlag": "N",
+                "NetPrice": "89.95",
+            },
+            {
+                "LineCode": "B",
+                "OpCode": "BRKPAD",
+                "OpDescription": "Front brake pads",
+                "LineStatus": "O",
+                "UpsellFlag": "Y",
+                "NetPrice": "412.00",
+            },
+            {
+                "LineCode": "C",
+                "OpCode": "CABINFLT",
+                "OpDescription": "Cabin air filter",
+                "LineStatus": "A",
+                "UpsellFlag": "Y",
+                "NetPrice": "64.50",
+            },
+            {
+                "LineCode": "D",
+                "OpCode": "ALIGN",
+                "OpDescription": "Alignment",
+                "LineStatus": "P",
+                "UpsellFlag": "Y",
+                "NetPrice": "1,149.99",
+            },
         ],
     }
     record.update(overrides)
@@ -59,10 +94,16 @@ def fake(served: tuple[DealertrackFake, FakeServer]) -> DealertrackFake:
 
 
 def _adapter(server: FakeServer, retry: RetryPolicy, **overrides: str) -> DealertrackAdapter:
-    options: dict[str, Any] = {"base_url": f"{server.url}/opentrack/ServiceAPI", "dealer_id": "DT1",
-               "username": "pitwall", "password": "secret", **overrides}
-    return DealertrackAdapter(rooftop_slug="bayview-toyota", timezone="America/Los_Angeles",
-                              retry=retry, **options)
+    options: dict[str, Any] = {
+        "base_url": f"{server.url}/opentrack/ServiceAPI",
+        "dealer_id": "DT1",
+        "username": "pitwall",
+        "password": "secret",
+        **overrides,
+    }
+    return DealertrackAdapter(
+        rooftop_slug="bayview-toyota", timezone="America/Los_Angeles", retry=retry, **options
+    )
 
 
 @pytest.fixture
@@ -90,10 +131,15 @@ def test_snapshot_normalises_and_hashes_the_same_twice(
     assert (ro.raw_status, ro.advisor_name, ro.updated_at) == ("2", "Priya Natarajan", None)
     assert ro.customer is not None and ro.customer.language == "en"
     assert [(ph.number, ph.kind) for ph in ro.customer.phones] == [
-        ("4155550144", "mobile"), ("(650) 555-0150", "work")]
+        ("4155550144", "mobile"),
+        ("(650) 555-0150", "work"),
+    ]
     assert [(li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
-        ("OILCHG", 8995, "completed"), ("BRKPAD", 41200, "declined"),
-        ("CABINFLT", 6450, "approved"), ("ALIGN", 114999, "pending")]
+        ("OILCHG", 8995, "completed"),
+        ("BRKPAD", 41200, "declined"),
+        ("CABINFLT", 6450, "approved"),
+        ("ALIGN", 114999, "pending"),
+    ]
 
 
 def test_local_times_convert_to_utc_across_a_dst_change(adapter: DealertrackAdapter) -> None:
@@ -111,10 +157,14 @@ def test_local_times_convert_to_utc_across_a_dst_change(adapter: DealertrackAdap
     [
         ({"PromisedDateTime": "tomorrow"}, "PromisedDateTime: not a %Y%m%d%H%M time: 'tomorrow'"),
         ({"ROStatus": "OPEN"}, "ROStatus: expected a numeric code, got 'OPEN'"),
-        ({"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "C", "NetPrice": "abc"}]},
-         "Details[0].NetPrice: not an amount: 'abc'"),
-        ({"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "Q"}]},
-         "Details[0].LineStatus: unknown line status 'Q'"),
+        (
+            {"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "C", "NetPrice": "abc"}]},
+            "Details[0].NetPrice: not an amount: 'abc'",
+        ),
+        (
+            {"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "Q"}]},
+            "Details[0].LineStatus: unknown line status 'Q'",
+        ),
     ],
 )
 def test_malformed_records_name_the_field(
@@ -135,14 +185,17 @@ def test_fetch_one_uses_the_ro_number_lookup(
 
 
 def test_bad_password_is_a_clear_auth_error(
-    served: tuple[DealertrackFake, FakeServer], fake: DealertrackFake, fast_retry: RetryPolicy,
+    served: tuple[DealertrackFake, FakeServer],
+    fake: DealertrackFake,
+    fast_retry: RetryPolicy,
     sleeps: Sleeps,
 ) -> None:
     adapter = _adapter(served[1], fast_retry, password="nope")
     with pytest.raises(DmsAuthError) as caught:
         adapter.check()
     assert str(caught.value).startswith(
-        "rooftop 'bayview-toyota' (dealertrack): authentication failed: soap:Client")
+        "rooftop 'bayview-toyota' (dealertrack): authentication failed: soap:Client"
+    )
     assert fake.calls == 1 and sleeps == []
 
 

@@ -18,8 +18,18 @@ from tests.integrations.dms.conftest import bridge_record
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("89.95", 8995), ("1,234.50", 123450), ("412.00", 41200), ("412", 41200), ("0.5", 50),
-     ("$1,000,000.01", 100000001), ("-15.00", -1500), (" 7.10 ", 710), (89.95, 8995), (12, 1200)],
+    [
+        ("89.95", 8995),
+        ("1,234.50", 123450),
+        ("412.00", 41200),
+        ("412", 41200),
+        ("0.5", 50),
+        ("$1,000,000.01", 100000001),
+        ("-15.00", -1500),
+        (" 7.10 ", 710),
+        (89.95, 8995),
+        (12, 1200),
+    ],
 )
 def test_money_is_parsed_to_integer_cents_without_floats(text: object, cents: int) -> None:
     assert p.cents(text, "amount") == cents
@@ -56,11 +66,28 @@ def test_vin_language_phone_kind_and_consent() -> None:
     assert p.vin("JTMW1RFV5MD01234") is None  # 16 characters
     assert p.vin("JTMW1RFV5MD01234O") is None  # O is never used in a VIN
     assert [p.language(v) for v in ("EN", "es-MX", "fr_CA", "Spanish", "klingon", None)] == [
-        "en", "es", "fr", "es", None, None]
+        "en",
+        "es",
+        "fr",
+        "es",
+        None,
+        None,
+    ]
     assert [p.phone_kind(v) for v in ("Cell", "MOBILE", "Business", "H", "fax")] == [
-        "mobile", "mobile", "work", "home", None]
+        "mobile",
+        "mobile",
+        "work",
+        "home",
+        None,
+    ]
     assert [p.consent(v, "c") for v in (True, False, None, "Y", "no", "")] == [
-        True, False, None, True, False, None]
+        True,
+        False,
+        None,
+        True,
+        False,
+        None,
+    ]
     with pytest.raises(MalformedRecord, match=r"customer\.sms_consent"):
         p.consent("maybe", "customer.sms_consent")
 
@@ -88,13 +115,17 @@ def test_content_hash_is_stable_across_processes() -> None:
         "print(normalise_bridge_record(bridge_record()).content_hash())"
     )
     other = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PYTHONHASHSEED": "12345", "PATH": ""},
     )
     assert other.stdout.strip() == normalise_bridge_record(bridge_record()).content_hash()
 
 
 def test_dms_error_names_rooftop_and_kind() -> None:
-    error = DmsError("authentication failed: 401 invalid_client", rooftop_slug="bayview-toyota",
-                     kind="cdk")
+    error = DmsError(
+        "authentication failed: 401 invalid_client", rooftop_slug="bayview-toyota", kind="cdk"
+    )
     assert str(error) == "rooftop 'bayview-toyota' (cdk): authentication failed: 401 invalid_client"

@@ -17,11 +17,20 @@ from integrations.dms.registry import (
 
 VALID: dict[str, dict[str, Any]] = {
     "rest": {"base_url": "http://127.0.0.1:9100", "token": "bridge-token"},
-    "cdk": {"base_url": "http://x", "token_url": "http://x/oauth2/token", "client_id": "c",
-            "client_secret": "s", "subscription_id": "sub"},
+    "cdk": {
+        "base_url": "http://x",
+        "token_url": "http://x/oauth2/token",
+        "client_id": "c",
+        "client_secret": "s",
+        "subscription_id": "sub",
+    },
     "tekion": {"base_url": "http://x", "token": "t", "dealer_id": "D1"},
-    "dealertrack": {"base_url": "http://x/opentrack", "dealer_id": "DT1", "username": "u",
-                    "password": "p"},
+    "dealertrack": {
+        "base_url": "http://x/opentrack",
+        "dealer_id": "DT1",
+        "username": "u",
+        "password": "p",
+    },
     "csv": {"path": "/tmp", "columns": {"ro_number": "RO#"}},
     "simulator": {"seed": 3, "speed": 120.0, "ro_count": 10, "start_offset_minutes": 180},
 }
@@ -30,8 +39,9 @@ VALID: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_every_kind_builds_an_adapter_satisfying_the_port(kind: str) -> None:
     assert validate_settings(kind, VALID[kind]) == []
-    adapter = build_adapter(kind, VALID[kind], rooftop_slug="bayview-toyota",
-                            timezone="America/Los_Angeles")
+    adapter = build_adapter(
+        kind, VALID[kind], rooftop_slug="bayview-toyota", timezone="America/Los_Angeles"
+    )
     assert isinstance(adapter, DmsAdapter)
     assert adapter.kind == kind
     assert adapter.snapshot is (kind == "dealertrack")
@@ -46,12 +56,17 @@ def test_allowed_keys_include_the_required_ones() -> None:
 
 def test_problems_name_each_key() -> None:
     problems = validate_settings("rest", {"token": "", "colour": "red"})
-    assert problems == ["dms.base_url is missing", "dms.colour: unknown key for kind 'rest'",
-                        "dms.token: expected a non-empty string"]
+    assert problems == [
+        "dms.base_url is missing",
+        "dms.colour: unknown key for kind 'rest'",
+        "dms.token: expected a non-empty string",
+    ]
     assert validate_settings("simulator", {"speed": "fast"}) == [
-        "dms.speed: expected a non-negative number, got 'fast'"]
+        "dms.speed: expected a non-negative number, got 'fast'"
+    ]
     assert validate_settings("csv", {"path": "/x", "columns": {"colour": "C"}}) == [
-        "dms.columns.colour: unknown field"]
+        "dms.columns.colour: unknown field"
+    ]
 
 
 def test_unknown_kind_and_missing_settings_raise_value_error_naming_the_rooftop() -> None:
@@ -59,8 +74,9 @@ def test_unknown_kind_and_missing_settings_raise_value_error_naming_the_rooftop(
     with pytest.raises(ValueError, match=expected):
         build_adapter("sap", {}, rooftop_slug="bayview-toyota", timezone="UTC")
     with pytest.raises(ValueError) as caught:
-        build_adapter("cdk", {"base_url": "http://x"}, rooftop_slug="bayview-toyota",
-                      timezone="Mars/Olympus")
+        build_adapter(
+            "cdk", {"base_url": "http://x"}, rooftop_slug="bayview-toyota", timezone="Mars/Olympus"
+        )
     message = str(caught.value)
     assert message.startswith("rooftop 'bayview-toyota': dms.client_id is missing; ")
     assert "timezone: unknown time zone 'Mars/Olympus'" in message

@@ -38,8 +38,12 @@ def fake(served: tuple[RestBridgeFake, FakeServer]) -> RestBridgeFake:
 def adapter(
     served: tuple[RestBridgeFake, FakeServer], fast_retry: RetryPolicy
 ) -> Iterator[RestBridgeAdapter]:
-    adapter = RestBridgeAdapter(base_url=served[1].url, token="bridge-token",
-                                rooftop_slug="bayview-toyota", retry=fast_retry)
+    adapter = RestBridgeAdapter(
+        base_url=served[1].url,
+        token="bridge-token",
+        rooftop_slug="bayview-toyota",
+        retry=fast_retry,
+    )
     yield adapter
     adapter.close()
 
@@ -81,7 +85,9 @@ def test_normalises_the_contract_example(fake: RestBridgeFake, adapter: RestBrid
     assert ro.customer is not None and ro.customer.phones[0].number == "(415) 555-0142"
     assert (ro.customer.sms_consent, ro.customer.marketing_consent) == (True, False)
     assert [(line.op_code, line.amount_cents, line.status) for line in ro.lines] == [
-        ("OILCHG", 8995, "approved"), ("BRKPAD", 41200, "declined")]
+        ("OILCHG", 8995, "approved"),
+        ("BRKPAD", 41200, "declined"),
+    ]
 
 
 def test_absent_consent_stays_unknown(adapter: RestBridgeAdapter) -> None:
@@ -102,10 +108,14 @@ def _raw(record: dict[str, Any]) -> RawRecord:
         ({"promised_at": "tomorrow"}, "promised_at: not an ISO 8601 time: 'tomorrow'"),
         ({"opened_at": None}, "opened_at: missing"),
         ({"status": ""}, "status: missing"),
-        ({"lines": [{"line": "A", "op_code": "X", "status": "approved", "amount": "12,34"}]},
-         "lines[0].amount: not an amount: '12,34'"),
-        ({"lines": [{"line": "A", "op_code": "X", "status": "maybe", "amount": "1.00"}]},
-         "lines[0].status: unknown line status 'maybe'"),
+        (
+            {"lines": [{"line": "A", "op_code": "X", "status": "approved", "amount": "12,34"}]},
+            "lines[0].amount: not an amount: '12,34'",
+        ),
+        (
+            {"lines": [{"line": "A", "op_code": "X", "status": "maybe", "amount": "1.00"}]},
+            "lines[0].status: unknown line status 'maybe'",
+        ),
         ({"vehicle": {"year": "new"}}, "vehicle.year: not a whole number: 'new'"),
     ],
 )
@@ -159,8 +169,11 @@ def test_retry_after_beyond_the_budget_fails_now(
 
 def test_unreachable_bridge_is_unavailable(sleeps: Sleeps) -> None:
     adapter = build_adapter(
-        "rest", {"base_url": "http://127.0.0.1:9", "token": "t"}, rooftop_slug="bayview-toyota",
-        timezone="America/Los_Angeles", retry=RetryPolicy(attempts=2, sleep=sleeps),
+        "rest",
+        {"base_url": "http://127.0.0.1:9", "token": "t"},
+        rooftop_slug="bayview-toyota",
+        timezone="America/Los_Angeles",
+        retry=RetryPolicy(attempts=2, sleep=sleeps),
     )
     with pytest.raises(DmsUnavailable, match="rooftop 'bayview-toyota' \\(rest\\): cannot reach"):
         adapter.check()

@@ -65,8 +65,9 @@ def test_since_returns_exactly_the_ros_updated_after_it() -> None:
     clock.sim_minutes(sim, 240)
     everything = sim.records_at(sim.now())
     since = sim.day_start + timedelta(minutes=150)
-    expected = {r["ro_number"] for r in everything
-                if datetime.fromisoformat(r["updated_at"]) > since}
+    expected = {
+        r["ro_number"] for r in everything if datetime.fromisoformat(r["updated_at"]) > since
+    }
     got = [r.ro_number for r in _read(sim, since)]
     assert set(got) == expected and len(got) == len(expected) and expected
     assert all(r.updated_at is not None and r.updated_at > since for r in _read(sim, since))
@@ -107,8 +108,9 @@ def test_a_whole_day_walks_the_stages_with_the_wrinkles_the_app_must_handle() ->
     customers = [ro.customer for ro in final if ro.customer]
     assert any(c.sms_consent is False for c in customers)
     assert {c.external_id for c in customers} >= {"C-10003", "C-20003"}  # one person, two ids
-    digits = Counter("".join(ch for ch in c.phones[0].number if ch.isdigit())[-10:]
-                     for c in customers)
+    digits = Counter(
+        "".join(ch for ch in c.phones[0].number if ch.isdigit())[-10:] for c in customers
+    )
     assert max(digits.values()) >= 2  # a household shares a phone
     for ro in final:
         assert ro.vehicle is not None and ro.vehicle.vin is not None

@@ -21,27 +21,58 @@ T0 = 1_795_000_000_000  # epoch ms, 2026-11-18
 
 def tekion_record(ro_number: str = "T5001", modified: int = T0, **overrides: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "id": f"ro-{ro_number}", "roNumber": ro_number, "status": "IN_PROGRESS",
-        "createdTime": T0 - 3_600_000, "modifiedTime": modified,
-        "promisedTime": T0 + 7_200_000, "closedTime": None,
+        "id": f"ro-{ro_number}",
+        "roNumber": ro_number,
+        "status": "IN_PROGRESS",
+        "createdTime": T0 - 3_600_000,
+        "modifiedTime": modified,
+        "promisedTime": T0 + 7_200_000,
+        "closedTime": None,
         "serviceAdvisor": {"id": "A3", "name": "Marcus Bell"},
-        "customer": {"id": "TC-9", "firstName": "Maria", "lastName": "Garcia",
-                     "phones": [{"phoneType": "MOBILE", "number": "+1 415 555 0145"},
-                                {"phoneType": "WORK", "number": "4155550146"}],
-                     "email": None, "preferredLanguage": "es-US",
-                     "consents": {"sms": "OPTED_IN", "marketing": "OPTED_OUT"}},
-        "vehicle": {"vin": "4t1bf1fk5cu123456", "year": 2012, "make": "Toyota",
-                    "model": "Camry", "odometer": {"value": 120500, "unit": "MI"}},
+        "customer": {
+            "id": "TC-9",
+            "firstName": "Maria",
+            "lastName": "Garcia",
+            "phones": [
+                {"phoneType": "MOBILE", "number": "+1 415 555 0145"},
+                {"phoneType": "WORK", "number": "4155550146"},
+            ],
+            "email": None,
+            "preferredLanguage": "es-US",
+            "consents": {"sms": "OPTED_IN", "marketing": "OPTED_OUT"},
+        },
+        "vehicle": {
+            "vin": "4t1bf1fk5cu123456",
+            "year": 2012,
+            "make": "Toyota",
+            "model": "Camry",
+            "odometer": {"value": 120500, "unit": "MI"},
+        },
         "jobs": [
-            {"jobNumber": "1", "opcode": "OILCHG", "description": "Oil change",
-             "status": "COMPLETED", "customerApproval": "APPROVED",
-             "price": {"amount": 8995, "currency": "USD"}},
-            {"jobNumber": "2", "opcode": "ALIGN", "description": "Alignment",
-             "status": "OPEN", "customerApproval": "DECLINED",
-             "price": {"amount": 14999, "currency": "USD"}},
-            {"jobNumber": "3", "opcode": "WIPERS", "description": "Wipers",
-             "status": "OPEN", "customerApproval": "PENDING",
-             "price": {"amount": 4200, "currency": "USD"}},
+            {
+                "jobNumber": "1",
+                "opcode": "OILCHG",
+                "description": "Oil change",
+                "status": "COMPLETED",
+                "customerApproval": "APPROVED",
+                "price": {"amount": 8995, "currency": "USD"},
+            },
+            {
+                "jobNumber": "2",
+                "opcode": "ALIGN",
+                "description": "Alignment",
+                "status": "OPEN",
+                "customerApproval": "DECLINED",
+                "price": {"amount": 14999, "currency": "USD"},
+            },
+            {
+                "jobNumber": "3",
+                "opcode": "WIPERS",
+                "description": "Wipers",
+                "status": "OPEN",
+                "customerApproval": "PENDING",
+                "price": {"amount": 4200, "currency": "USD"},
+            },
         ],
     }
     record.update(overrides)
@@ -66,9 +97,15 @@ def fake(served: tuple[TekionFake, FakeServer]) -> TekionFake:
 
 
 def _adapter(server: FakeServer, retry: RetryPolicy, **kwargs: Any) -> TekionAdapter:
-    options: dict[str, Any] = {"base_url": server.url, "token": "tekion-token",
-                               "dealer_id": "D100", "rooftop_slug": "bayview-toyota",
-                               "retry": retry, "page_size": 2, **kwargs}
+    options: dict[str, Any] = {
+        "base_url": server.url,
+        "token": "tekion-token",
+        "dealer_id": "D100",
+        "rooftop_slug": "bayview-toyota",
+        "retry": retry,
+        "page_size": 2,
+        **kwargs,
+    }
     return TekionAdapter(**options)
 
 
@@ -99,22 +136,39 @@ def test_normalises_tekion_fields(adapter: TekionAdapter) -> None:
     assert ro.promised_at is not None and ro.promised_at.tzinfo is UTC
     assert ro.customer is not None and ro.customer.language == "es"
     assert [(ph.number, ph.kind) for ph in ro.customer.phones] == [
-        ("+1 415 555 0145", "mobile"), ("4155550146", "work")]
+        ("+1 415 555 0145", "mobile"),
+        ("4155550146", "work"),
+    ]
     assert (ro.customer.sms_consent, ro.customer.marketing_consent) == (True, False)
     assert ro.vehicle is not None and ro.vehicle.vin == "4T1BF1FK5CU123456"
     assert [(li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
-        ("OILCHG", 8995, "completed"), ("ALIGN", 14999, "declined"), ("WIPERS", 4200, "pending")]
+        ("OILCHG", 8995, "completed"),
+        ("ALIGN", 14999, "declined"),
+        ("WIPERS", 4200, "pending"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
         ({"createdTime": "yesterday"}, "createdTime: expected epoch milliseconds, got 'yesterday'"),
-        ({"jobs": [{"jobNumber": "1", "opcode": "X", "customerApproval": "APPROVED",
-                    "price": {"amount": "89.95"}}]},
-         "jobs[0].price.amount: expected integer cents, got '89.95'"),
-        ({"jobs": [{"jobNumber": "1", "opcode": "X", "customerApproval": "MAYBE"}]},
-         "jobs[0].customerApproval: unknown approval 'MAYBE'"),
+        (
+            {
+                "jobs": [
+                    {
+                        "jobNumber": "1",
+                        "opcode": "X",
+                        "customerApproval": "APPROVED",
+                        "price": {"amount": "89.95"},
+                    }
+                ]
+            },
+            "jobs[0].price.amount: expected integer cents, got '89.95'",
+        ),
+        (
+            {"jobs": [{"jobNumber": "1", "opcode": "X", "customerApproval": "MAYBE"}]},
+            "jobs[0].customerApproval: unknown approval 'MAYBE'",
+        ),
     ],
 )
 def test_malformed_tekion_records_name_the_field(
@@ -132,7 +186,8 @@ def test_bad_token_is_a_clear_auth_error(
     with pytest.raises(DmsAuthError) as caught:
         adapter.check()
     assert str(caught.value) == (
-        "rooftop 'bayview-toyota' (tekion): authentication failed: 401 UNAUTHORIZED")
+        "rooftop 'bayview-toyota' (tekion): authentication failed: 401 UNAUTHORIZED"
+    )
     assert fake.calls == 1
 
 
