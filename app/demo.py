@@ -24,7 +24,7 @@ from app.migrate import upgrade_to_head
 from integrations.twilio.sandbox import SandboxConfig, SandboxServer
 
 SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "sample-dealer.toml"
-DEMO_USERS = (
+DEMO_USERS: tuple[tuple[str, str, list[str]], ...] = (
     ("advisor@bayview.example", "advisor", ["bayview-toyota"]),
     ("director@bayview.example", "director", []),
     ("admin@bayview.example", "admin", []),
