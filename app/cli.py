@@ -110,6 +110,11 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
         level=level,
         secrets=[settings.twilio_auth_token, settings.secret_key],
     )
+    # One line per tick or per HTTP call drowns what matters; their warnings still show.
+    for chatty in ("apscheduler", "httpx", "httpcore", "twilio.http_client"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    # A tick skipped because the last one (paced sending) still runs is by design.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 # --- db -------------------------------------------------------------------------

@@ -151,8 +151,13 @@ def make_vin(rng: random.Random, wmi: str, year: int) -> str:
     return draft[:8] + vin_check_digit(draft) + draft[9:]
 
 
-def phone_digits(index: int) -> tuple[str, str]:
-    """(area code, line) for customer ``index``; unique for the first ~580 customers."""
+def phone_digits(index: int, seed: int = 1) -> tuple[str, str]:
+    """(area code, line) for customer ``index``; unique for the first ~580 customers.
+
+    Each seed starts one area code further on, so two simulated rooftops do not
+    hand their customers the same numbers (seed 1 is unchanged).
+    """
+    index += (seed - 1) * _LINE_COUNT
     area = _AREA_CODES[(index // _LINE_COUNT) % len(_AREA_CODES)]
     return area, f"01{_FIRST_LINE + index % _LINE_COUNT - 100:02d}"
 
@@ -183,11 +188,11 @@ def make_person(seed: int, index: int) -> Person:
     """Customer ``index`` of the world for ``seed``; a pure function of its arguments."""
     rng = random.Random(f"pitwall-sim:{seed}:person:{index}")
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    area, line = phone_digits(index)
+    area, line = phone_digits(index, seed)
     kind = rng.choice(["mobile"] * 5 + ["home"])
     phones = [{"number": typed_phone(rng, area, line), "kind": kind}]
     if rng.random() < 0.15:
-        work_area, work_line = phone_digits(index + 300)
+        work_area, work_line = phone_digits(index + 300, seed)
         phones.append({"number": typed_phone(rng, work_area, work_line), "kind": "work"})
     roll = rng.random()
     language = "es" if roll < 0.12 else "fr" if roll < 0.15 else "en"
@@ -230,7 +235,7 @@ def cast(seed: int, ro_count: int) -> list[Person]:
         if b < ro_count:
             shared = people[a].customer["phones"][0]
             rng = random.Random(f"pitwall-sim:{seed}:household:{a}")
-            area, line = phone_digits(a)
+            area, line = phone_digits(a, seed)
             customer = dict(people[b].customer, last_name=people[a].customer["last_name"])
             customer["phones"] = [{"number": typed_phone(rng, area, line), "kind": shared["kind"]}]
             people[b] = Person(customer=customer, vehicle=people[b].vehicle)

@@ -199,7 +199,8 @@ def _finish(
     i: int, seed: int, customer: dict[str, Any], vehicle: dict[str, Any], steps: list[Step]
 ) -> RoPlan:
     advisor = ADVISORS[random.Random(f"pitwall-sim:{seed}:advisor:{i}").randrange(len(ADVISORS))]
-    return RoPlan(f"R{20001 + i}", advisor, customer, vehicle, tuple(steps))
+    # Each seed (rooftop) numbers its ROs in its own range; seed 1 gives R20001, R20002, ...
+    return RoPlan(f"R{10001 + seed * 10000 + i}", advisor, customer, vehicle, tuple(steps))
 
 
 def ro_payload(plan: RoPlan, day_start: datetime, minute: float) -> dict[str, Any] | None:
