@@ -77,7 +77,7 @@ class DeliveryStats:
     delivered: int
     not_delivered: int
     suppressed: int
-    customers_texted: int
+    phones_texted: int
     opt_outs: int
 
     @property
@@ -87,13 +87,17 @@ class DeliveryStats:
 
     @property
     def opt_out_rate(self) -> float | None:
-        return self.opt_outs / self.customers_texted if self.customers_texted else None
+        return self.opt_outs / self.phones_texted if self.phones_texted else None
 
 
 def delivery_stats(
     session: Session, *, group_id: int, rooftops: list[Rooftop], since: datetime
 ) -> DeliveryStats:
-    """Outbox outcomes since a date, and opt-outs among the customers texted."""
+    """Outbox outcomes since a date, and opt-outs among the phones texted.
+
+    An opt-out is the customer (STOP, an advisor noting it) or the carrier (21610)
+    revoking consent after Pitwall texted them; a DMS that never had consent is not one.
+    """
     rooftop_ids = [r.id for r in rooftops]
     states = dict(
         session.execute(
@@ -102,8 +106,18 @@ def delivery_stats(
             .group_by(OutboundMessage.state)
         ).all()
     )
-    customers_texted = session.scalar(
-        select(func.count(func.distinct(OutboundMessage.customer_id))).where(
+    texted = (
+        select(OutboundMessage.phone_id)
+        .where(
+            OutboundMessage.rooftop_id.in_(rooftop_ids),
+            OutboundMessage.created_at >= since,
+            OutboundMessage.sent_at.is_not(None),
+        )
+        .distinct()
+        .scalar_subquery()
+    )
+    phones_texted = session.scalar(
+        select(func.count(func.distinct(OutboundMessage.phone_id))).where(
             OutboundMessage.rooftop_id.in_(rooftop_ids),
             OutboundMessage.created_at >= since,
             OutboundMessage.sent_at.is_not(None),
@@ -111,7 +125,11 @@ def delivery_stats(
     )
     opt_outs = session.scalar(
         select(func.count(func.distinct(Consent.phone_id))).where(
-            Consent.group_id == group_id, Consent.action == "revoked", Consent.at >= since
+            Consent.group_id == group_id,
+            Consent.action == "revoked",
+            Consent.at >= since,
+            ~Consent.source.startswith("dms:"),
+            Consent.phone_id.in_(texted),
         )
     )
     delivered = sum(states.get(s, 0) for s in DELIVERED)
@@ -122,6 +140,6 @@ def delivery_stats(
         delivered=delivered,
         not_delivered=not_delivered,
         suppressed=states.get("suppressed", 0),
-        customers_texted=customers_texted or 0,
+        phones_texted=phones_texted or 0,
         opt_outs=opt_outs or 0,
     )

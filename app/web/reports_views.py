@@ -166,9 +166,9 @@ def _missed_table(figures: dict[str, Any]) -> Table:
 def _delivery_table(figures: dict[str, Any]) -> Table:
     stats = figures["delivery"]
     header = ("attempted", "delivered", "not_delivered", "suppressed", "delivery_rate",
-              "customers_texted", "opt_outs", "opt_out_rate")  # fmt: skip
+              "phones_texted", "opt_outs", "opt_out_rate")  # fmt: skip
     row = (stats.attempted, stats.delivered, stats.not_delivered, stats.suppressed,
-           _ratio(stats.delivery_rate), stats.customers_texted, stats.opt_outs,
+           _ratio(stats.delivery_rate), stats.phones_texted, stats.opt_outs,
            _ratio(stats.opt_out_rate))  # fmt: skip
     return header, [row]
 
