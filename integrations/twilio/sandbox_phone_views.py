@@ -87,7 +87,7 @@ def _phone_card(customer: str, entries: list[ThreadEntry], calls: list[dict[str,
         voice = (
             f'<form method="post" action="/_sandbox/phone/call">'
             f'<input type="hidden" name="from" value="{_e(customer)}">'
-            f'<button class="alt">📞 Call the store</button></form>'
+            f'<button class="alt">Call the store</button></form>'
         )
     return (
         f'<section class="phone" id="{anchor}"><h2>{_e(customer)}</h2>'
