@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from jinja2 import TemplateError
@@ -85,6 +85,33 @@ def sample_repair_order() -> tuple[RepairOrder, Customer]:
     return ro, Customer(first_name="Sam", last_name="Lee", language="en")
 
 
+# Answers to customers' texts and calls (app.conversations) take these variables.
+CONVERSATION_PREFIXES = ("answer_", "voice_", "help_", "stop_", "start_", "household_", "unknown_")
+
+
+def conversation_sample(rooftop: Rooftop, language: str) -> dict[str, Any]:
+    """What app.conversations hands its templates, for a car waiting on approval."""
+    from app.conversations.texts import STAGE_WORDS
+
+    return {
+        "rooftop": rooftop.name,
+        "desk": rooftop.service_desk or rooftop.sms_from,
+        "hours": "Monday to Friday 7 AM to 6 PM, Saturday 8 AM to 4 PM",
+        "first_name": "Sam",
+        "vehicle": "2021 Toyota RAV4",
+        "stage_words": STAGE_WORDS[language]["awaiting_approval"],
+        "promised": {"en": "4:00 PM today", "es": "hoy a las 16:00", "fr": "aujourd’hui à 16 h 00"}[
+            language
+        ],
+        "advisor": "Dana Ruiz",
+        "waiting_on": "approval",
+        "lines": "Front brake pads",
+        "total": 41200,
+        "choices": ["RAV4", "F-150"],
+        "after_hours": True,
+    }
+
+
 def preview_all(rooftop: Rooftop, *, language: str | None = None) -> list[TemplatePreview]:
     """Render every template (each language it has, or just `language`) for `rooftop`."""
     ro, customer = sample_repair_order()
@@ -93,7 +120,10 @@ def preview_all(rooftop: Rooftop, *, language: str | None = None) -> list[Templa
     for kind in available_kinds():
         wanted = [language] if language else languages_for(kind)
         for lang in wanted:
-            context = status_context(ro=ro, rooftop=rooftop, customer=customer, language=lang)
+            if kind.startswith(CONVERSATION_PREFIXES):
+                context = conversation_sample(rooftop, lang)
+            else:
+                context = status_context(ro=ro, rooftop=rooftop, customer=customer, language=lang)
             try:
                 body = render(kind, language=lang, context=context, overrides=overrides)
             except TemplateError as exc:
