@@ -11,7 +11,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from app.deps import Database
 
 Figure = float | int | str
 
@@ -58,3 +65,80 @@ def stopwatch() -> Iterator[list[float]]:
 def ratio(numerator: float, denominator: float) -> float:
     """A ratio that is 0.0 instead of a ZeroDivisionError when the denominator is 0."""
     return numerator / denominator if denominator else 0.0
+
+
+# --- databases ------------------------------------------------------------------------
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DEALER = ROOT / "config" / "sample-dealer.toml"
+
+
+def _admin_engine(pg_url: str) -> Engine:
+    return create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def create_pg_database(pg_url: str, name: str) -> str:
+    """(Re)create database `name` on pg_url's server; return its URL (password kept)."""
+    admin = _admin_engine(pg_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(pg_url: str, name: str) -> None:
+    admin = _admin_engine(pg_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextmanager
+def bench_database(backend: str, *, pg_url: str, sqlite_dir: Path, name: str) -> Iterator[str]:
+    """A fresh database migrated to head for one benchmark; dropped (or deleted) afterwards.
+
+    backend is "postgresql" (database `pitwall_bench_<name>` on pg_url's server) or
+    "sqlite" (a file in sqlite_dir). Yields the URL.
+    """
+    from app.migrate import upgrade_to_head
+
+    if backend == "postgresql":
+        db_name = f"pitwall_bench_{name}"
+        url = create_pg_database(pg_url, db_name)
+        try:
+            upgrade_to_head(url)
+            yield url
+        finally:
+            drop_pg_database(pg_url, db_name)
+        return
+    path = sqlite_dir / f"bench_{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def open_database(url: str, *, pool_size: int = 10) -> Database:
+    """The engine and session factory a Pitwall process would build for `url`."""
+    from app.db import make_engine, make_session_factory
+    from app.deps import Database
+
+    engine = make_engine(url, pool_size=pool_size)
+    return Database(engine=engine, sessions=make_session_factory(engine))
+
+
+def load_sample_dealer(database: Database) -> None:
+    """Load config/sample-dealer.toml (Bayview Toyota and Bayview Ford) in one unit of work."""
+    from app.config import load_dealer_config
+    from app.dealers.service import apply_dealer_config
+
+    config = load_dealer_config(SAMPLE_DEALER)
+    with database.transaction() as session:
+        apply_dealer_config(session, config=config, source=str(SAMPLE_DEALER))
