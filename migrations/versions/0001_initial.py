@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:55:06.204293
+Create Date: 2026-11-23 12:08:36.410208
 """
 
 from collections.abc import Sequence
@@ -48,6 +48,23 @@ def upgrade() -> None:
         sa.Column("acquired_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_lease")),
     )
+    op.create_table(
+        "login_attempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("ip", sa.String(length=45), nullable=False),
+        sa.Column("attempted_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_attempt")),
+    )
+    with op.batch_alter_table("login_attempt", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_login_attempt_attempted_at"), ["attempted_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_login_attempt_email_ip_at", ["email", "ip", "attempted_at"], unique=False
+        )
+        batch_op.create_index("ix_login_attempt_ip_at", ["ip", "attempted_at"], unique=False)
+
     op.create_table(
         "api_token",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -342,6 +359,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("vehicle", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_vehicle_customer_id"), ["customer_id"], unique=False)
+
+    op.create_table(
+        "web_session",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sid_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("user_agent", sa.String(length=200), nullable=False),
+        sa.Column("ip", sa.String(length=45), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["app_user.id"],
+            name=op.f("fk_web_session_user_id_app_user"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_session")),
+        sa.UniqueConstraint("sid_hash", name=op.f("uq_web_session_sid_hash")),
+    )
+    with op.batch_alter_table("web_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_session_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_session_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "repair_order",
@@ -827,6 +869,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_repair_order_customer_id"))
 
     op.drop_table("repair_order")
+    with op.batch_alter_table("web_session", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_session_user_id"))
+        batch_op.drop_index(batch_op.f("ix_web_session_expires_at"))
+
+    op.drop_table("web_session")
     with op.batch_alter_table("vehicle", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vehicle_customer_id"))
 
@@ -870,6 +917,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_token_group_id"))
 
     op.drop_table("api_token")
+    with op.batch_alter_table("login_attempt", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_attempt_ip_at")
+        batch_op.drop_index("ix_login_attempt_email_ip_at")
+        batch_op.drop_index(batch_op.f("ix_login_attempt_attempted_at"))
+
+    op.drop_table("login_attempt")
     op.drop_table("lease")
     op.drop_table("dealer_group")
     op.drop_table("alert")
