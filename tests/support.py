@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-
-import uvicorn
 
 from app.config import load_dealer_config
 from app.dealers.service import LoadReport, apply_dealer_config
 from app.deps import Database
+from integrations.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = ROOT / "config" / "sample-dealer.toml"
@@ -26,39 +22,15 @@ def free_port() -> int:
         return port
 
 
-class ServedApp:
-    """An ASGI app under uvicorn in a background thread: `.url`, context manager."""
+class ServedApp(LocalServer):
+    """Pitwall's app under uvicorn in a background thread: `.url`, context manager."""
 
     def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def start(self) -> ServedApp:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"app did not start on {self.url}")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(app, port=port or 0, name="pitwall-app")
 
     def __enter__(self) -> ServedApp:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.start()
+        return self
 
 
 def load_sample_dealer(database: Database, path: Path = SAMPLE_CONFIG) -> LoadReport:

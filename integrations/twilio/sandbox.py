@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from integrations.local_server import LocalServer
 from integrations.twilio.sandbox_callbacks import CallbackDispatcher
 from integrations.twilio.sandbox_config import SandboxConfig
 from integrations.twilio.sandbox_phone import CustomerPhone
@@ -144,65 +141,39 @@ class SandboxServer:
         self.state = SandboxState(config.phone_numbers)
         self.callbacks = CallbackDispatcher(self.state, config.auth_token)
         self.app = create_sandbox_app(config, self.state, self.callbacks)
-        self._host = host
-        self._requested_port = port
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        # Many dispatcher threads keep connections open: a deep backlog, long keep-alive.
+        self._http = LocalServer(
+            self.app, host=host, port=port, name="twilio-sandbox", keep_alive_seconds=30
+        )
 
     @property
     def port(self) -> int:
         """The bound port (after :meth:`start`)."""
-        if self._port is None:
+        if not self._http.started:
             raise RuntimeError("sandbox is not started")
-        return self._port
+        return self._http.port
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:53412`` (the REST API and the phone view)."""
-        return f"http://{self._host}:{self.port}"
+        return self._http.url
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
-        """Bind, serve in a daemon thread and wait until uvicorn accepts connections."""
-        if self._server is not None:
+        """Serve in a daemon thread, with the callback worker, once uvicorn accepts connections."""
+        if self._http.started:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            # Many dispatcher threads keep connections open; do not cap them.
-            backlog=1024,
-            timeout_keep_alive=30,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
         self.callbacks.start()
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="twilio-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Twilio sandbox did not start on {self._host}:{self._port}")
-            time.sleep(0.01)
+        try:
+            self._http.start(timeout)
+        except RuntimeError:
+            self.callbacks.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and stop the callback worker."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._http.stop(timeout)
         self.callbacks.stop()
-        self._server = None
-        self._thread = None
 
     def inject(self, kind: str, count: int = 1, **params: Any) -> None:
         """Queue ``count`` faults for the next message creates (same shape as the JSON API).
