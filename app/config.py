@@ -12,7 +12,7 @@ import tomllib
 from datetime import time
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -27,17 +27,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-STAGES = (
-    "checked_in",
-    "diagnosing",
-    "awaiting_approval",
-    "awaiting_parts",
-    "in_repair",
-    "quality_check",
-    "ready_for_pickup",
-    "closed",
-    "canceled",
-)
 Stage = Literal[
     "checked_in",
     "diagnosing",
@@ -49,6 +38,7 @@ Stage = Literal[
     "closed",
     "canceled",
 ]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 DmsKind = Literal["rest", "cdk", "tekion", "dealertrack", "csv", "simulator"]
 Language = Literal["en", "es", "fr"]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from app.config import Settings
 from app.db import utcnow
@@ -131,25 +132,20 @@ class Worker:
 
     def dispatch(self) -> DispatchResult:
         """One claim-and-send round of what is due now."""
-        return dispatch_due(
-            self.database,
-            gateway=self.gateway,
-            public_url=self.public_url,
-            worker_id=self.worker_id,
-            clock=self.clock,
-            concurrency=self.send_concurrency,
-        )
+        return dispatch_due(self.database, **self._sending())
 
     def dispatch_until_idle(self) -> DispatchResult:
         """Claim and send, batch after batch, until nothing due now is left."""
-        return send_due_messages(
-            self.database,
-            gateway=self.gateway,
-            public_url=self.public_url,
-            worker_id=self.worker_id,
-            clock=self.clock,
-            concurrency=self.send_concurrency,
-        )
+        return send_due_messages(self.database, **self._sending())
+
+    def _sending(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway,
+            "public_url": self.public_url,
+            "worker_id": self.worker_id,
+            "clock": self.clock,
+            "concurrency": self.send_concurrency,
+        }
 
     def reconcile(self) -> int:
         """Ask Twilio about messages whose status callbacks never came."""
