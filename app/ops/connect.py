@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.dealers.models import Rooftop
-from app.ops.doctor import WebhookUrls
+from app.ops.doctor_twilio import WebhookUrls
 from integrations.twilio.numbers import NumbersError, PhoneNumberDirectory
 
 

@@ -11,7 +11,7 @@ import pytest
 from app.config import Settings, load_dealer_config
 from app.dealers.service import apply_dealer_config
 from app.deps import Database
-from app.ops.doctor import WebhookUrls
+from app.ops.doctor_twilio import WebhookUrls
 from integrations.dms.fakes.rest_fake import RestBridgeFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.twilio.gateway import TwilioGateway

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from app import wiring
 from app.ops.cli import twilio_app
-from app.ops.doctor import WebhookUrls
+from app.ops.doctor_twilio import WebhookUrls
 from tests.app.ops.conftest import FORD, PUBLIC_URL, TOYOTA, OpsWorld
 
 URLS = WebhookUrls.for_public_url(PUBLIC_URL)
