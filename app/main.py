@@ -11,6 +11,7 @@ from app.config import Settings
 from app.db import make_engine, make_session_factory
 from app.deps import Database
 from app.ops.metrics_views import instrument_app
+from app.web.errors import install_error_pages
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     instrument_app(app)
+    install_error_pages(app)
     for module_name in ROUTER_MODULES:
         try:
             module = importlib.import_module(module_name)

@@ -1,4 +1,5 @@
-"""CSRF: the token lives in the signed session cookie and must come back with every POST.
+"""CSRF: each session has its own token (in its web_session row; before login, in the
+signed anonymous cookie of the login form), and it must come back with every POST.
 
 Forms carry it as the hidden field `csrf_token`; htmx and fetch send it as the
 `X-CSRF-Token` header (the page sets it on <body hx-headers>). Another site can make

@@ -14,11 +14,18 @@ from typing import Annotated, cast
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.csrf import CSRF_FIELD, CSRF_HEADER, csrf_matches
-from app.auth.service import Principal, active_user, principal_for_token, principal_for_user
-from app.auth.sessions import ABSOLUTE_TIMEOUT, COOKIE_NAME, SessionCodec, WebSession, touched
+from app.auth.service import Principal, principal_for_token, principal_for_user
+from app.auth.sessions import (
+    ABSOLUTE_TIMEOUT,
+    COOKIE_NAME,
+    SessionCodec,
+    SessionCookie,
+    live_session,
+)
 from app.config import Settings
 from app.db import utcnow
 from app.deps import Database, DatabaseDep, SettingsDep
@@ -37,23 +44,18 @@ def session_codec(settings: Settings) -> SessionCodec:
     return _codec(settings.require_secret_key())
 
 
-def read_web_session(request: Request, settings: Settings) -> WebSession | None:
-    """The valid session in this request's cookie, read once per request."""
-    cached = getattr(request.state, "web_session", _UNREAD)
-    if cached is not _UNREAD:
-        return cast(WebSession | None, cached)
+def read_session_cookie(request: Request, settings: Settings) -> SessionCookie | None:
+    """The validly signed session cookie of this request (not yet checked in the database)."""
     value = request.cookies.get(COOKIE_NAME)
     # No cookie, no key needed: API-only deployments may run without PITWALL_SECRET_KEY.
-    web_session = session_codec(settings).loads(value, now=utcnow()) if value else None
-    request.state.web_session = web_session
-    return web_session
+    return session_codec(settings).loads(value, now=utcnow()) if value else None
 
 
-def set_session_cookie(response: Response, web_session: WebSession, settings: Settings) -> None:
+def set_session_cookie(response: Response, cookie: SessionCookie, settings: Settings) -> None:
     """HttpOnly, SameSite=Lax, Secure when the public URL is https."""
     response.set_cookie(
         COOKIE_NAME,
-        session_codec(settings).dumps(web_session),
+        session_codec(settings).dumps(cookie),
         max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
         path="/",
         httponly=True,
@@ -81,28 +83,9 @@ class WebUser:
     role: str
     group_id: int
     principal: Principal
-    session: WebSession
-
-    @property
-    def csrf(self) -> str:
-        return self.session.csrf
-
-
-def _user_for_session(database: Database, web_session: WebSession) -> WebUser | None:
-    if web_session.user_id is None:
-        return None
-    with database.transaction() as session:
-        user = active_user(session, web_session.user_id)
-        if user is None:
-            return None
-        return WebUser(
-            user_id=user.id,
-            email=user.email,
-            role=user.role,
-            group_id=user.group_id,
-            principal=principal_for_user(user),
-            session=web_session,
-        )
+    session_id: int  # the web_session row
+    sid: str  # the id in the cookie (never stored)
+    csrf: str
 
 
 def _login_redirect(request: Request) -> HTTPException:
@@ -120,9 +103,29 @@ def _login_redirect(request: Request) -> HTTPException:
 
 
 def optional_web_user(request: Request, database: Database, settings: Settings) -> WebUser | None:
-    """The logged-in, still active user of this request, if any."""
-    web_session = read_web_session(request, settings)
-    return _user_for_session(database, web_session) if web_session else None
+    """The logged-in, still active user of this request's session, if any (read once)."""
+    cached = getattr(request.state, "web_user", _UNREAD)
+    if cached is not _UNREAD:
+        return cast(WebUser | None, cached)
+    cookie = read_session_cookie(request, settings)
+    user: WebUser | None = None
+    if cookie is not None and cookie.sid is not None:
+        with database.transaction() as session:
+            found = live_session(session, sid=cookie.sid, now=utcnow())
+            if found is not None:
+                record, row = found
+                user = WebUser(
+                    user_id=row.id,
+                    email=row.email,
+                    role=row.role,
+                    group_id=row.group_id,
+                    principal=principal_for_user(row),
+                    session_id=record.id,
+                    sid=cookie.sid,
+                    csrf=record.csrf_token,
+                )
+    request.state.web_user = user
+    return user
 
 
 def web_user(request: Request, database: DatabaseDep, settings: SettingsDep) -> WebUser:
@@ -130,8 +133,6 @@ def web_user(request: Request, database: DatabaseDep, settings: SettingsDep) -> 
     user = optional_web_user(request, database, settings)
     if user is None:
         raise _login_redirect(request)
-    # Sliding idle expiry: pages re-issue the cookie (see app.web.templating.render).
-    request.state.refreshed_session = touched(user.session, now=utcnow())
     request.state.principal = user.principal
     return user
 
@@ -139,20 +140,20 @@ def web_user(request: Request, database: DatabaseDep, settings: SettingsDep) -> 
 WebUserDep = Annotated[WebUser, Depends(web_user)]
 
 
-async def require_csrf(request: Request, settings: SettingsDep) -> None:
+async def require_csrf(request: Request, database: DatabaseDep, settings: SettingsDep) -> None:
     """403 unless the POST carries this session's CSRF token (form field or header).
 
     Without a logged-in session there is nothing to forge: the visitor goes to /login.
     """
-    web_session = read_web_session(request, settings)
-    if web_session is None or not web_session.authenticated:
+    user = await run_in_threadpool(optional_web_user, request, database, settings)
+    if user is None:
         raise _login_redirect(request)
     given = request.headers.get(CSRF_HEADER)
     if given is None:
         form = await request.form()
         field = form.get(CSRF_FIELD)
         given = field if isinstance(field, str) else None
-    if not csrf_matches(web_session.csrf, given):
+    if not csrf_matches(user.csrf, given):
         raise HTTPException(
             status_code=403,
             detail="this form expired or did not come from Pitwall; reload the page and try again",
@@ -183,15 +184,12 @@ def api_principal(
     state_principal = getattr(request.state, "principal", None)
     if isinstance(state_principal, Principal):
         return state_principal
-    web_session = read_web_session(request, settings)
-    if web_session is not None and (
-        request.method in SAFE_METHODS
-        or csrf_matches(web_session.csrf, request.headers.get(CSRF_HEADER))
+    user = optional_web_user(request, database, settings)
+    if user is not None and (
+        request.method in SAFE_METHODS or csrf_matches(user.csrf, request.headers.get(CSRF_HEADER))
     ):
-        user = _user_for_session(database, web_session)
-        if user is not None:
-            request.state.principal = user.principal
-            return user.principal
+        request.state.principal = user.principal
+        return user.principal
     raise HTTPException(
         status_code=401,
         detail="a valid API token is required (Authorization: Bearer <token>)",

@@ -6,12 +6,14 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.auth.models import ROLES, ApiToken, User
 from app.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from app.auth.sessions import revoke_user_sessions
 from app.db import utcnow
 from app.dealers.models import Rooftop
 
@@ -139,6 +141,24 @@ def active_user(session: Session, user_id: int) -> User | None:
     """The user a session belongs to, if they still may log in."""
     user = session.get(User, user_id)
     return user if user is not None and user.active else None
+
+
+def deactivate_user(session: Session, *, group_id: int, user_id: int, now: datetime) -> bool:
+    """Stop a login and end every session it has at once; False when no such active user."""
+    user = session.get(User, user_id)
+    if user is None or user.group_id != group_id or not user.active:
+        return False
+    user.active = False
+    revoke_user_sessions(session, user_id=user.id, now=now)
+    return True
+
+
+def set_password(session: Session, *, user: User, password: str, now: datetime) -> int:
+    """Give `user` a new password and end all their sessions (a thief's too); returns how many."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+    return revoke_user_sessions(session, user_id=user.id, now=now)
 
 
 def principal_for_user(user: User) -> Principal:

@@ -1,56 +1,74 @@
-"""Login attempt limits per email + client IP.
+"""Login rate limits, kept in the database so they hold across every web process.
 
-Kept in the memory of the web process: enough to stop password guessing at one
-server, and it needs no writes on every failed attempt. Several web processes
-each keep their own count (an attacker gets at most N x MAX_FAILURES tries per
-window); put the limit in the database or the proxy if that matters.
+Failed logins are counted per email + client IP (MAX_PER_EMAIL_IP in EMAIL_IP_WINDOW:
+someone guessing one person's password) and per client IP alone (MAX_PER_IP in
+IP_WINDOW: someone spraying many emails). A successful login clears its email + IP
+count. Blocked attempts are not counted, so a guesser cannot keep a person locked out
+past the window, and the lock applies to the guesser's IP only.
+
+The client IP is `request.client.host`. Behind Caddy or nginx that is the proxy's
+address unless uvicorn runs with proxy headers: `pitwall serve` does
+(proxy_headers=True) and trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS
+(uvicorn's variable, 127.0.0.1 by default; deploy/systemd/pitwall-web.service sets it).
+Then uvicorn puts the forwarded client there. Never trust X-Forwarded-For from anyone
+else: a guesser would pick a fresh "IP" for every try.
+
+Two processes checking at the same instant may each let one more try through; the
+limits are about stopping thousands of guesses, not the sixth.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from datetime import datetime, timedelta
 
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
-_MAX_KEYS = 10_000  # bounded memory under a spray of random emails
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import LoginAttempt
+
+MAX_PER_EMAIL_IP = 5
+EMAIL_IP_WINDOW = timedelta(minutes=15)
+MAX_PER_IP = 50
+IP_WINDOW = timedelta(hours=1)
+_KEEP = max(EMAIL_IP_WINDOW, IP_WINDOW)
 
 
-class LoginThrottle:
-    """Counts failed logins per (email, ip) in a sliding window."""
+def _email(email: str) -> str:
+    return email.strip().lower()[:254]
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window: timedelta = WINDOW) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-        self._lock = threading.Lock()
 
-    @staticmethod
-    def key(email: str, ip: str) -> tuple[str, str]:
-        return (email.strip().lower(), ip)
+def login_wait(session: Session, *, email: str, ip: str, now: datetime) -> timedelta | None:
+    """How long until this email + IP may try again, or None when it may try now."""
+    by_email_ip = select(LoginAttempt.attempted_at).where(
+        LoginAttempt.email == _email(email),
+        LoginAttempt.ip == ip,
+        LoginAttempt.attempted_at > now - EMAIL_IP_WINDOW,
+    )
+    by_ip = select(LoginAttempt.attempted_at).where(
+        LoginAttempt.ip == ip, LoginAttempt.attempted_at > now - IP_WINDOW
+    )
+    waits = []
+    for query, limit, window in (
+        (by_email_ip, MAX_PER_EMAIL_IP, EMAIL_IP_WINDOW),
+        (by_ip, MAX_PER_IP, IP_WINDOW),
+    ):
+        # The limit-th most recent failure: once it leaves the window, one more try is allowed.
+        nth = session.scalar(
+            query.order_by(LoginAttempt.attempted_at.desc()).offset(limit - 1).limit(1)
+        )
+        if nth is not None:
+            waits.append(max(nth + window - now, timedelta(seconds=1)))
+    return max(waits) if waits else None
 
-    def retry_after(self, email: str, ip: str, *, now: datetime) -> timedelta | None:
-        """How long until this email+IP may try again, or None when it may try now."""
-        with self._lock:
-            failures = self._recent(self.key(email, ip), now)
-            if len(failures) < self.max_failures:
-                return None
-            return failures[0] + self.window - now
 
-    def record_failure(self, email: str, ip: str, *, now: datetime) -> None:
-        with self._lock:
-            if len(self._failures) >= _MAX_KEYS:
-                self._failures.clear()
-            key = self.key(email, ip)
-            self._recent(key, now).append(now)
+def record_failed_login(session: Session, *, email: str, ip: str, now: datetime) -> None:
+    """Count a failed login; rows older than every window are pruned on the way."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - _KEEP))
+    session.add(LoginAttempt(email=_email(email), ip=ip[:45], attempted_at=now))
 
-    def reset(self, email: str, ip: str) -> None:
-        with self._lock:
-            self._failures.pop(self.key(email, ip), None)
 
-    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and now - failures[0] >= self.window:
-            failures.popleft()
-        return failures
+def clear_failed_logins(session: Session, *, email: str, ip: str) -> None:
+    """A successful login forgets this email + IP's failures; other emails' still count."""
+    session.execute(
+        delete(LoginAttempt).where(LoginAttempt.email == _email(email), LoginAttempt.ip == ip)
+    )

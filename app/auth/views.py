@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -10,14 +11,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.auth.csrf import csrf_matches
 from app.auth.deps import (
     CsrfDep,
+    WebUserDep,
     clear_session_cookie,
     optional_web_user,
-    read_web_session,
+    read_session_cookie,
     set_session_cookie,
 )
 from app.auth.service import authenticate
-from app.auth.sessions import WebSession, new_session
-from app.auth.throttle import LoginThrottle
+from app.auth.sessions import SessionCookie, anonymous_cookie, end_session, start_session
+from app.auth.throttle import clear_failed_logins, login_wait, record_failed_login
 from app.db import utcnow
 from app.deps import DatabaseDep, SettingsDep
 from app.web.templating import templates
@@ -25,11 +27,9 @@ from app.web.templating import templates
 router = APIRouter(include_in_schema=False)
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.login_throttle = LoginThrottle()
-    return throttle
+def client_ip(request: Request) -> str:
+    """The client's address; behind a proxy, uvicorn's proxy headers put the real one here."""
+    return request.client.host if request.client else "unknown"
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,27 +41,28 @@ def _safe_next(target: str | None) -> str:
 
 def _login_page(
     request: Request,
-    web_session: WebSession,
+    cookie: SessionCookie,
     settings: SettingsDep,
     *,
     next_url: str,
     email: str = "",
     error: str | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     context = {
         "title": "Log in",
         "nav": "",
         "user": None,
-        "csrf": web_session.csrf,
+        "csrf": cookie.csrf,
         "next_url": next_url,
         "email": email,
         "error": error,
     }
     response = templates.TemplateResponse(
-        request, "web/login.html", context, status_code=status_code
+        request, "web/login.html", context, status_code=status_code, headers=headers
     )
-    set_session_cookie(response, web_session, settings)
+    set_session_cookie(response, cookie, settings)
     return response
 
 
@@ -72,10 +73,10 @@ def login_form(
     """The login form; someone already logged in goes straight on."""
     if optional_web_user(request, database, settings) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    web_session = read_web_session(request, settings)
-    if web_session is None or web_session.authenticated:
-        web_session = new_session(now=utcnow())
-    return _login_page(request, web_session, settings, next_url=_safe_next(next))
+    cookie = read_session_cookie(request, settings)
+    if cookie is None or cookie.authenticated:
+        cookie = anonymous_cookie(now=utcnow())
+    return _login_page(request, cookie, settings, next_url=_safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -91,54 +92,70 @@ def login(
     """Check the password; on success start a brand-new session (no fixation)."""
     now = utcnow()
     next_url = _safe_next(next)
-    current = read_web_session(request, settings)
-    if current is None or not csrf_matches(current.csrf, csrf_token):
+    cookie = read_session_cookie(request, settings)
+    if cookie is None or cookie.authenticated or not csrf_matches(cookie.csrf, csrf_token):
         return _login_page(
             request,
-            new_session(now=now),
+            anonymous_cookie(now=now),
             settings,
             next_url=next_url,
             email=email,
             error="The login form expired. Please enter your password again.",
             status_code=403,
         )
-    ip = request.client.host if request.client else "unknown"
-    throttle = _throttle(request)
-    wait = throttle.retry_after(email, ip, now=now)
+    ip = client_ip(request)
+    user = None
+    sid = ""
+    with database.transaction() as session:
+        wait = login_wait(session, email=email, ip=ip, now=now)
+        if wait is None:
+            user = authenticate(session, email=email, password=password)
+            if user is None:
+                record_failed_login(session, email=email, ip=ip, now=now)
+            else:
+                clear_failed_logins(session, email=email, ip=ip)
+                sid, _record = start_session(
+                    session,
+                    user_id=user.id,
+                    now=now,
+                    user_agent=request.headers.get("user-agent", ""),
+                    ip=ip,
+                )
     if wait is not None:
-        minutes = max(int(wait.total_seconds() // 60) + 1, 1)
+        seconds = math.ceil(wait.total_seconds())
         return _login_page(
             request,
-            current,
+            cookie,
             settings,
             next_url=next_url,
             email=email,
-            error=f"Too many failed attempts. Try again in {minutes} min or ask an admin.",
+            error=(
+                f"Too many failed attempts. Try again in {math.ceil(seconds / 60)} min "
+                "or ask an admin to set a new password."
+            ),
             status_code=429,
+            headers={"Retry-After": str(seconds)},
         )
-    with database.transaction() as session:
-        user = authenticate(session, email=email, password=password)
-        user_id = user.id if user else None
-    if user_id is None:
-        throttle.record_failure(email, ip, now=now)
+    if user is None:
         return _login_page(
             request,
-            current,
+            cookie,
             settings,
             next_url=next_url,
             email=email,
             error="That email and password do not match a login.",
             status_code=401,
         )
-    throttle.reset(email, ip)
     response = RedirectResponse(next_url, status_code=303)
-    set_session_cookie(response, new_session(now=now, user_id=user_id), settings)
+    set_session_cookie(response, SessionCookie(sid=sid, csrf=None), settings)
     return response
 
 
 @router.post("/logout", dependencies=[CsrfDep])
-def logout(settings: SettingsDep) -> Response:
-    """End the session in this browser."""
+def logout(user: WebUserDep, database: DatabaseDep, settings: SettingsDep) -> Response:
+    """End the session on the server, so even a copy of this browser's cookie stops working."""
+    with database.transaction() as session:
+        end_session(session, sid=user.sid, now=utcnow())
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response

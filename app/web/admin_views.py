@@ -11,14 +11,19 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.auth.deps import CsrfDep, WebUser, WebUserDep, require_role
+from app.auth.models import User
 from app.auth.service import (
     UserError,
     create_api_token,
     create_user,
+    deactivate_user,
     revoke_token,
+    set_password,
     tokens_of_group,
     users_of_group,
 )
+from app.auth.sessions import open_sessions, revoke_group_session
+from app.db import utcnow
 from app.deps import DatabaseDep
 from app.repair_orders.models import DmsPollState, QuarantinedRecord, UnmappedStatus
 from app.web import queries
@@ -75,6 +80,7 @@ def _admin_context(database: DatabaseDep, user: WebUser) -> dict[str, Any]:
             },
             "users": users_of_group(session, group_id=user.group_id),
             "tokens": tokens_of_group(session, group_id=user.group_id),
+            "sessions": open_sessions(session, group_id=user.group_id, now=utcnow()),
             "roles": ("advisor", "director", "admin"),
         }
 
@@ -136,6 +142,78 @@ def add_user(
         user=user,
         status_code=status,
     )
+
+
+def _admin_page(
+    request: Request,
+    user: WebUser,
+    database: DatabaseDep,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    new_token: str | None = None,
+) -> HTMLResponse:
+    context = {
+        "title": "Admin",
+        "nav": "admin",
+        "notice": notice,
+        "error": error,
+        "new_token": new_token,
+        **_admin_context(database, user),
+    }
+    return render(request, "web/admin.html", context, user=user, status_code=422 if error else 200)
+
+
+@router.post("/admin/users/{user_id}/deactivate", dependencies=[CsrfDep])
+def deactivate(request: Request, user_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+    """Stop a login; every browser it is logged in on is logged out at its next click."""
+    require_role(user, "admin")
+    if user_id == user.user_id:
+        return _admin_page(request, user, database, error="you cannot deactivate your own login")
+    with database.transaction() as session:
+        if not deactivate_user(session, group_id=user.group_id, user_id=user_id, now=utcnow()):
+            return not_found(request, user)
+    return redirect(request, "/admin#users")
+
+
+@router.post("/admin/users/password", response_class=HTMLResponse, dependencies=[CsrfDep])
+def new_password(
+    request: Request,
+    user: WebUserDep,
+    database: DatabaseDep,
+    user_id: Annotated[int, Form()],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    """Set a user's password and log them out everywhere (a lost tablet, a leaked password)."""
+    require_role(user, "admin")
+    with database.transaction() as session:
+        target = session.get(User, user_id)
+        if target is None or target.group_id != user.group_id or not target.active:
+            return not_found(request, user)
+        try:
+            ended = set_password(session, user=target, password=password, now=utcnow())
+        except UserError as exc:
+            session.rollback()
+            return _admin_page(request, user, database, error=str(exc))
+        email = target.email
+    if user_id == user.user_id:
+        return redirect(request, "/login")  # their own session just ended too
+    notice = f"New password set for {email}; {ended} session(s) ended."
+    return _admin_page(request, user, database, notice=notice)
+
+
+@router.post("/admin/sessions/{session_id}/revoke", dependencies=[CsrfDep])
+def end_session(
+    request: Request, session_id: int, user: WebUserDep, database: DatabaseDep
+) -> Response:
+    """Log one browser out (say, a tablet left at the drive)."""
+    require_role(user, "admin")
+    with database.transaction() as session:
+        if not revoke_group_session(
+            session, group_id=user.group_id, session_id=session_id, now=utcnow()
+        ):
+            return not_found(request, user)
+    return redirect(request, "/admin#sessions")
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse, dependencies=[CsrfDep])

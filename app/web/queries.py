@@ -184,6 +184,28 @@ class InboxItem:
     message: InboundMessage | None
     taken_by: str | None
 
+    @property
+    def note(self) -> str | None:
+        """The task's summary less what the heading and the quoted message already say.
+
+        Conversation tasks are summed up as "Name: their text"; the page shows the name
+        as the heading and the text as a quote, so that summary would say it all twice.
+        """
+        summary = self.task.summary or ""
+        said = self.message.body[:200] if self.message is not None else ""
+        if not said:
+            return summary or None
+        name = self.customer.display_name if self.customer is not None else None
+        if name and summary.startswith(f"{name}: "):
+            latest = summary[len(name) + 2 :]
+            # A later message replaces the summary; the quote stays the first one.
+            return None if latest == said else f"Latest: {latest}"
+        if summary == said:
+            return None
+        if summary.endswith(f": {said}"):
+            return summary[: -len(said) - 2]  # "New contact +1415...": who wrote
+        return summary
+
 
 def inbox_items(session: Session, *, rooftops: list[Rooftop]) -> list[InboxItem]:
     """Open tasks at these rooftops, the longest-waiting first."""

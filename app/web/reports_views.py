@@ -132,10 +132,10 @@ def report_download(
 ) -> Response:
     """The numbers behind a chart, as CSV."""
     if name not in CSV_NAMES:
-        raise HTTPException(status_code=404, detail="Not Found")
+        return not_found(request, user)
     scope = _scope(request, user, database, rooftop, days)
     if scope is None:
-        raise HTTPException(status_code=404, detail="Not Found")
+        return not_found(request, user)
     figures = _figures(user, database, scope)
     filename = f"pitwall-{name}-{days}d.csv"
     if name == "declined-recovery":

@@ -8,12 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from app.auth.deps import WebUser, set_session_cookie
-from app.auth.sessions import WebSession
+from app.auth.deps import WebUser
 from app.db import utcnow
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -88,12 +87,6 @@ _env.filters.update(
 templates = Jinja2Templates(env=_env)
 
 
-def _apply_refresh(request: Request, response: Response) -> None:
-    refreshed: WebSession | None = getattr(request.state, "refreshed_session", None)
-    if refreshed is not None:
-        set_session_cookie(response, refreshed, request.app.state.settings)
-
-
 def render(
     request: Request,
     name: str,
@@ -102,25 +95,39 @@ def render(
     user: WebUser | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """Render a page or fragment for `user`; re-issues the session cookie when due."""
+    """Render a page or fragment for `user` (with their session's CSRF token)."""
     full = {
         "user": user,
         "nav": "",
         "csrf": user.csrf if user else context.get("csrf", ""),
         **context,
     }
-    response = templates.TemplateResponse(request, name, full, status_code=status_code)
-    _apply_refresh(request, response)
-    return response
+    return templates.TemplateResponse(request, name, full, status_code=status_code)
 
 
 def redirect(request: Request, url: str) -> RedirectResponse:
     """303 after a POST (so a reload does not post twice)."""
-    response = RedirectResponse(url, status_code=303)
-    _apply_refresh(request, response)
-    return response
+    return RedirectResponse(url, status_code=303)
 
 
-def not_found(request: Request, user: WebUser) -> HTMLResponse:
+ERROR_PAGES = {
+    403: ("Not allowed", "This page cannot do that for you. Reload the page and try again."),
+    404: ("Not found", "There is nothing here, or it belongs to a rooftop you do not work at."),
+    500: ("Something went wrong", "Pitwall could not show this page. Try again in a minute; "
+          "if it keeps happening, tell your Pitwall admin the time it happened."),
+}  # fmt: skip
+
+
+def error_page(
+    request: Request, status_code: int, *, user: WebUser | None, detail: str | None = None
+) -> HTMLResponse:
+    """The HTML page for a 403, 404 or 500 (any other code is shown like a 500)."""
+    # 405 (say, GET /logout typed into the address bar) reads like a page that is not there.
+    heading, text = ERROR_PAGES.get(404 if status_code == 405 else status_code, ERROR_PAGES[500])
+    context = {"title": heading, "heading": heading, "text": detail or text, "status": status_code}
+    return render(request, "web/error.html", context, user=user, status_code=status_code)
+
+
+def not_found(request: Request, user: WebUser | None) -> HTMLResponse:
     """What one may not see looks exactly like what does not exist."""
-    return render(request, "web/not_found.html", {"title": "Not found"}, user=user, status_code=404)
+    return error_page(request, 404, user=user)

@@ -119,7 +119,8 @@ def add_task(
 ) -> int:
     with database.transaction() as session:
         rooftop = session.get(Rooftop, rooftop_id)
-        assert rooftop is not None
+        customer = session.get(Customer, customer_id)
+        assert rooftop is not None and customer is not None
         inbound = InboundMessage(
             provider_sid=f"SM{ro_id:032d}",
             group_id=rooftop.group_id,
@@ -140,7 +141,7 @@ def add_task(
             repair_order_id=ro_id,
             inbound_message_id=inbound.id,
             kind="needs_reply",
-            summary="Customer replied",
+            summary=f"{customer.display_name}: {body}",  # as app.conversations writes it
             created_at=utcnow() - timedelta(minutes=12),
         )
         session.add(task)
