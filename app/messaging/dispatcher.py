@@ -2,16 +2,20 @@
 
 A send is three short steps and never holds a database lock across the network:
 
-1. claim (one transaction): due rows become `claimed` with a claim token and a
-   lease (`claimed_until`); PostgreSQL skips rows other workers hold
+1. claim and decide (one transaction): due rows become `claimed` with a claim
+   token and a lease (`claimed_until`); PostgreSQL skips rows other workers hold
    (`FOR UPDATE SKIP LOCKED`), SQLite serialises the claim in its write lock
    (`BEGIN IMMEDIATE`). Rows whose lease expired (a crashed worker) are claimed
    again. `send_started_at` is set here, before anything leaves the building.
-2. policies (one transaction): each claimed row is sent, held (`not_before`),
-   suppressed, or expired; the reason is written on the row.
-3. send outside any transaction, in a bounded thread pool, then record the
-   outcome in its own transaction guarded by the claim token: a worker that
-   lost its claim writes nothing.
+   In the same transaction each row is sent, held (`not_before`), suppressed, or
+   expired by the policies; the reason is written on the row.
+2. send outside any transaction, in a bounded thread pool that lives for the
+   whole run. The next batch is claimed while this one's sends are in flight,
+   so the pool never waits for the database.
+3. record the outcomes in batched transactions (`outcomes.record`), each write
+   guarded by the claim token: a worker that lost its claim writes nothing.
+   Only the dispatcher's own thread touches the database; send threads only talk
+   to Twilio.
 
 Twilio has no idempotency key, so a row that may already exist at Twilio (an
 earlier ambiguous attempt, or a crash after `send_started_at`) is looked up in
@@ -21,7 +25,9 @@ Twilio's message list first, and the existing sid adopted when found.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +37,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.config import RooftopConfig
 from app.customers.models import Phone
 from app.db import is_postgres, utcnow
 from app.dealers.models import Rooftop
@@ -38,6 +45,7 @@ from app.deps import Database
 from app.messaging import outcomes
 from app.messaging.channels import sender_for, sms_recipient, whatsapp_window_open
 from app.messaging.models import OutboundMessage
+from app.messaging.outcomes import SendOutcome
 from app.messaging.policies import (
     PACER,
     Verdict,
@@ -50,7 +58,7 @@ from app.messaging.service import (
     resolve_auth_alert,
     sending_stopped,
 )
-from integrations.twilio.base import MessageGateway, OutgoingMessage, SendError
+from integrations.twilio.base import ErrorKind, MessageGateway, OutgoingMessage, SendError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,8 @@ DEFAULT_LEASE = timedelta(minutes=5)
 # Do not start a send with less lease than this left: another worker may take the row.
 LEASE_SAFETY = timedelta(seconds=30)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# Record finished sends at least this often (seconds), or once a batch's worth is done.
+RECORD_EVERY = 0.2
 
 Clock = Callable[[], datetime]
 CREDENTIALS_RECHECK = timedelta(minutes=1)
@@ -80,9 +90,9 @@ class DispatchResult:
     stopped: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def count(self, outcome: str) -> None:
+    def count(self, outcome: str, n: int = 1) -> None:
         with self._lock:
-            setattr(self, outcome, getattr(self, outcome) + 1)
+            setattr(self, outcome, getattr(self, outcome) + n)
 
 
 @dataclass(frozen=True)
@@ -109,49 +119,143 @@ def dispatch_due(
     batch_size: int = 50,
     concurrency: int = 4,
     lease: timedelta = DEFAULT_LEASE,
+    max_batches: int = 1,
 ) -> DispatchResult:
-    """Send up to `batch_size` due messages; a unit of work that owns its transactions.
+    """Send up to `max_batches` batches of due messages; a unit of work that owns its transactions.
 
     Keep `batch_size / send_rate_per_second` well under `lease` so pacing never
-    outlives a claim.
+    outlives a claim. Batches after the first are claimed while earlier sends are
+    still in flight; the run ends when a claim comes back short.
     """
     result = DispatchResult()
-    token = str(uuid.uuid4())
-    claimed = _claim(
-        database, token=token, now=clock(), limit=batch_size, lease=lease, result=result
+    sender = _Run(
+        database,
+        gateway=gateway,
+        callback=public_url.rstrip("/") + STATUS_CALLBACK_PATH,
+        worker_id=worker_id,
+        clock=clock,
+        batch_size=batch_size,
+        lease=lease,
+        result=result,
     )
-    if result.stopped and _credentials_accepted_again(database, gateway=gateway, now=clock()):
-        result.stopped = None
-        claimed = _claim(
-            database, token=token, now=clock(), limit=batch_size, lease=lease, result=result
-        )
-    if not claimed:
-        return result
-    log.debug("worker %s claimed %d messages (token %s)", worker_id, len(claimed), token)
-    callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
-    plans = _apply_policies(
-        database, token=token, claimed=claimed, now=clock(), callback=callback, result=result
-    )
-    auth_failed = threading.Event()
-
-    def run(plan: SendPlan) -> None:
-        try:
-            _send(
-                database, plan, gateway=gateway, clock=clock, auth_failed=auth_failed, result=result
-            )
-        except Exception:
-            # The row keeps its claim and lease; another run reconciles it after the lease.
-            log.exception(
-                "worker %s: message %s: unexpected error while sending", worker_id, plan.message_id
-            )
-
     with ThreadPoolExecutor(
         max_workers=max(1, concurrency), thread_name_prefix="pitwall-send"
     ) as pool:
-        list(pool.map(run, plans))
-    if auth_failed.is_set():
+        sender.run(pool, concurrency=max(1, concurrency), max_batches=max_batches)
+    if sender.auth_failed.is_set():
         result.stopped = "Twilio rejected the credentials (20003)"
     return result
+
+
+class _Run:
+    """One dispatch run: the claim/record loop on this thread, sends on the pool."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        gateway: MessageGateway,
+        callback: str,
+        worker_id: str,
+        clock: Clock,
+        batch_size: int,
+        lease: timedelta,
+        result: DispatchResult,
+    ) -> None:
+        self.database = database
+        self.gateway = gateway
+        self.callback = callback
+        self.worker_id = worker_id
+        self.clock = clock
+        self.batch_size = batch_size
+        self.lease = lease
+        self.result = result
+        self.auth_failed = threading.Event()
+        self.finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
+
+    def run(self, pool: ThreadPoolExecutor, *, concurrency: int, max_batches: int) -> None:
+        in_flight = 0  # submitted and not yet recorded
+        done: list[SendOutcome] = []
+        batches, more = 0, True
+        last_record = time.monotonic()
+        while True:
+            sending = in_flight - len(done)
+            # Claim the next batch while the pool still has this one's sends to work on.
+            if more and batches < max_batches and sending <= concurrency:
+                plans, more = self._claim_batch()
+                batches += 1
+                for plan in plans:
+                    pool.submit(self._send, plan)
+                in_flight += len(plans)
+                continue
+            if in_flight == 0:
+                return
+            try:
+                done.append(self.finished.get(timeout=RECORD_EVERY))
+                while True:
+                    done.append(self.finished.get_nowait())
+            except queue.Empty:
+                pass
+            due = len(done) >= min(self.batch_size, in_flight)
+            if done and (due or time.monotonic() - last_record >= RECORD_EVERY):
+                self._record(done)
+                in_flight -= len(done)
+                done = []
+                last_record = time.monotonic()
+
+    def _claim_batch(self) -> tuple[list[SendPlan], bool]:
+        """Claim and decide one batch: (plans to send, whether more may be due)."""
+        if self.auth_failed.is_set():
+            return [], False
+        token = str(uuid.uuid4())
+        plans, claimed = _claim_and_decide(
+            self.database,
+            token=token,
+            now=self.clock(),
+            limit=self.batch_size,
+            lease=self.lease,
+            callback=self.callback,
+            result=self.result,
+        )
+        if self.result.stopped and _credentials_accepted_again(
+            self.database, gateway=self.gateway, now=self.clock()
+        ):
+            self.result.stopped = None
+            plans, claimed = _claim_and_decide(
+                self.database,
+                token=token,
+                now=self.clock(),
+                limit=self.batch_size,
+                lease=self.lease,
+                callback=self.callback,
+                result=self.result,
+            )
+        if claimed:
+            log.debug("worker %s claimed %d messages (token %s)", self.worker_id, claimed, token)
+        return plans, claimed == self.batch_size and not self.result.stopped
+
+    def _send(self, plan: SendPlan) -> None:
+        try:
+            if self.auth_failed.is_set():
+                outcome = SendOutcome(plan, released=outcomes.STOPPED_ON_AUTH)
+            else:
+                outcome = _send(plan, gateway=self.gateway, clock=self.clock)
+        except Exception:
+            # The row keeps its claim and lease; another run reconciles it after the lease.
+            log.exception(
+                "worker %s: message %s: unexpected error while sending",
+                self.worker_id,
+                plan.message_id,
+            )
+            outcome = SendOutcome(plan)
+        if outcome.error is not None and outcome.error.kind is ErrorKind.AUTH:
+            self.auth_failed.set()  # the sends still queued are released, not tried
+        self.finished.put(outcome)
+
+    def _record(self, done: list[SendOutcome]) -> None:
+        counts = outcomes.record(self.database, done, now=self.clock())
+        for name, n in counts.items():
+            self.result.count(name, n)
 
 
 def _credentials_accepted_again(
@@ -175,21 +279,22 @@ def _credentials_accepted_again(
     return True
 
 
-def _claim(
+def _claim_and_decide(
     database: Database,
     *,
     token: str,
     now: datetime,
     limit: int,
     lease: timedelta,
+    callback: str,
     result: DispatchResult,
-) -> dict[int, bool]:
-    """Claim due rows; return {message id: may already exist at Twilio}."""
+) -> tuple[list[SendPlan], int]:
+    """Claim due rows and apply the policies in one transaction: (plans to send, rows claimed)."""
     with database.transaction() as session:
         stopped = sending_stopped(session)
         if stopped is not None:
             result.stopped = stopped
-            return {}
+            return [], 0
         due = or_(
             and_(OutboundMessage.state == "pending", OutboundMessage.not_before <= now),
             and_(
@@ -206,59 +311,77 @@ def _claim(
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         rows = session.scalars(query).all()
-        claimed: dict[int, bool] = {}
-        for row in rows:
-            claimed[row.id] = row.attempt > 0 or row.send_started_at is not None
-            row.state = "claimed"
-            row.claim_token = token
-            row.claimed_until = now + lease
-            row.send_started_at = row.send_started_at or now
-        result.claimed = len(rows)
-        return claimed
-
-
-def _apply_policies(
-    database: Database,
-    *,
-    token: str,
-    claimed: dict[int, bool],
-    now: datetime,
-    callback: str,
-    result: DispatchResult,
-) -> list[SendPlan]:
-    plans: list[SendPlan] = []
-    with database.transaction() as session:
-        rows = session.scalars(
-            select(OutboundMessage)
-            .where(OutboundMessage.id.in_(claimed), OutboundMessage.claim_token == token)
-            .order_by(OutboundMessage.not_before, OutboundMessage.id)
-        ).all()
+        result.count("claimed", len(rows))
+        # One query each for the batch's rooftops and phones, held here: the session's
+        # identity map is weak, so per-row session.get() would query again and again.
+        rooftops = {
+            r.id: r
+            for r in session.scalars(
+                select(Rooftop).where(Rooftop.id.in_({row.rooftop_id for row in rows}))
+            )
+        }
+        phone_ids = {row.phone_id for row in rows if row.phone_id is not None}
+        phones = (
+            {p.id: p for p in session.scalars(select(Phone).where(Phone.id.in_(phone_ids)))}
+            if phone_ids
+            else {}
+        )
+        batch = _Batch(rooftops, {i: r.settings for i, r in rooftops.items()}, phones)
+        plans: list[SendPlan] = []
+        customers_seen: set[int | None] = set()
         for message in rows:
-            verdict, plan = _decide(session, message, now=now, callback=callback, token=token)
+            reconcile = message.attempt > 0 or message.send_started_at is not None
+            message.claim_token = token
+            message.claimed_until = now + lease
+            message.send_started_at = message.send_started_at or now
+            if message.customer_id in customers_seen:
+                # The daily cap counts this customer's rows already marked `sending`.
+                session.flush()
+            customers_seen.add(message.customer_id)
+            # No per-row flush otherwise: the policies read consent, inbound messages and
+            # this customer's outbox rows, none of which another customer's row changes.
+            with session.no_autoflush:
+                verdict, plan = _decide(
+                    session, message, batch=batch, now=now, callback=callback, token=token
+                )
             if plan is not None:
                 message.state = "sending"
-                plans.append(replace(plan, reconcile=claimed[message.id]))
+                plans.append(replace(plan, reconcile=reconcile))
                 continue
             assert verdict is not None
             outcomes.apply_verdict(message, verdict)
             result.count(
                 {"defer": "deferred", "suppress": "suppressed", "expire": "expired"}[verdict.action]
             )
-    return plans
+        return plans, len(rows)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What a claimed batch's rows share, loaded once per batch."""
+
+    rooftops: dict[int, Rooftop]
+    configs: dict[int, RooftopConfig]
+    phones: dict[int, Phone]
 
 
 def _decide(
-    session: Session, message: OutboundMessage, *, now: datetime, callback: str, token: str
+    session: Session,
+    message: OutboundMessage,
+    *,
+    batch: _Batch,
+    now: datetime,
+    callback: str,
+    token: str,
 ) -> tuple[Verdict | None, SendPlan | None]:
     """The first policy that holds the message back, or the plan to send it."""
-    rooftop = session.get(Rooftop, message.rooftop_id)
-    assert rooftop is not None
-    config = rooftop.settings
+    rooftop = batch.rooftops[message.rooftop_id]
+    config = batch.configs[message.rooftop_id]
     if message.expires_at is not None and message.expires_at <= now:
         return Verdict(
             "expire", f"expired at {message.expires_at:%Y-%m-%d %H:%MZ} before it could be sent"
         ), None
-    phone = session.get(Phone, message.phone_id) if message.phone_id else None
+    phone = batch.phones.get(message.phone_id) if message.phone_id else None
     if message.to_address is None and phone is not None and phone.e164:
         message.to_address = phone.e164
     if phone is not None and (not phone.textable or not phone.e164):
@@ -342,28 +465,16 @@ def _resolve_whatsapp(
     message.from_address = recipient.from_address
 
 
-def _send(
-    database: Database,
-    plan: SendPlan,
-    *,
-    gateway: MessageGateway,
-    clock: Clock,
-    auth_failed: threading.Event,
-    result: DispatchResult,
-) -> None:
-    if auth_failed.is_set():
-        result.count(
-            outcomes.release(database, plan, reason="sending stopped: Twilio credentials rejected")
-        )
-        return
+def _send(plan: SendPlan, *, gateway: MessageGateway, clock: Clock) -> SendOutcome:
+    """Talk to Twilio for one plan (no database here): what happened, for `outcomes.record`."""
     PACER.wait(plan.sender, plan.rate)
     if clock() >= plan.claimed_until - LEASE_SAFETY:
         # Too late to send safely: leave the row; it is reclaimed (and reconciled) after its lease.
         log.warning("message %s: lease nearly over, left for the next run", plan.message_id)
-        return
+        return SendOutcome(plan)
     out = plan.outgoing
-    if plan.reconcile:
-        try:
+    try:
+        if plan.reconcile:
             existing = gateway.find_existing(
                 to=out.to,
                 from_=out.from_,
@@ -372,21 +483,8 @@ def _send(
                 content_sid=out.content_sid,
                 created_after=plan.created_after,
             )
-        except SendError as exc:
-            result.count(
-                outcomes.record_failure(database, plan, exc, now=clock(), auth_failed=auth_failed)
-            )
-            return
-        if existing is not None:
-            result.count(
-                outcomes.record_accepted(database, plan, existing, adopted=True, now=clock())
-            )
-            return
-    try:
-        sent = gateway.send(out)
+            if existing is not None:
+                return SendOutcome(plan, sent=existing, adopted=True)
+        return SendOutcome(plan, sent=gateway.send(out))
     except SendError as exc:
-        result.count(
-            outcomes.record_failure(database, plan, exc, now=clock(), auth_failed=auth_failed)
-        )
-        return
-    result.count(outcomes.record_accepted(database, plan, sent, adopted=False, now=clock()))
+        return SendOutcome(plan, error=exc)

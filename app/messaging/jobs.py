@@ -16,19 +16,6 @@ from integrations.twilio.base import MessageGateway, SendError
 
 log = logging.getLogger(__name__)
 
-_TOTALS = (
-    "claimed",
-    "sent",
-    "adopted",
-    "deferred",
-    "suppressed",
-    "expired",
-    "retried",
-    "failed",
-    "released",
-    "lost_claims",
-)
-
 
 def send_due_messages(
     database: Database,
@@ -37,31 +24,25 @@ def send_due_messages(
     public_url: str,
     worker_id: str,
     clock: Clock = utcnow,
-    batch_size: int = 50,
-    concurrency: int = 4,
+    batch_size: int = 100,
+    concurrency: int = 32,
     max_batches: int = 200,
 ) -> DispatchResult:
     """Dispatch batch after batch until nothing is due now (`pitwall worker --once`).
 
-    Retries scheduled for later wait for a later run.
+    One thread pool serves every batch, and each next batch is claimed while the
+    last one's sends are in flight. Retries scheduled for later wait for a later run.
     """
-    total = DispatchResult()
-    for _ in range(max_batches):
-        result = dispatch_due(
-            database,
-            gateway=gateway,
-            public_url=public_url,
-            worker_id=worker_id,
-            clock=clock,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
-        for name in _TOTALS:
-            setattr(total, name, getattr(total, name) + getattr(result, name))
-        total.stopped = result.stopped or total.stopped
-        if result.stopped or result.claimed < batch_size:
-            break
-    return total
+    return dispatch_due(
+        database,
+        gateway=gateway,
+        public_url=public_url,
+        worker_id=worker_id,
+        clock=clock,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        max_batches=max_batches,
+    )
 
 
 def refresh_unconfirmed(

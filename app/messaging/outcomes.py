@@ -1,17 +1,20 @@
-"""Recording what became of a send, each in its own short transaction.
+"""Recording what became of sends, a batch of them per short transaction.
 
 Every write is guarded by the claim token: a worker whose lease expired and whose
-row another worker took finds no row here and writes nothing.
+row another worker took finds no row here and writes nothing. Accepted sends (the
+common case) are written with one executemany UPDATE per batch; failures and
+releases, which touch consent, phones and alerts, row by row.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, Text, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.customers.models import Phone
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOPPED_ON_AUTH = "sending stopped: Twilio credentials rejected"
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
@@ -64,83 +68,138 @@ def apply_verdict(message: OutboundMessage, verdict: Verdict) -> None:
         message.state = "suppressed"
 
 
-def _claimed_row(session: Session, plan: SendPlan) -> OutboundMessage | None:
-    query = select(OutboundMessage).where(
-        OutboundMessage.id == plan.message_id, OutboundMessage.claim_token == plan.token
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one plan: Twilio holds it (`sent`), refused it (`error`), it was
+    given back untouched (`released`), or nothing at all (left to its lease)."""
+
+    plan: SendPlan
+    sent: SentMessage | None = None
+    adopted: bool = False
+    error: SendError | None = None
+    released: str | None = None
+
+
+def record(database: Database, done: list[SendOutcome], *, now: datetime) -> Counter[str]:
+    """Write a batch of outcomes in one transaction; returns DispatchResult counters to bump."""
+    counts: Counter[str] = Counter()
+    settled = [o for o in done if o.sent is not None or o.error is not None or o.released]
+    if not settled:
+        return counts
+    with database.transaction() as session:
+        ours = _still_claimed(session, [o.plan for o in settled])
+        accepted: list[SendOutcome] = []
+        for outcome in settled:
+            plan = outcome.plan
+            if plan.message_id not in ours:
+                log.warning("message %s: claim lost before recording its outcome", plan.message_id)
+                counts["lost_claims"] += 1
+            elif outcome.sent is not None:
+                accepted.append(outcome)
+                counts["adopted" if outcome.adopted else "sent"] += 1
+            elif outcome.error is not None:
+                counts[_record_failure(session, plan, outcome.error, now=now)] += 1
+            else:
+                _release(session, plan, reason=outcome.released or STOPPED_ON_AUTH)
+                counts["released"] += 1
+        if accepted:
+            _record_accepted(session, accepted, now=now)
+    return counts
+
+
+def _still_claimed(session: Session, plans: list[SendPlan]) -> set[int]:
+    """Ids of the plans whose rows still carry their claim token, locked until commit."""
+    tokens = {plan.message_id: plan.token for plan in plans}
+    query = (
+        select(OutboundMessage.id, OutboundMessage.claim_token)
+        .where(OutboundMessage.id.in_(tokens))
+        .order_by(OutboundMessage.id)  # one lock order for every worker: no deadlocks
     )
     if is_postgres(session):
         query = query.with_for_update()
-    return session.scalar(query)
+    return {row_id for row_id, token in session.execute(query) if tokens[row_id] == token}
 
 
-def record_accepted(
-    database: Database, plan: SendPlan, sent: SentMessage, *, adopted: bool, now: datetime
-) -> str:
-    """Twilio holds the message (new, or found by reconciliation): remember its sid."""
-    with database.transaction() as session:
-        message = _claimed_row(session, plan)
-        if message is None:
-            log.warning("message %s: claim lost before recording sid %s", plan.message_id, sent.sid)
-            return "lost_claims"
-        message.provider_sid = sent.sid
-        message.provider_status = sent.status or "queued"
-        message.state = state_for_provider_status(message.provider_status)
-        message.num_segments = sent.num_segments
-        message.sent_at = now
-        message.claim_token = None
-        message.claimed_until = None
-        message.suppressed_reason = None
-        if adopted:
-            message.error_message = "adopted an existing Twilio message after an ambiguous attempt"
-        return "adopted" if adopted else "sent"
+def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> None:
+    """Twilio holds these messages (new, or found by reconciliation): remember their sids."""
+    table = cast(Table, OutboundMessage.__table__)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))
+        .values(
+            provider_sid=bindparam("b_sid"),
+            provider_status=bindparam("b_status"),
+            state=bindparam("b_state"),
+            num_segments=bindparam("b_segments"),
+            sent_at=now,
+            claim_token=None,
+            claimed_until=None,
+            suppressed_reason=None,
+            error_message=func.coalesce(bindparam("b_note", type_=Text), table.c.error_message),
+        )
+    )
+    rows = []
+    for outcome in accepted:
+        assert outcome.sent is not None
+        status = outcome.sent.status or "queued"
+        rows.append(
+            {
+                "b_id": outcome.plan.message_id,
+                "b_token": outcome.plan.token,
+                "b_sid": outcome.sent.sid,
+                "b_status": status,
+                "b_state": state_for_provider_status(status),
+                "b_segments": outcome.sent.num_segments,
+                "b_note": ADOPTED_NOTE if outcome.adopted else None,
+            }
+        )
+    session.connection().execute(statement, rows)
 
 
-def release(database: Database, plan: SendPlan, *, reason: str) -> str:
+ADOPTED_NOTE = "adopted an existing Twilio message after an ambiguous attempt"
+
+
+def _claimed_row(session: Session, plan: SendPlan) -> OutboundMessage:
+    message = session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.id == plan.message_id, OutboundMessage.claim_token == plan.token
+        )
+    )
+    assert message is not None  # checked and locked by _still_claimed in this transaction
+    return message
+
+
+def _release(session: Session, plan: SendPlan, *, reason: str) -> None:
     """Give a claimed row back untouched (no attempt counted): e.g. the account is stopped."""
-    with database.transaction() as session:
-        message = _claimed_row(session, plan)
-        if message is None:
-            return "lost_claims"
-        message.state = "pending"
-        message.claim_token = None
-        message.claimed_until = None
-        message.suppressed_reason = reason[:200]
-        return "released"
+    message = _claimed_row(session, plan)
+    message.state = "pending"
+    message.claim_token = None
+    message.claimed_until = None
+    message.suppressed_reason = reason[:200]
 
 
-def record_failure(
-    database: Database,
-    plan: SendPlan,
-    error: SendError,
-    *,
-    now: datetime,
-    auth_failed: threading.Event,
-) -> str:
+def _record_failure(session: Session, plan: SendPlan, error: SendError, *, now: datetime) -> str:
     """Map a send error to the row's next state; returns the DispatchResult counter to bump."""
-    with database.transaction() as session:
-        message = _claimed_row(session, plan)
-        if message is None:
-            return "lost_claims"
-        message.error_code = error.code
-        message.error_message = f"{error.message}"[:2000]
-        message.claim_token = None
-        message.claimed_until = None
-        if error.kind is ErrorKind.AUTH:
-            auth_failed.set()
-            open_alert(
-                session,
-                key=AUTH_ALERT_KEY,
-                message="Twilio rejected the account credentials "
-                f"({error.code or error.http_status}); sending is stopped until this alert "
-                "is resolved. Check TWILIO_AUTH_TOKEN.",
-            )
-            message.state = "pending"
-            message.suppressed_reason = "sending stopped: Twilio credentials rejected"
-            return "released"
-        if not error.permanent:
-            return _retry_later(message, error, now=now)
-        _apply_permanent(session, message, error)
-        return "failed"
+    message = _claimed_row(session, plan)
+    message.error_code = error.code
+    message.error_message = f"{error.message}"[:2000]
+    message.claim_token = None
+    message.claimed_until = None
+    if error.kind is ErrorKind.AUTH:
+        open_alert(
+            session,
+            key=AUTH_ALERT_KEY,
+            message="Twilio rejected the account credentials "
+            f"({error.code or error.http_status}); sending is stopped until this alert "
+            "is resolved. Check TWILIO_AUTH_TOKEN.",
+        )
+        message.state = "pending"
+        message.suppressed_reason = STOPPED_ON_AUTH
+        return "released"
+    if not error.permanent:
+        return _retry_later(message, error, now=now)
+    _apply_permanent(session, message, error)
+    return "failed"
 
 
 def _retry_later(message: OutboundMessage, error: SendError, *, now: datetime) -> str:
