@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,10 @@ def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
+
+# A row id in a URL. Ids are INTEGER columns (int4 on PostgreSQL): a larger number is
+# a 422, not a database error (500) when it is bound to the query.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="row id")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -23,7 +23,7 @@ from app.conversations.service import MalformedWebhook, receive_message
 from app.conversations.tasks import finish, take
 from app.customers.models import Customer
 from app.db import utcnow
-from app.deps import DatabaseDep, TwilioFormDep
+from app.deps import DatabaseDep, RowId, TwilioFormDep
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -119,7 +119,7 @@ def get_inbox(
 
 @router.post("/api/v1/inbox/{task_id}/reply", response_model=ReplyOut, tags=["inbox"])
 def reply_to_task(
-    task_id: int, payload: ReplyIn, principal: ApiPrincipalDep, database: DatabaseDep
+    task_id: RowId, payload: ReplyIn, principal: ApiPrincipalDep, database: DatabaseDep
 ) -> ReplyOut:
     """Queue a reply to the customer through the outbox (sent by the dispatcher)."""
     with database.transaction() as session:
@@ -157,7 +157,7 @@ def _task_out(task: Any) -> TaskOut:
 
 
 @router.post("/api/v1/inbox/{task_id}/done", response_model=TaskOut, tags=["inbox"])
-def task_done(task_id: int, principal: ApiPrincipalDep, database: DatabaseDep) -> TaskOut:
+def task_done(task_id: RowId, principal: ApiPrincipalDep, database: DatabaseDep) -> TaskOut:
     """Close a task (closing it again changes nothing)."""
     with database.transaction() as session:
         try:
@@ -169,7 +169,7 @@ def task_done(task_id: int, principal: ApiPrincipalDep, database: DatabaseDep) -
 
 
 @router.post("/api/v1/inbox/{task_id}/take", response_model=TaskOut, tags=["inbox"])
-def task_take(task_id: int, principal: ApiPrincipalDep, database: DatabaseDep) -> TaskOut:
+def task_take(task_id: RowId, principal: ApiPrincipalDep, database: DatabaseDep) -> TaskOut:
     """Take a task: it is the caller's (the signed-in user's, for a browser session)."""
     with database.transaction() as session:
         try:
@@ -182,7 +182,7 @@ def task_take(task_id: int, principal: ApiPrincipalDep, database: DatabaseDep) -
 
 @router.get("/api/v1/customers/{customer_id}/timeline", response_model=Timeline, tags=["customers"])
 def customer_timeline(
-    customer_id: int, principal: ApiPrincipalDep, database: DatabaseDep
+    customer_id: RowId, principal: ApiPrincipalDep, database: DatabaseDep
 ) -> Timeline:
     """Everything that happened with a customer across the group's rooftops, newest first."""
     with database.transaction() as session:

@@ -15,13 +15,13 @@ from app.auth.deps import ApiPrincipalDep
 from app.customers.privacy import CustomerNotFound, consent_csv, consent_rows, erase_customer
 from app.db import utcnow
 from app.dealers.service import rooftop_by_slug
-from app.deps import DatabaseDep
+from app.deps import DatabaseDep, RowId
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
 
 @router.post("/customers/{customer_id}/erase")
-def erase(customer_id: int, principal: ApiPrincipalDep, database: DatabaseDep) -> dict[str, Any]:
+def erase(customer_id: RowId, principal: ApiPrincipalDep, database: DatabaseDep) -> dict[str, Any]:
     """Remove the customer's personal data everywhere; reports keep anonymous counts (admin)."""
     if not principal.is_admin:
         raise HTTPException(404, f"no customer {customer_id} you may erase")

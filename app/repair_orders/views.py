@@ -21,7 +21,7 @@ from app.customers.models import Customer
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.dealers.service import rooftop_by_slug
-from app.deps import DatabaseDep
+from app.deps import DatabaseDep, RowId
 from app.repair_orders.models import (
     DmsPollState,
     QuarantinedRecord,
@@ -193,7 +193,7 @@ def list_repair_orders(
 
 @router.get("/repair-orders/{ro_id}", response_model=RepairOrderOut)
 def get_repair_order(
-    ro_id: int, principal: ApiPrincipalDep, database: DatabaseDep
+    ro_id: RowId, principal: ApiPrincipalDep, database: DatabaseDep
 ) -> RepairOrderOut:
     """One repair order with its lines (cents) and its event history."""
     with database.transaction() as session:

@@ -17,7 +17,7 @@ from app.conversations import inbox as conversations_inbox
 from app.conversations.models import Task
 from app.db import utcnow
 from app.dealers.models import Rooftop
-from app.deps import DatabaseDep
+from app.deps import DatabaseDep, RowId
 from app.web import inbox_actions, queries
 from app.web.admin_views import router as admin_router
 from app.web.reports_views import router as reports_router
@@ -97,7 +97,9 @@ def board_rows(request: Request, user: WebUserDep, database: DatabaseDep, roofto
 
 
 @router.get("/repair-orders/{ro_id}", response_class=HTMLResponse)
-def repair_order(request: Request, ro_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+def repair_order(
+    request: Request, ro_id: RowId, user: WebUserDep, database: DatabaseDep
+) -> Response:
     """One RO: lines, stage history, and the messages about it."""
     with database.transaction() as session:
         ro = queries.visible_repair_order(session, principal=user.principal, ro_id=ro_id)
@@ -122,7 +124,7 @@ def repair_order(request: Request, ro_id: int, user: WebUserDep, database: Datab
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer(
-    request: Request, customer_id: int, user: WebUserDep, database: DatabaseDep
+    request: Request, customer_id: RowId, user: WebUserDep, database: DatabaseDep
 ) -> Response:
     """Every message, call, stage change and consent change for one customer, newest first."""
     with database.transaction() as session:
@@ -168,7 +170,7 @@ def inbox_list(request: Request, user: WebUserDep, database: DatabaseDep) -> Res
 @router.post("/inbox/tasks/{task_id}/reply", dependencies=[CsrfDep])
 def reply(
     request: Request,
-    task_id: int,
+    task_id: RowId,
     user: WebUserDep,
     database: DatabaseDep,
     body: Annotated[str, Form(min_length=1, max_length=1600)],
@@ -190,7 +192,7 @@ def reply(
 
 
 @router.post("/inbox/tasks/{task_id}/done", dependencies=[CsrfDep])
-def done(request: Request, task_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+def done(request: Request, task_id: RowId, user: WebUserDep, database: DatabaseDep) -> Response:
     """Close the task: nobody needs to do anything more."""
     return _act(
         request,
@@ -204,7 +206,7 @@ def done(request: Request, task_id: int, user: WebUserDep, database: DatabaseDep
 
 
 @router.post("/inbox/tasks/{task_id}/take", dependencies=[CsrfDep])
-def take(request: Request, task_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+def take(request: Request, task_id: RowId, user: WebUserDep, database: DatabaseDep) -> Response:
     """Take the task: it is yours now (a callback, say)."""
     return _act(
         request,
@@ -221,7 +223,7 @@ def _act(
     request: Request,
     user: WebUser,
     database: DatabaseDep,
-    task_id: int,
+    task_id: RowId,
     action: Callable[[Session, Task, datetime], None],
 ) -> Response:
     with database.transaction() as session:
