@@ -279,6 +279,39 @@ def _credentials_accepted_again(
     return True
 
 
+def claim_due(
+    session: Session, *, token: str, now: datetime, limit: int, lease: timedelta
+) -> list[tuple[OutboundMessage, bool]]:
+    """Claim up to `limit` due rows for `token`, oldest first; rows other workers hold are skipped.
+
+    Returns each claimed row with whether it may already exist at Twilio (an earlier
+    attempt, or a send that started and never got recorded). Commit promptly.
+    """
+    due = or_(
+        and_(OutboundMessage.state == "pending", OutboundMessage.not_before <= now),
+        and_(
+            OutboundMessage.state.in_(("claimed", "sending")),
+            OutboundMessage.claimed_until < now,
+        ),
+    )
+    query = (
+        select(OutboundMessage)
+        .where(due)
+        .order_by(OutboundMessage.not_before, OutboundMessage.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for row in session.scalars(query).all():
+        claimed.append((row, row.attempt > 0 or row.send_started_at is not None))
+        row.state = "claimed"
+        row.claim_token = token
+        row.claimed_until = now + lease
+        row.send_started_at = row.send_started_at or now
+    return claimed
+
+
 def _claim_and_decide(
     database: Database,
     *,
@@ -295,22 +328,8 @@ def _claim_and_decide(
         if stopped is not None:
             result.stopped = stopped
             return [], 0
-        due = or_(
-            and_(OutboundMessage.state == "pending", OutboundMessage.not_before <= now),
-            and_(
-                OutboundMessage.state.in_(("claimed", "sending")),
-                OutboundMessage.claimed_until < now,
-            ),
-        )
-        query = (
-            select(OutboundMessage)
-            .where(due)
-            .order_by(OutboundMessage.not_before, OutboundMessage.id)
-            .limit(limit)
-        )
-        if is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        rows = session.scalars(query).all()
+        claimed = claim_due(session, token=token, now=now, limit=limit, lease=lease)
+        rows = [row for row, _ in claimed]
         result.count("claimed", len(rows))
         # One query each for the batch's rooftops and phones, held here: the session's
         # identity map is weak, so per-row session.get() would query again and again.
@@ -328,16 +347,13 @@ def _claim_and_decide(
         )
         batch = _Batch(rooftops, {i: r.settings for i, r in rooftops.items()}, phones)
         plans: list[SendPlan] = []
-        customers_seen: set[int | None] = set()
-        for message in rows:
-            reconcile = message.attempt > 0 or message.send_started_at is not None
-            message.claim_token = token
-            message.claimed_until = now + lease
-            message.send_started_at = message.send_started_at or now
-            if message.customer_id in customers_seen:
-                # The daily cap counts this customer's rows already marked `sending`.
-                session.flush()
-            customers_seen.add(message.customer_id)
+        customers_seen: set[int] = set()
+        for message, reconcile in claimed:
+            if message.customer_id is not None:
+                if message.customer_id in customers_seen:
+                    # The daily cap counts this customer's rows already marked `sending`.
+                    session.flush()
+                customers_seen.add(message.customer_id)
             # No per-row flush otherwise: the policies read consent, inbound messages and
             # this customer's outbox rows, none of which another customer's row changes.
             with session.no_autoflush:
