@@ -77,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL server the bench may create and drop pitwall_bench_* databases on",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench-results.json")
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        help="length of the memory soak (default 600 s, 30 s with --quick)",
+    )
     args = parser.parse_args(argv)
+    if args.soak_seconds is not None:
+        os.environ["PITWALL_BENCH_SOAK_SECONDS"] = str(args.soak_seconds)
 
     names = [n for n in MODULES if not args.only or n in args.only]
     started, load_at_start = time.time(), os.getloadavg()[0]
