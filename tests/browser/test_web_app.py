@@ -180,3 +180,65 @@ def test_customer_timeline_and_admin_pages(world: World, page: Any) -> None:
     page.goto("/admin/templates?rooftop=bayview-toyota&kind=ready_for_pickup")
     page.wait_for_selector(".bubble")
     screenshot(page, "11-template-preview")
+
+
+def test_log_out_ends_the_session_even_for_a_copied_cookie(
+    world: World, page: Any, browser: Any, web: Any
+) -> None:
+    log_in(page, "director@bayview.example")
+    copied = page.context.cookies()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+    page.goto("/board")
+    page.wait_for_url("**/login?next=*")
+
+    thief = browser.new_context(base_url=web.url)
+    try:
+        thief.add_cookies(copied)
+        other = thief.new_page()
+        other.goto("/board")
+        other.wait_for_url("**/login?next=*")
+    finally:
+        thief.close()
+
+
+def test_error_pages_and_a_locked_login(world: World, page: Any) -> None:
+    for _ in range(5):
+        page.goto("/login")
+        page.get_by_label("Email").fill("admin@bayview.example")
+        page.get_by_label("Password").fill("guess guess guess")
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("alert").wait_for()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    assert "Too many failed attempts" in page.get_by_role("alert").inner_text()
+    screenshot(page, "12-login-locked")
+
+    log_in(page, "toyota.advisor@bayview.example")
+    for path in ("/no-such-page", "/admin", "/reports/passwd.csv"):
+        response = page.goto(path)
+        assert response.status == 404, path
+        assert page.get_by_role("heading", name="Not found").is_visible()
+        assert page.get_by_role("button", name="Log out").is_visible()
+    screenshot(page, "13-html-404")
+
+
+def test_admin_deactivates_a_user_who_is_logged_out_at_once(
+    world: World, page: Any, browser: Any, web: Any
+) -> None:
+    director = browser.new_context(base_url=web.url)
+    try:
+        tablet = director.new_page()
+        log_in(tablet, "director@bayview.example")
+        log_in(page, "admin@bayview.example")
+        page.goto("/admin#sessions")
+        sessions = page.locator("#sessions")
+        assert "director@bayview.example" in sessions.inner_text()
+        page.get_by_role("button", name="Deactivate director@bayview.example").click()
+        page.wait_for_selector("#users")
+        assert "director@bayview.example" not in page.locator("#sessions").inner_text()
+        screenshot(page, "14-admin-after-deactivate")
+        tablet.reload()
+        tablet.wait_for_url("**/login?next=*")
+    finally:
+        director.close()

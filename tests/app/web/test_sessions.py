@@ -85,7 +85,8 @@ def test_deactivating_a_user_ends_their_sessions(
     ):
         assert tablet.get("/board").status_code == laptop.get("/board").status_code == 200
         page = admin.get("/admin").text
-        assert f"Deactivate {advisor}" in page and "Deactivate admin@" not in page
+        hidden = '<span class="visually-hidden">'
+        assert f"Deactivate{hidden} {advisor}" in page and f"{hidden} admin@" not in page
         user_id = _user_id(database, advisor)
         done = admin.post(f"/admin/users/{user_id}/deactivate", data={"csrf_token": csrf_of(page)})
         assert done.status_code == 303
