@@ -18,6 +18,8 @@ class InboundMessage(Base):
     __table_args__ = (
         Index("ix_inbound_message_customer_at", "customer_id", "received_at"),
         Index("ix_inbound_message_rooftop_at", "rooftop_id", "received_at"),
+        # A phone's pending "which vehicle?" question, looked up on every inbound text.
+        Index("ix_inbound_message_phone_at", "phone_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,7 +75,11 @@ class Task(Base):
     """Work for a person: call back, reply, act on an approval, set a new promised time."""
 
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_rooftop_state_created", "rooftop_id", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_task_rooftop_state_created", "rooftop_id", "state", "created_at"),
+        # A customer's open conversation, looked up on every inbound text that needs a person.
+        Index("ix_task_customer_state", "customer_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rooftop_id: Mapped[int | None] = mapped_column(ForeignKey("rooftop.id"))

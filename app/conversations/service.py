@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.conversations import intents
@@ -37,6 +37,7 @@ from app.conversations.tasks import attach_to_conversation, open_task
 from app.conversations.texts import language_of, say, status_words
 from app.customers.models import Consent, Customer
 from app.customers.service import current_consent, record_consent, revoke_all
+from app.db import is_postgres
 from app.dealers.models import DealerGroup, Rooftop
 from app.dealers.service import rooftop_for_number
 from app.followups.models import FollowupPlan
@@ -60,28 +61,30 @@ def receive_message(session: Session, *, form: Mapping[str, str], now: datetime)
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     if not sid:
         raise MalformedWebhook("MessageSid is missing: is this webhook configured for messages?")
-    stored = session.scalar(select(InboundMessage).where(InboundMessage.provider_sid == sid))
-    if stored is not None:
-        return stored.reply_body
     to_address, from_address = form.get("To", ""), form.get("From", "")
     rooftop = rooftop_for_number(session, to_address)
-    row = InboundMessage(
-        provider_sid=sid,
-        group_id=rooftop.group_id if rooftop else None,
-        rooftop_id=rooftop.id if rooftop else None,
-        channel=channel_of(from_address),
-        from_address=from_address[:40],
-        to_address=to_address[:40],
-        body=form.get("Body", ""),
-        num_media=int(form.get("NumMedia") or 0),
-        raw=dict(form),
-        received_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # The same MessageSid committed by a concurrent retry: answer as it did.
+    # One statement stores it or finds it taken (a retry, or a concurrent one whose
+    # commit the insert waits for): no separate lookup, no savepoint round trips.
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    row = session.scalars(
+        insert(InboundMessage)
+        .values(
+            provider_sid=sid,
+            group_id=rooftop.group_id if rooftop else None,
+            rooftop_id=rooftop.id if rooftop else None,
+            channel=channel_of(from_address),
+            from_address=from_address[:40],
+            to_address=to_address[:40],
+            body=form.get("Body", ""),
+            num_media=int(form.get("NumMedia") or 0),
+            raw=dict(form),
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(InboundMessage)
+    ).one_or_none()
+    if row is None:
+        # A MessageSid seen before: answer as the first time did.
         first = session.scalar(select(InboundMessage).where(InboundMessage.provider_sid == sid))
         return first.reply_body if first is not None else None
     if rooftop is None:
@@ -136,10 +139,15 @@ def _answer(
     contact = find_or_create_contact(session, rooftop=rooftop, e164=e164)
     row.phone_id = contact.phone.id
     row.customer_id = contact.only_customer.id if contact.only_customer else None
-    opted_out = (
-        current_consent(session, phone_id=contact.phone.id, channel=row.channel, purpose="status")
-        is False
-    )
+    # The row's new columns need not be written before these reads (neither looks at
+    # them): they go out with the next write, one UPDATE instead of one per read.
+    with session.no_autoflush:
+        opted_out = (
+            current_consent(
+                session, phone_id=contact.phone.id, channel=row.channel, purpose="status"
+            )
+            is False
+        )
     intent = classify(row.body, opted_out=opted_out)
     row.intent = intent.name
     turn = _Turn(
@@ -153,7 +161,8 @@ def _answer(
     )
     if intent.name in (intents.OPT_OUT, intents.OPT_IN, intents.HELP):
         return _keyword(turn, intent.name)
-    question = pending_question(session, rooftop=rooftop, phone=contact.phone, now=now)
+    with session.no_autoflush:
+        question = pending_question(session, rooftop=rooftop, phone=contact.phone, now=now)
     if question is not None and question.pending_choices:
         picked = answer_to_question(row.body, question.pending_choices)
         if picked is not None:

@@ -12,11 +12,11 @@ import ipaddress
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.deps import DatabaseDep, SettingsDep
 from app.ops.metrics import build_registry, observe_webhook
@@ -76,17 +76,28 @@ def metrics(request: Request, settings: SettingsDep, database: DatabaseDep) -> R
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def instrument_app(app: FastAPI) -> None:
-    """Time every webhook request (`pitwall_webhook_seconds{path=...}`)."""
+class WebhookTimer:
+    """Times each webhook request (`pitwall_webhook_seconds{path=...}`), response sent included.
 
-    @app.middleware("http")
-    async def time_webhooks(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if not request.url.path.startswith(WEBHOOK_PREFIX):
-            return await call_next(request)
+    A plain ASGI middleware: `@app.middleware("http")` (BaseHTTPMiddleware) would wrap
+    every request, webhooks or not, in an extra task and a body stream.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(WEBHOOK_PREFIX):
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         try:
-            return await call_next(request)
+            await self.app(scope, receive, send)
         finally:
-            observe_webhook(request.url.path, time.perf_counter() - started)
+            observe_webhook(path, time.perf_counter() - started)
+
+
+def instrument_app(app: FastAPI) -> None:
+    """Time every webhook request (`pitwall_webhook_seconds{path=...}`)."""
+    app.add_middleware(WebhookTimer)
