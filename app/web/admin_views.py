@@ -24,7 +24,7 @@ from app.auth.service import (
 )
 from app.auth.sessions import open_sessions, revoke_group_session
 from app.db import utcnow
-from app.deps import DatabaseDep
+from app.deps import DatabaseDep, RowId
 from app.repair_orders.models import DmsPollState, QuarantinedRecord, UnmappedStatus
 from app.web import queries
 from app.web.templating import not_found, redirect, render
@@ -165,7 +165,9 @@ def _admin_page(
 
 
 @router.post("/admin/users/{user_id}/deactivate", dependencies=[CsrfDep])
-def deactivate(request: Request, user_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+def deactivate(
+    request: Request, user_id: RowId, user: WebUserDep, database: DatabaseDep
+) -> Response:
     """Stop a login; every browser it is logged in on is logged out at its next click."""
     require_role(user, "admin")
     if user_id == user.user_id:
@@ -181,7 +183,7 @@ def new_password(
     request: Request,
     user: WebUserDep,
     database: DatabaseDep,
-    user_id: Annotated[int, Form()],
+    user_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
     """Set a user's password and log them out everywhere (a lost tablet, a leaked password)."""
@@ -204,7 +206,7 @@ def new_password(
 
 @router.post("/admin/sessions/{session_id}/revoke", dependencies=[CsrfDep])
 def end_session(
-    request: Request, session_id: int, user: WebUserDep, database: DatabaseDep
+    request: Request, session_id: RowId, user: WebUserDep, database: DatabaseDep
 ) -> Response:
     """Log one browser out (say, a tablet left at the drive)."""
     require_role(user, "admin")
@@ -264,7 +266,7 @@ def add_token(
 
 
 @router.post("/admin/tokens/{token_id}/revoke", dependencies=[CsrfDep])
-def revoke(request: Request, token_id: int, user: WebUserDep, database: DatabaseDep) -> Response:
+def revoke(request: Request, token_id: RowId, user: WebUserDep, database: DatabaseDep) -> Response:
     require_role(user, "admin")
     with database.transaction() as session:
         if not revoke_token(session, group_id=user.group_id, token_id=token_id):
