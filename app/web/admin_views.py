@@ -85,14 +85,32 @@ def _admin_context(database: DatabaseDep, user: WebUser) -> dict[str, Any]:
         }
 
 
+def _admin_page(
+    request: Request,
+    user: WebUser,
+    database: DatabaseDep,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    new_token: str | None = None,
+) -> HTMLResponse:
+    """The admin page, with what just happened (or what to fix: then 422)."""
+    context = {
+        "title": "Admin",
+        "nav": "admin",
+        "notice": notice,
+        "error": error,
+        "new_token": new_token,
+        **_admin_context(database, user),
+    }
+    return render(request, "web/admin.html", context, user=user, status_code=422 if error else 200)
+
+
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, user: WebUserDep, database: DatabaseDep) -> Response:
     """Everything an admin configures or watches, on one page with a table of contents."""
     require_role(user, "admin")
-    context = {"title": "Admin", "nav": "admin", "notice": None, "error": None, "new_token": None}
-    return render(
-        request, "web/admin.html", {**context, **_admin_context(database, user)}, user=user
-    )
+    return _admin_page(request, user, database)
 
 
 @router.post("/admin/users", response_class=HTMLResponse, dependencies=[CsrfDep])
@@ -127,41 +145,7 @@ def add_user(
         except UserError as exc:
             error = str(exc)
             session.rollback()
-    context = {
-        "title": "Admin",
-        "nav": "admin",
-        "notice": notice,
-        "error": error,
-        "new_token": None,
-    }
-    status = 422 if error else 200
-    return render(
-        request,
-        "web/admin.html",
-        {**context, **_admin_context(database, user)},
-        user=user,
-        status_code=status,
-    )
-
-
-def _admin_page(
-    request: Request,
-    user: WebUser,
-    database: DatabaseDep,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    new_token: str | None = None,
-) -> HTMLResponse:
-    context = {
-        "title": "Admin",
-        "nav": "admin",
-        "notice": notice,
-        "error": error,
-        "new_token": new_token,
-        **_admin_context(database, user),
-    }
-    return render(request, "web/admin.html", context, user=user, status_code=422 if error else 200)
+    return _admin_page(request, user, database, notice=notice, error=error)
 
 
 @router.post("/admin/users/{user_id}/deactivate", dependencies=[CsrfDep])
@@ -249,20 +233,8 @@ def add_token(
                 )
             except ValueError as exc:
                 error = str(exc)
-    context = {
-        "title": "Admin",
-        "nav": "admin",
-        "error": error,
-        "new_token": token,
-        "notice": f"Token {name!r} created. Copy it now: it is not shown again." if token else None,
-    }
-    return render(
-        request,
-        "web/admin.html",
-        {**context, **_admin_context(database, user)},
-        user=user,
-        status_code=422 if error else 200,
-    )
+    notice = f"Token {name!r} created. Copy it now: it is not shown again." if token else None
+    return _admin_page(request, user, database, notice=notice, error=error, new_token=token)
 
 
 @router.post("/admin/tokens/{token_id}/revoke", dependencies=[CsrfDep])
