@@ -35,7 +35,7 @@ from app.dealers.models import Rooftop
 from app.deps import Database
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from app.repair_orders.poller import poll_rooftop
-from app.repair_orders.service import content_hash, customer_hash, payload_hash
+from app.repair_orders.hashing import content_hash, customer_hash, payload_hash
 from bench.common import BenchResult, Target, ratio
 from bench.seed import bulk_insert, phone_e164, reset_sequences
 from integrations.dms.base import DmsPage, RawRecord, RepairOrderRecord

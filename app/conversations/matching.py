@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from app.conversations.intents import fold
 from app.conversations.models import InboundMessage
 from app.customers.models import Customer, CustomerPhone, Phone
-from app.customers.service import customers_for_phone, normalise_phone
+from app.customers.service import normalise_phone
 from app.dealers.models import Rooftop
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
 
@@ -53,8 +53,18 @@ class Contact:
 def find_or_create_contact(session: Session, *, rooftop: Rooftop, e164: str) -> Contact:
     """The group's phone for this number and its customers; an unknown number becomes a contact."""
     group_id = rooftop.group_id
-    customers = customers_for_phone(session, group_id=group_id, e164=e164)
-    phone = session.scalar(select(Phone).where(Phone.group_id == group_id, Phone.e164 == e164))
+    # The phone and its (not erased) customers in one round trip: every inbound text asks.
+    rows = session.execute(
+        select(Phone, Customer)
+        .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
+        .outerjoin(
+            Customer,
+            and_(Customer.id == CustomerPhone.customer_id, Customer.erased_at.is_(None)),
+        )
+        .where(Phone.group_id == group_id, Phone.e164 == e164)
+    ).all()
+    phone = rows[0][0] if rows else None
+    customers = sorted((c for _, c in rows if c is not None), key=lambda c: c.id)
     if phone is not None and customers:
         return Contact(phone=phone, customers=customers)
     if phone is None:

@@ -16,9 +16,7 @@ content hash makes the re-read free.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,20 +32,19 @@ from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.deps import Database
 from app.ops.leases import acquire_lease, release_lease, renew_lease
-from app.repair_orders.changes import ChangeHook, RepairOrderChange
+from app.repair_orders.changes import ChangeHook
+from app.repair_orders.health import record_health, redact
 from app.repair_orders.models import (
-    OPEN_STAGES,
     DmsPollState,
-    QuarantinedRecord,
-    RepairOrder,
-    RoEvent,
 )
 from app.repair_orders.service import (
     apply_records,
     known_repair_orders,
     payload_hash,
+    quarantine,
     record_problem,
 )
+from app.repair_orders.vanished import confirm_vanished
 from integrations.dms.base import (
     DmsAdapter,
     DmsError,
@@ -64,9 +61,6 @@ Clock = Callable[[], datetime]
 
 OVERLAP = timedelta(minutes=5)
 LEASE_TTL = timedelta(minutes=2)
-VANISHED_AFTER_POLLS = 3
-CONFIRMATIONS_PER_POLL = 50  # fetch_one calls per poll, so a mass close cannot stall a poll
-_SECRET_KEYS = ("token", "client_secret", "password", "client_id", "username")
 
 
 class PageFailed(Exception):
@@ -163,9 +157,9 @@ def _poll(
         log.exception("poll of rooftop %s failed", rooftop.slug)
         error = f"rooftop '{rooftop.slug}': {type(exc).__name__}: {exc}"
     duration_ms = int((time.monotonic() - t0) * 1000)
-    error = _redact(error, rooftop) if error else None
+    error = redact(error, rooftop) if error else None
     totals = {key: int(value) for key, value in counts.items()}
-    _record_health(database, rooftop_id, started, duration_ms, totals, error)
+    record_health(database, rooftop_id, started, duration_ms, totals, error)
     return PollResult(
         rooftop_id=rooftop_id,
         outcome="failed" if error else "ok",
@@ -312,106 +306,16 @@ class _PageJob:
         return counts
 
     def confirm_vanished(self) -> int:
-        """Snapshot DMSes: an open RO missing from the snapshot is asked about by number;
-        still unknown after VANISHED_AFTER_POLLS polls in a row, it is closed as vanished."""
+        """Snapshot DMSes: ask about open ROs the snapshot left out (see `vanished`)."""
         assert self.adapter is not None
-        with self.database.transaction() as session:
-            open_ros = session.execute(
-                select(RepairOrder.id, RepairOrder.ro_number)
-                .where(
-                    RepairOrder.rooftop_id == self.rooftop_id, RepairOrder.stage.in_(OPEN_STAGES)
-                )
-                .order_by(RepairOrder.id)
-            ).all()
-        # Compared in Python: a NOT IN over a whole snapshot would exceed parameter limits.
-        missing = [row for row in open_ros if row.ro_number not in self.seen_numbers]
-        missing = missing[:CONFIRMATIONS_PER_POLL]
-        closed = 0
-        for ro_id, ro_number in missing:
-            raw = self.adapter.fetch_one(ro_number)  # network: outside any transaction
-            with self.database.transaction() as session:
-                rooftop = self._begin(session)
-                at = self.clock()
-                if raw is not None:
-                    try:
-                        record = self.adapter.normalise(raw)
-                    except MalformedRecord as exc:
-                        quarantine(
-                            session, rooftop_id=rooftop.id, raw=raw, reason=exc.reason, at=at
-                        )
-                        continue
-                    apply_records(
-                        session, rooftop=rooftop, records=[record], hooks=self.hooks, at=at
-                    )
-                    continue
-                ro = session.get(RepairOrder, ro_id)
-                if ro is None:
-                    continue
-                ro.missing_polls += 1
-                ro.missing_since = ro.missing_since or at
-                if ro.missing_polls >= VANISHED_AFTER_POLLS:
-                    self._close_vanished(session, rooftop, ro, at)
-                    closed += 1
-        return closed
-
-    def _close_vanished(
-        self, session: Session, rooftop: Rooftop, ro: RepairOrder, at: datetime
-    ) -> None:
-        previous = ro.stage
-        ro.stage = "closed"
-        ro.closed_at = ro.closed_at or at
-        # Not the DMS's content any more: should the RO reappear, it is applied afresh.
-        ro.content_hash = "vanished"
-        ro.payload_hash = None
-        session.add(
-            RoEvent(
-                repair_order_id=ro.id,
-                kind="vanished",
-                from_stage=previous,
-                to_stage="closed",
-                detail={
-                    "missing_polls": ro.missing_polls,
-                    "missing_since": ro.missing_since.isoformat() if ro.missing_since else None,
-                },
-                at=at,
-            )
-        )
-        session.flush()
-        change = RepairOrderChange(
-            ro=ro,
-            rooftop=rooftop,
-            is_new=False,
-            previous_stage=previous,
-            previous_promised_at=ro.promised_at,
-            at=at,
-        )
-        for hook in self.hooks:
-            hook(session, change)
-
-
-def quarantine(
-    session: Session, *, rooftop_id: int, raw: RawRecord, reason: str, at: datetime
-) -> None:
-    """Keep a record we could not store, once per distinct payload while unresolved."""
-    payload = json.dumps(raw.payload, sort_keys=True, default=str)
-    digest = payload_hash(raw.payload)
-    exists = session.scalar(
-        select(QuarantinedRecord.id).where(
-            QuarantinedRecord.rooftop_id == rooftop_id,
-            QuarantinedRecord.payload_hash == digest,
-            QuarantinedRecord.resolved_at.is_(None),
-        )
-    )
-    if exists is None:
-        session.add(
-            QuarantinedRecord(
-                rooftop_id=rooftop_id,
-                ro_number=raw.ro_number[:40] if raw.ro_number else None,
-                reason=reason,
-                payload=payload,
-                payload_hash=digest,
-                received_at=at,
-            )
+        return confirm_vanished(
+            self.database,
+            rooftop_id=self.rooftop_id,
+            adapter=self.adapter,
+            seen_numbers=self.seen_numbers,
+            hooks=self.hooks,
+            clock=self.clock,
+            begin=self._begin,
         )
 
 
@@ -421,50 +325,6 @@ def _advance_cursor(session: Session, rooftop_id: int, seen: datetime) -> None:
         session.add(DmsPollState(rooftop_id=rooftop_id, cursor_at=seen, consecutive_failures=0))
     elif state.cursor_at is None or seen > state.cursor_at:
         state.cursor_at = seen  # never backward
-
-
-def _record_health(
-    database: Database,
-    rooftop_id: int,
-    started: datetime,
-    duration_ms: int,
-    counts: dict[str, int],
-    error: str | None,
-) -> None:
-    try:
-        with database.transaction() as session:
-            state = session.get(DmsPollState, rooftop_id)
-            if state is None:
-                state = DmsPollState(rooftop_id=rooftop_id, consecutive_failures=0)
-                session.add(state)
-            state.last_attempt_at = started
-            state.last_duration_ms = duration_ms
-            state.last_counts = counts
-            if error:
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-                state.last_error = error[:2000]
-            else:
-                state.consecutive_failures = 0
-                state.last_success_at = started
-                state.last_error = None
-    except Exception:
-        log.exception("could not record poll health of rooftop %s", rooftop_id)
-
-
-_BEARER = re.compile(r"(?i)(bearer\s+|token=|secret=|password=)[^\s&\"']+")
-
-
-def _redact(message: str, rooftop: Rooftop) -> str:
-    """Errors are shown to admins: never with a credential in them."""
-    try:
-        settings = rooftop.settings.dms.adapter_settings()
-    except Exception:
-        settings = {}
-    for key in _SECRET_KEYS:
-        value = settings.get(key)
-        if isinstance(value, str) and len(value) >= 4:
-            message = message.replace(value, "***")
-    return _BEARER.sub(r"\1***", message)
 
 
 def due_rooftop_ids(session: Session, *, now: datetime) -> list[int]:

@@ -19,13 +19,11 @@ history and follow-ups hang on it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import marshal
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, String, any_, bindparam, insert, select, update
@@ -35,8 +33,19 @@ from app.customers.service import dms_ref_source, resolve_customer
 from app.db import is_postgres
 from app.dealers.models import Rooftop
 from app.repair_orders.changes import ChangeHook, LineChange, RepairOrderChange
-from app.repair_orders.models import RepairOrder, RoEvent, RoLine, UnmappedStatus, Vehicle
-from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RepairOrderRecord
+from app.repair_orders.hashing import content_hash as content_hash
+from app.repair_orders.hashing import customer_hash as customer_hash
+from app.repair_orders.hashing import iso
+from app.repair_orders.hashing import payload_hash as payload_hash
+from app.repair_orders.models import (
+    QuarantinedRecord,
+    RepairOrder,
+    RoEvent,
+    RoLine,
+    UnmappedStatus,
+    Vehicle,
+)
+from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RawRecord, RepairOrderRecord
 
 _CHUNK = 900  # stays under every backend's bound-parameter limit
 
@@ -63,89 +72,6 @@ class ApplyResult:
     @property
     def changed(self) -> int:
         return len(self.changes)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _customer_content(customer: DmsCustomer | None) -> dict[str, Any] | None:
-    if customer is None:
-        return None
-    return {
-        "external_id": customer.external_id,
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "phones": [{"number": p.number, "kind": p.kind} for p in customer.phones],
-        "email": customer.email,
-        "language": customer.language,
-        "sms_consent": customer.sms_consent,
-        "marketing_consent": customer.marketing_consent,
-    }
-
-
-def _digest(content: Any) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def content_hash(record: RepairOrderRecord) -> str:
-    """The same value as `record.content_hash()`, built by hand because a poll hashes
-    every record it reads and `dataclasses.asdict` is four times slower."""
-    vehicle = record.vehicle
-    return _digest(
-        {
-            "ro_number": record.ro_number,
-            "raw_status": record.raw_status,
-            "opened_at": _iso(record.opened_at),
-            "promised_at": _iso(record.promised_at),
-            "closed_at": _iso(record.closed_at),
-            "advisor_id": record.advisor_id,
-            "advisor_name": record.advisor_name,
-            "customer": _customer_content(record.customer),
-            "vehicle": None
-            if vehicle is None
-            else {
-                "vin": vehicle.vin,
-                "year": vehicle.year,
-                "make": vehicle.make,
-                "model": vehicle.model,
-                "mileage": vehicle.mileage,
-            },
-            "lines": [_line_content(line) for line in record.lines],
-        }
-    )
-
-
-def _line_content(line: DmsLine) -> dict[str, Any]:
-    return {
-        "line_code": line.line_code,
-        "op_code": line.op_code,
-        "description": line.description,
-        "amount_cents": line.amount_cents,
-        "status": line.status,
-    }
-
-
-def customer_hash(customer: DmsCustomer | None) -> str | None:
-    """Hash of the customer part of a record: unchanged -> no customer matching needed."""
-    return None if customer is None else _digest(_customer_content(customer))
-
-
-def payload_hash(payload: Mapping[str, Any]) -> str:
-    """Hash of a raw DMS payload: an identical re-read need not even be normalised.
-
-    A full re-read hashes every record, so this is marshal (three times faster than
-    sorted JSON). It follows the payload's key order: the same DMS sends its keys in
-    the same order, and a reordered payload only costs a normalise and a content
-    comparison, never a write. Version 2 has no interning flags, so equal payloads
-    give equal bytes in every process.
-    """
-    try:
-        canonical = marshal.dumps(dict(payload), 2)
-    except ValueError:  # a value marshal does not know (a datetime from a file adapter)
-        canonical = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
-    return hashlib.sha256(canonical).hexdigest()
 
 
 _LIMITS = (
@@ -463,7 +389,7 @@ def _events(change: RepairOrderChange) -> list[dict[str, Any]]:
                 "kind": "promised",
                 "from_stage": ro.stage,
                 "to_stage": ro.stage,
-                "detail": {"from": _iso(change.previous_promised_at), "to": _iso(ro.promised_at)},
+                "detail": {"from": iso(change.previous_promised_at), "to": iso(ro.promised_at)},
                 "at": change.at,
             }
         )
@@ -499,3 +425,29 @@ def _count_unmapped(
         row.count += count
         row.example_ro_number = examples[raw_status]
         row.last_seen_at = at
+
+
+def quarantine(
+    session: Session, *, rooftop_id: int, raw: RawRecord, reason: str, at: datetime
+) -> None:
+    """Keep a record we could not store, once per distinct payload while unresolved."""
+    payload = json.dumps(raw.payload, sort_keys=True, default=str)
+    digest = payload_hash(raw.payload)
+    exists = session.scalar(
+        select(QuarantinedRecord.id).where(
+            QuarantinedRecord.rooftop_id == rooftop_id,
+            QuarantinedRecord.payload_hash == digest,
+            QuarantinedRecord.resolved_at.is_(None),
+        )
+    )
+    if exists is None:
+        session.add(
+            QuarantinedRecord(
+                rooftop_id=rooftop_id,
+                ro_number=raw.ro_number[:40] if raw.ro_number else None,
+                reason=reason,
+                payload=payload,
+                payload_hash=digest,
+                received_at=at,
+            )
+        )
