@@ -7,6 +7,7 @@ Targets are ratios or bounds measured in the same run on the same machine.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DEALER = ROOT / "config" / "sample-dealer.toml"
 
 
+def backends() -> list[str]:
+    """The backends to measure, PostgreSQL first: PITWALL_BENCH_BACKENDS (comma-separated)."""
+    chosen = os.environ.get("PITWALL_BENCH_BACKENDS", "postgresql,sqlite")
+    return [b.strip() for b in chosen.split(",") if b.strip()]
+
+
 def _admin_engine(pg_url: str) -> Engine:
     return create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
 
@@ -105,7 +112,7 @@ def bench_database(backend: str, *, pg_url: str, sqlite_dir: Path, name: str) ->
     from app.migrate import upgrade_to_head
 
     if backend == "postgresql":
-        db_name = f"pitwall_bench_{name}"
+        db_name = f"pitwall_bench_{name}_{os.getpid()}"  # two runs at once never collide
         url = create_pg_database(pg_url, db_name)
         try:
             upgrade_to_head(url)

@@ -31,6 +31,7 @@ from bench.common import (
     ROOT,
     BenchResult,
     Target,
+    backends,
     bench_database,
     load_sample_dealer,
     open_database,
@@ -43,6 +44,7 @@ AUTH_TOKEN = "bench-token"
 PUBLIC_URL = "http://127.0.0.1:8000"
 CONCURRENCY = 32
 BATCH_SIZE = 100
+QUICK_MESSAGES = 500
 BENCH_RATE = 1000.0  # messages/s per sender: the config's maximum (short code / service)
 
 
@@ -339,9 +341,9 @@ def measure_backend(
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     """Dispatch throughput on PostgreSQL (targets) and SQLite (alongside)."""
-    count = 500 if quick else 5000
+    count = QUICK_MESSAGES if quick else 5000
     results = []
-    for backend in ("postgresql", "sqlite"):
+    for backend in backends():
         runs = measure_backend(
             backend, count=count, pg_url=pg_url, sqlite_dir=sqlite_dir, latencies=(0.0, 50.0)
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from bench.common import ROOT, BenchResult, Target, bench_database, open_database
+from bench.common import ROOT, BenchResult, Target, backends, bench_database, open_database
 from bench.dispatch import ACCOUNT_SID, AUTH_TOKEN, CONCURRENCY, PUBLIC_URL, seed
 from bench.twilio_fake import FakeTwilio
 
@@ -35,6 +35,12 @@ SOAK_REFILL = 1000  # rows made due again per second of soak
 def soak_seconds(quick: bool) -> float:
     default = "30" if quick else "600"
     return float(os.environ.get("PITWALL_BENCH_SOAK_SECONDS", default))
+
+
+def _stop_on_stdin(stop: threading.Event) -> None:
+    """The parent says stop by writing a line (or closing our stdin)."""
+    sys.stdin.readline()
+    stop.set()
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -53,7 +59,7 @@ def child_main(args: argparse.Namespace) -> None:
         hooks=[],
         send_concurrency=CONCURRENCY,
     )
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    threading.Thread(target=_stop_on_stdin, args=(stop,), daemon=True).start()
     print("ready", flush=True)
     while not stop.is_set():
         if worker.dispatch_until_idle().claimed == 0:
@@ -107,12 +113,17 @@ def _make_due_again(database_url: str, first_id: int, n: int, total: int) -> int
 
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
+    backend = backends()[0]
+    count = 5000 if quick else 100_000
+    return [measure(backend, pg_url, sqlite_dir, count=count, soak=soak_seconds(quick))]
+
+
+def measure(backend: str, pg_url: str, sqlite_dir: Path, *, count: int, soak: float) -> BenchResult:
+    """Dispatch `count` messages in a child worker, then soak it for `soak` seconds."""
     import psutil
 
-    count = 5000 if quick else 100_000
-    soak = soak_seconds(quick)
     with (
-        bench_database("postgresql", pg_url=pg_url, sqlite_dir=sqlite_dir, name="memory") as url,
+        bench_database(backend, pg_url=pg_url, sqlite_dir=sqlite_dir, name="memory") as url,
         FakeTwilio() as fake,
     ):
         seed(url, count)
@@ -171,7 +182,7 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
         Target("RSS peak (run + soak)", round(peak, 1), RSS_BOUND_MB, "<=", "MB"),
         Target(f"RSS growth over {soak:.0f} s soak", round(growth, 1), GROWTH_BOUND_MB, "<=", "MB"),
     ]
-    return [BenchResult("memory: worker RSS (postgresql)", figures, targets)]
+    return BenchResult(f"memory: worker RSS ({backend})", figures, targets)
 
 
 def main() -> None:

@@ -16,10 +16,11 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bench.common import BenchResult, Target, bench_database, open_database, ratio
+from bench.common import BenchResult, Target, backends, bench_database, open_database, ratio
 from bench.dispatch import reset, seed
 
 BATCH = 100
@@ -96,7 +97,8 @@ def procrastinate_rate(url: str, count: int, *, concurrency: int) -> float:
         if concurrency == 1:
             app.schema_manager.apply_schema()
         for start in range(0, count, 1000):
-            noop.batch_defer(*({"n": i} for i in range(start, min(count, start + 1000))))
+            jobs: list[dict[str, Any]] = [{"n": i} for i in range(start, min(count, start + 1000))]
+            noop.batch_defer(*jobs)
         started = time.perf_counter()
         app.run_worker(
             queues=[f"bench{concurrency}"],
@@ -118,6 +120,8 @@ def procrastinate_rate(url: str, count: int, *, concurrency: int) -> float:
 
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
+    if "postgresql" not in backends():
+        return []  # PostgreSQL only
     count = 1000 if quick else 10000
     with bench_database("postgresql", pg_url=pg_url, sqlite_dir=sqlite_dir, name="peer") as url:
         seed(url, count)

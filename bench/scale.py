@@ -40,6 +40,7 @@ from bench.common import (
     ROOT,
     BenchResult,
     Target,
+    backends,
     bench_database,
     load_sample_dealer,
     open_database,
@@ -96,6 +97,12 @@ class _RecordingAdapters:
         self.inner.close()
 
 
+def _stop_on_stdin(stop: threading.Event) -> None:
+    """The parent says stop by writing a line (or closing our stdin)."""
+    sys.stdin.readline()
+    stop.set()
+
+
 def _gateway(fake_url: str) -> Any:
     from integrations.twilio.gateway import TwilioGateway
 
@@ -118,7 +125,7 @@ def scheduler_main(args: argparse.Namespace) -> dict[str, Any]:
         hooks=change_hooks(),
         send_concurrency=CONCURRENCY,
     )
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    threading.Thread(target=_stop_on_stdin, args=(stop,), daemon=True).start()
     print("ready", flush=True)
     started = time.time()
     run_forever(worker, stop)
@@ -316,6 +323,8 @@ def killed_worker(pg_url: str, sqlite_dir: Path, count: int) -> dict[str, Any]:
 
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
+    if "postgresql" not in backends():
+        return []  # PostgreSQL only
     shared = shared_outbox(pg_url, sqlite_dir, 600 if quick else 3000)
     # 75 s: follow-ups and the watchdog tick every 60 s on all three workers at once.
     schedule = shared_schedule(pg_url, sqlite_dir, 15 if quick else 75)

@@ -1,0 +1,53 @@
+"""The benchmarks still run and still count right: tiny sizes, correctness only, never timing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import dispatch, memory, scale
+from bench.__main__ import main as bench_main
+from tests.db_support import backend_url, is_postgres_run
+
+pytestmark = pytest.mark.slow
+
+
+def backend() -> str:
+    return "postgresql" if is_postgres_run() else "sqlite"
+
+
+def test_the_runner_writes_its_table_as_json_with_zero_duplicates_and_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PITWALL_BENCH_BACKENDS", backend())
+    monkeypatch.setattr(dispatch, "QUICK_MESSAGES", 120)
+    output = tmp_path / "bench-results.json"
+
+    bench_main(
+        ["--quick", "--only", "dispatch", "--pg-url", backend_url(), "--output", str(output)]
+    )
+
+    report = json.loads(output.read_text())
+    assert report["errors"] == {} and report["quick"] is True
+    (result,) = report["results"]
+    assert result["name"] == f"dispatch ({backend()})"
+    assert result["figures"]["duplicates"] == 0 and result["figures"]["lost"] == 0
+    assert {t["name"] for t in result["targets"]} >= {"duplicates", "lost"}
+    assert result["figures"]["pitwall_3w_50ms_msg_s"] > 0
+
+
+def test_the_memory_bench_samples_a_worker_that_keeps_sending(tmp_path: Path) -> None:
+    result = memory.measure(backend(), backend_url(), tmp_path, count=200, soak=2)
+
+    assert result.figures["rss_after_first_pass_mb"] > 0
+    assert int(result.figures["soak_messages"]) > 0
+
+
+@pytest.mark.postgres_only
+def test_three_workers_share_one_outbox_once_each(tmp_path: Path) -> None:
+    shared = scale.shared_outbox(backend_url(), tmp_path, 150)
+
+    assert sum(shared["per_worker_sent"]) == 150
+    assert shared["duplicates"] == 0 and shared["lost"] == 0
