@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.config import ConfigError, Settings, load_dealer_config
-from app.db import make_engine, make_session_factory, ping, redact_url
+from app.db import make_engine, make_session_factory, ping, redact_url, utcnow
 from app.deps import Database
 
 app = typer.Typer(
@@ -289,6 +289,63 @@ def users_create(
         except ValueError as exc:
             raise CliError(str(exc)) from None
     typer.echo(f"user {user.email} ({user.role}) created in {dealer_group.name}")
+
+
+@users_app.command("deactivate")
+@one_line_errors
+def users_deactivate(
+    email: Annotated[str, typer.Argument(help="login e-mail")],
+    group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+) -> None:
+    """Stop a login and end all its sessions at once."""
+    from app.auth.service import deactivate_user
+
+    settings = load_settings()
+    with transaction(settings) as session:
+        user = _user(session, email, group)
+        if not deactivate_user(session, group_id=user.group_id, user_id=user.id, now=utcnow()):
+            raise CliError(f"{email} is already deactivated")
+    typer.echo(f"user {email} deactivated; their sessions are ended")
+
+
+@users_app.command("set-password")
+@one_line_errors
+def users_set_password(
+    email: Annotated[str, typer.Argument(help="login e-mail")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+    group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+) -> None:
+    """Give a login a new password; every session it had is ended."""
+    from app.auth.service import set_password
+
+    password = _read_password(password_stdin)
+    settings = load_settings()
+    with transaction(settings) as session:
+        user = _user(session, email, group)
+        try:
+            ended = set_password(session, user=user, password=password, now=utcnow())
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    typer.echo(f"password of {email} changed; {ended} session(s) ended")
+
+
+def _user(session: Any, email: str, group: str | None) -> Any:
+    from sqlalchemy import func, select
+
+    from app.auth.models import User
+    from app.dealers.service import single_group
+
+    dealer_group = single_group(session, group)
+    user = session.scalar(
+        select(User).where(
+            User.group_id == dealer_group.id, func.lower(User.email) == email.strip().lower()
+        )
+    )
+    if user is None:
+        raise CliError(f"no user {email!r} in {dealer_group.name}")
+    return user
 
 
 def _read_password(from_stdin: bool) -> str:

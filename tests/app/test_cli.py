@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.auth.models import ApiToken
+from app.auth.models import ApiToken, User
+from app.auth.passwords import verify_password
 from app.auth.service import hash_token
 from app.deps import Database
 from tests.support import SAMPLE_CONFIG
@@ -81,6 +82,35 @@ def test_serve_without_secret_key_is_one_line_exit_2(database_url: str) -> None:
     )
     assert done.returncode == 2
     assert "PITWALL_SECRET_KEY: is required outside the demo" in done.stderr
+
+
+def test_users_create_deactivate_and_set_password(database_url: str, database: Database) -> None:
+    env = {"PITWALL_DATABASE_URL": database_url}
+    assert run(["config", "load", str(SAMPLE_CONFIG)], env).returncode == 0
+    created = run(
+        ["users", "create", "--email", "dana@bayview.example", "--role", "advisor",
+         "--rooftop", "bayview-toyota", "--password-stdin"],
+        env,
+        stdin="correct horse battery\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    short = run(["users", "set-password", "dana@bayview.example", "--password-stdin"], env, "x\n")
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    changed = run(
+        ["users", "set-password", "Dana@Bayview.example", "--password-stdin"],
+        env,
+        stdin="another long passphrase\n",
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert run(["users", "deactivate", "dana@bayview.example"], env).returncode == 0
+    again = run(["users", "deactivate", "dana@bayview.example"], env)
+    assert again.returncode == 2 and "already deactivated" in again.stderr
+    missing = run(["users", "deactivate", "nobody@bayview.example"], env)
+    assert missing.returncode == 2 and "no user 'nobody@bayview.example'" in missing.stderr
+    with database.sessions() as session:
+        user = session.scalar(select(User).where(User.email == "dana@bayview.example"))
+        assert user is not None and not user.active
+        assert verify_password(user.password_hash, "another long passphrase")
 
 
 def test_db_upgrade_is_idempotent(database_url: str) -> None:
