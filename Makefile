@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/python scripts/check_imports.py
 
 bench: install
+	$(BIN)/pip install -q -e '.[test,browser,bench]'
 	$(BIN)/python -m bench
 
 soak: install
