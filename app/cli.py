@@ -370,10 +370,13 @@ def _rooftops(session: Any, group_id: int, slugs: list[str]) -> list[Any]:
 
 
 def _add_domain_commands() -> None:
+    from app.customers.cli import consent_app, customers_app
     from app.messaging.cli import templates_app
     from app.ops.cli import backup_command, doctor_command, restore_command, twilio_app
 
     app.add_typer(templates_app, name="templates")
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(consent_app, name="consent")
     app.command("doctor")(doctor_command)
     app.add_typer(twilio_app, name="twilio")
     app.command("backup")(backup_command)

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
+from fastapi import APIRouter, FastAPI
 
-from fastapi import FastAPI
-
+from app.auth.views import router as auth_router
 from app.config import Settings
+from app.conversations.views import router as conversations_router
+from app.customers.views import router as customers_router
 from app.db import make_engine, make_session_factory
 from app.deps import Database
+from app.messaging.views import router as messaging_router
 from app.ops.metrics_views import instrument_app
+from app.ops.views import router as ops_router
+from app.repair_orders.views import router as repair_orders_router
+from app.reports.views import router as reports_router
 from app.web.errors import install_error_pages
+from app.web.views import router as web_router
 
-log = logging.getLogger(__name__)
-
-# Each domain contributes one `router` from its views module. Order matters only
-# for overlapping paths (none today).
-ROUTER_MODULES = (
-    "app.ops.views",
-    "app.messaging.views",
-    "app.conversations.views",
-    "app.repair_orders.views",
-    "app.reports.views",
-    "app.auth.views",
-    "app.web.views",
+# Each domain contributes one router. Order matters only for overlapping paths (none).
+ROUTERS: tuple[APIRouter, ...] = (
+    ops_router,
+    messaging_router,
+    conversations_router,
+    repair_orders_router,
+    customers_router,
+    reports_router,
+    auth_router,
+    web_router,
 )
 
 
@@ -43,12 +46,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database
     instrument_app(app)
     install_error_pages(app)
-    for module_name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a domain without HTTP routes yet
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

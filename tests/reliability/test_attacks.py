@@ -426,12 +426,7 @@ def test_ids_out_of_the_columns_range_are_4xx_not_500(
 ) -> None:
     """Found by schemathesis: /api/v1/repair-orders/2147483648 was a 500 (PostgreSQL int4)."""
     app = app_served._server.config.app  # type: ignore[attr-defined]
-    # /admin/... ids (token, user, session) wait for app/web/admin_views.py to use RowId too.
-    routes = [
-        (p, m)
-        for p, m, _ in api_routes(app)
-        if re.search(r"\{\w+_id\}", p) and not p.startswith("/admin/")
-    ]
+    routes = [(p, m) for p, m, _ in api_routes(app) if re.search(r"\{\w+_id\}", p)]
     assert len(routes) >= 10
     tried = 0
     with logged_in(app_served, "admin@bayview.example") as browser:
