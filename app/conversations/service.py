@@ -127,8 +127,13 @@ def _answer(
     form: Mapping[str, str],
     now: datetime,
 ) -> str | None:
-    group = session.get(DealerGroup, rooftop.group_id)
-    e164 = e164_of(row.from_address, group.default_region if group else "US")
+    address = row.from_address.removeprefix("whatsapp:").strip()
+    region = "US"
+    if not address.startswith("+"):
+        # Twilio sends E.164; only a number without its country needs the group's region.
+        group = session.get(DealerGroup, rooftop.group_id)
+        region = group.default_region if group else "US"
+    e164 = e164_of(address, region)
     if e164 is None:
         log.warning(
             "inbound message %s from %r: not a phone number; ignored",
@@ -269,7 +274,7 @@ def _resolved(turn: _Turn, picked: Mapping[str, object], *, intent_name: str) ->
 def _status_question(turn: _Turn) -> str | None:
     options = candidates(turn.session, contact=turn.contact, rooftop=turn.rooftop)
     if not options:
-        _needs_reply(turn)
+        _needs_reply(turn, none_open=True)
         return turn.say("answer_no_open_ro")
     if len(options) == 1:
         return _tell_status(turn, options[0])
@@ -367,12 +372,19 @@ def _decline_followup(turn: _Turn) -> str | None:
 
 
 def _needs_reply(
-    turn: _Turn, *, kind: str = "needs_reply", customer: Customer | None = None
+    turn: _Turn,
+    *,
+    kind: str = "needs_reply",
+    customer: Customer | None = None,
+    none_open: bool = False,
 ) -> str | None:
-    """Hand the message to the advisor inbox; acknowledge only the first of a conversation."""
+    """Hand the message to the advisor inbox; acknowledge only the first of a conversation.
+
+    `none_open`: the caller already found no open RO for the phone's customers.
+    """
     customer = customer or turn.contact.only_customer
     advisor_ref = advisor_name = None
-    if customer is not None:
+    if customer is not None and not none_open:
         open_here = [
             c
             for c in candidates(
