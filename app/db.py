@@ -77,6 +77,10 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Seconds to wait for PostgreSQL to answer a new connection.
+CONNECT_TIMEOUT = 5
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     """Build an engine; SQLite gets WAL, foreign keys, a busy timeout and eager write locks."""
     if url.startswith("sqlite"):
@@ -89,8 +93,16 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
+    # psycopg waits 130 s for a host that went silent: /readyz would hang, not answer 503.
+    # A connect_timeout in the URL wins.
+    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 
