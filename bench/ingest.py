@@ -33,9 +33,9 @@ from app.customers.service import dms_ref_source
 from app.db import make_engine, make_session_factory
 from app.dealers.models import Rooftop
 from app.deps import Database
+from app.repair_orders.hashing import content_hash, customer_hash, payload_hash
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from app.repair_orders.poller import poll_rooftop
-from app.repair_orders.hashing import content_hash, customer_hash, payload_hash
 from bench.common import BenchResult, Target, ratio
 from bench.seed import bulk_insert, phone_e164, reset_sequences
 from integrations.dms.base import DmsPage, RawRecord, RepairOrderRecord
@@ -214,6 +214,7 @@ def _seed(database: Database, rooftop: Rooftop, payloads: list[dict[str, Any]]) 
     if database.engine.dialect.name == "postgresql":
         with database.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")  # a live database has statistics
+            connection.commit()  # or the statistics roll back with the transaction
     return time.perf_counter() - started
 
 
