@@ -79,6 +79,15 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 # Seconds to wait for PostgreSQL to answer a new connection.
 CONNECT_TIMEOUT = 5
+# libpq connection parameters, passed through psycopg (seconds; tcp_user_timeout in ms).
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -94,8 +103,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # psycopg waits 130 s for a host that went silent: /readyz would hang, not answer 503.
-    # A connect_timeout in the URL wins.
-    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
+    # A connection that dies mid-query without a FIN would hang forever (and with it the
+    # dispatch job, which never runs twice at once): keepalives and a TCP user timeout
+    # make the kernel give up on it. Settings in the URL win.
+    connect_args = {key: value for key, value in PG_CONNECT_ARGS.items() if f"{key}=" not in url}
     return create_engine(
         url,
         echo=echo,
