@@ -18,6 +18,7 @@ computed by the app's own functions, so the first timed poll sees them as stored
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -308,14 +309,14 @@ def measure(url: str, count: int) -> dict[str, Any]:
             moved = _change(payloads, 10 + run_number, 10 + run_number)
             changed = [payloads[i] for i in moved]
             counter.rows.clear()
-            incrementals.append(_poll(database, rooftop.id, changed))
+            incrementals.append(_poll(database, rooftop.id, changed) | {"rows": dict(counter.rows)})
             # Right after, on the very rows the poll just wrote.
             upserts.append(_raw_upsert(database, rooftop.id, changed))
         incremental = min(incrementals, key=lambda r: r["wall"])
         figures["incremental_poll_s"] = round(incremental["wall"], 3)
         figures["incremental_poll_cpu_s"] = round(incremental["cpu"], 3)
         figures["incremental_changed"] = incremental["counts"].get("changed", 0)
-        figures["incremental_rows_written"] = dict(counter.rows)
+        figures["incremental_rows_written"] = incremental["rows"]
         figures["raw_upsert_s"] = round(min(upserts), 3)
 
         first = [payload(count + i, "OPEN", _updated(i)) for i in range(max(count // 50, 100))]
@@ -351,13 +352,13 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     """Ingest on PostgreSQL (headline) and SQLite (alongside)."""
     count = 5_000 if quick else 50_000
     results = []
-    name = "pitwall_bench_ingest"
+    name = f"pitwall_bench_ingest_{os.getpid()}"  # runs beside each other never collide
     url = create_pg_database(pg_url, name)
     try:
         results.append(_result("ingest_postgresql", measure(url, count), headline=True))
     finally:
         drop_pg_database(pg_url, name)
-    path = sqlite_dir / "bench_ingest.db"
+    path = sqlite_dir / f"bench_ingest_{os.getpid()}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     sqlite_figures = measure(f"sqlite:///{path}", count)

@@ -210,7 +210,7 @@ def measure(
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     """One million customers (quick: 50,000) on PostgreSQL; SQLite is not a scale backend here."""
     customers = 50_000 if quick else 1_000_000
-    name = "pitwall_bench_webhooks"
+    name = f"pitwall_bench_webhooks_{os.getpid()}"  # runs beside each other never collide
     url = create_pg_database(pg_url, name)
     try:
         figures = measure(
