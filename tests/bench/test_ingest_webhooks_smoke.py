@@ -1,4 +1,4 @@
-"""The ingest and webhook benchmarks run end to end on small data: correctness only, never timing."""
+"""The ingest and webhook benchmarks run end to end on small data: correctness, never timing."""
 
 from __future__ import annotations
 
