@@ -139,6 +139,11 @@ def _keyword(text: str) -> str:
     return fold(text).upper().rstrip(".!").strip()
 
 
+def depends_on_opt_out(text: str) -> bool:
+    """True when `classify` may answer differently for an opted-out sender (a bare "YES")."""
+    return _keyword(text) in YES_WORDS
+
+
 def classify(text: str, *, opted_out: bool = False) -> Intent:
     """Classify one inbound message. `opted_out`: the sender is opted out on this channel."""
     word = _keyword(text)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import Session, joinedload
 
 from app.conversations.intents import fold
 from app.conversations.models import InboundMessage
@@ -44,18 +45,34 @@ class Contact:
     phone: Phone
     customers: list[Customer]
     is_new: bool = False
+    # The id of the phone's pending "which vehicle?" question, when the lookup asked for it.
+    pending_question_id: int | None = None
 
     @property
     def only_customer(self) -> Customer | None:
         return self.customers[0] if len(self.customers) == 1 else None
 
 
-def find_or_create_contact(session: Session, *, rooftop: Rooftop, e164: str) -> Contact:
-    """The group's phone for this number and its customers; an unknown number becomes a contact."""
+def find_or_create_contact(
+    session: Session, *, rooftop: Rooftop, e164: str, question_asked_since: datetime | None = None
+) -> Contact:
+    """The group's phone for this number and its customers; an unknown number becomes a contact.
+
+    With `question_asked_since`, the same round trip also finds the id of the phone's latest
+    unanswered "which vehicle?" question at this rooftop asked since then (`pending_question`).
+    """
     group_id = rooftop.group_id
-    # The phone and its (not erased) customers in one round trip: every inbound text asks.
+    columns: list[Any] = [Phone, Customer]
+    if question_asked_since is not None:
+        columns.append(
+            _pending_question_query(rooftop=rooftop, phone_id=Phone.id, since=question_asked_since)
+            .with_only_columns(InboundMessage.id)
+            .scalar_subquery()
+        )
+    # The phone, its (not erased) customers and any pending question in one round trip:
+    # every inbound text asks.
     rows = session.execute(
-        select(Phone, Customer)
+        select(*columns)
         .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
         .outerjoin(
             Customer,
@@ -64,9 +81,10 @@ def find_or_create_contact(session: Session, *, rooftop: Rooftop, e164: str) -> 
         .where(Phone.group_id == group_id, Phone.e164 == e164)
     ).all()
     phone = rows[0][0] if rows else None
-    customers = sorted((c for _, c in rows if c is not None), key=lambda c: c.id)
+    customers = sorted((row[1] for row in rows if row[1] is not None), key=lambda c: c.id)
+    question_id = rows[0][2] if rows and question_asked_since is not None else None
     if phone is not None and customers:
-        return Contact(phone=phone, customers=customers)
+        return Contact(phone=phone, customers=customers, pending_question_id=question_id)
     if phone is None:
         phone = Phone(group_id=group_id, e164=e164, as_typed=e164, kind="mobile")
         session.add(phone)
@@ -75,7 +93,7 @@ def find_or_create_contact(session: Session, *, rooftop: Rooftop, e164: str) -> 
     session.flush()
     session.add(CustomerPhone(customer_id=customer.id, phone_id=phone.id, is_primary=True))
     session.flush()
-    return Contact(phone=phone, customers=[customer], is_new=True)
+    return Contact(phone=phone, customers=[customer], is_new=True, pending_question_id=question_id)
 
 
 @dataclass(frozen=True)
@@ -99,13 +117,18 @@ def _orders(
     ids = [c.id for c in customers]
     if not ids:
         return []
-    return list(
-        session.scalars(
-            select(RepairOrder)
-            .where(RepairOrder.customer_id.in_(ids), RepairOrder.stage.in_(tuple(stages)))
-            .order_by(RepairOrder.id)
+    # Every caller reads the vehicle (its label) and most the lines (status, approval): one
+    # round trip for all three. No autoflush: pending changes (the inbound row being
+    # answered) never decide which orders are open, and go out with the next write.
+    with session.no_autoflush:
+        return list(
+            session.scalars(
+                select(RepairOrder)
+                .options(joinedload(RepairOrder.vehicle), joinedload(RepairOrder.lines))
+                .where(RepairOrder.customer_id.in_(ids), RepairOrder.stage.in_(tuple(stages)))
+                .order_by(RepairOrder.id)
+            ).unique()
         )
-    )
 
 
 def candidates(
@@ -150,12 +173,20 @@ def pending_question(
 ) -> InboundMessage | None:
     """The latest unanswered "which vehicle?" question to this phone at this rooftop."""
     return session.scalar(
+        _pending_question_query(
+            rooftop=rooftop, phone_id=phone.id, since=now - PENDING_QUESTION_TTL
+        )
+    )
+
+
+def _pending_question_query(rooftop: Rooftop, phone_id: Any, since: datetime) -> Select[Any]:
+    return (
         select(InboundMessage)
         .where(
             InboundMessage.rooftop_id == rooftop.id,
-            InboundMessage.phone_id == phone.id,
+            InboundMessage.phone_id == phone_id,
             InboundMessage.pending_choices.is_not(None),
-            InboundMessage.received_at >= now - PENDING_QUESTION_TTL,
+            InboundMessage.received_at >= since,
         )
         .order_by(InboundMessage.id.desc())
         .limit(1)

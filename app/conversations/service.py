@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.conversations import intents
 from app.conversations.intents import classify
 from app.conversations.matching import (
+    PENDING_QUESTION_TTL,
     Candidate,
     Contact,
     answer_to_question,
@@ -30,7 +31,6 @@ from app.conversations.matching import (
     choice_of,
     e164_of,
     find_or_create_contact,
-    pending_question,
 )
 from app.conversations.models import InboundMessage
 from app.conversations.tasks import attach_to_conversation, open_task
@@ -141,18 +141,24 @@ def _answer(
             row.from_address,
         )
         return None
-    contact = find_or_create_contact(session, rooftop=rooftop, e164=e164)
+    # The phone, its customers and any pending "which vehicle?" question: one round trip.
+    contact = find_or_create_contact(
+        session, rooftop=rooftop, e164=e164, question_asked_since=now - PENDING_QUESTION_TTL
+    )
     row.phone_id = contact.phone.id
     row.customer_id = contact.only_customer.id if contact.only_customer else None
-    # The row's new columns need not be written before these reads (neither looks at
-    # them): they go out with the next write, one UPDATE instead of one per read.
-    with session.no_autoflush:
-        opted_out = (
-            current_consent(
-                session, phone_id=contact.phone.id, channel=row.channel, purpose="status"
+    opted_out = False
+    if intents.depends_on_opt_out(row.body):
+        # Only a bare "YES" means something else to an opted-out sender: only then ask the
+        # ledger. The row's new columns need not be written before this read (it does not
+        # look at them): they go out with the next write, one UPDATE instead of one per read.
+        with session.no_autoflush:
+            opted_out = (
+                current_consent(
+                    session, phone_id=contact.phone.id, channel=row.channel, purpose="status"
+                )
+                is False
             )
-            is False
-        )
     intent = classify(row.body, opted_out=opted_out)
     row.intent = intent.name
     turn = _Turn(
@@ -166,8 +172,11 @@ def _answer(
     )
     if intent.name in (intents.OPT_OUT, intents.OPT_IN, intents.HELP):
         return _keyword(turn, intent.name)
-    with session.no_autoflush:
-        question = pending_question(session, rooftop=rooftop, phone=contact.phone, now=now)
+    question = (
+        session.get(InboundMessage, contact.pending_question_id)
+        if contact.pending_question_id is not None
+        else None
+    )
     if question is not None and question.pending_choices:
         picked = answer_to_question(row.body, question.pending_choices)
         if picked is not None:

@@ -81,7 +81,10 @@ def attach_to_conversation(
     advisor_ref: str | None = None,
 ) -> tuple[Task, bool]:
     """One open task per customer conversation: later messages join it; returns (task, opened)."""
-    task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
+    # The message being attached is no task's yet: its pending columns cannot change the
+    # answer, and go out with the next write instead of an UPDATE of their own.
+    with session.no_autoflush:
+        task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
     if task is not None:
         # The waiting time keeps counting from the first unanswered message.
         task.summary = summary

@@ -1,0 +1,105 @@
+"""Round trips per inbound text: the webhook's SQL statements are counted, not timed.
+
+Every inbound text is a request Twilio waits on; at a group's volume each statement is
+a round trip to PostgreSQL. These bounds keep the common paths from regressing (the
+count is deterministic; timing on shared machines is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from tests.app.conversations.conftest import (
+    OPEN_HOURS,
+    Twilio,
+    customer_on,
+    message_xml,
+    repair_order,
+)
+
+SAM = "+14155550142"
+
+
+class Statements:
+    """The SQL statements the engine sent while counting was on."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.on = False
+
+    def __call__(self, _conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if self.on:
+            self.seen.append(statement)
+
+    def during(self, action):  # type: ignore[no-untyped-def]
+        self.seen.clear()
+        self.on = True
+        try:
+            result = action()
+        finally:
+            self.on = False
+        return result
+
+    def report(self) -> str:
+        return "\n".join(f"{i + 1}: {s.split()[0]} {s[:160]!r}" for i, s in enumerate(self.seen))
+
+    @property
+    def count(self) -> int:
+        # Statements, as PostgreSQL counts them: SQLite's BEGIN IMMEDIATE is SQL here but
+        # psycopg's BEGIN, the pool's pre-ping and the COMMIT never pass this hook.
+        return sum(1 for s in self.seen if not s.startswith("BEGIN"))
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[Statements]:
+    counter = Statements()
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+def _texts(twilio: Twilio, statements: Statements, body: str) -> int:
+    # The first text warms up caches that a running server has already warm.
+    message_xml(twilio.text(body, from_=SAM))
+    response = statements.during(lambda: twilio.text(body, from_=SAM))
+    message_xml(response)
+    print(statements.report())
+    return statements.count
+
+
+def test_status_question_with_one_open_order(
+    twilio: Twilio, session: Session, statements: Statements
+) -> None:
+    sam = customer_on(session, SAM, first="Sam", last="Lee")
+    repair_order(
+        session, sam, ro_number="R1", stage="in_repair", promised_at=OPEN_HOURS + timedelta(hours=6)
+    )
+    session.commit()
+    count = _texts(twilio, statements, "Is my car ready?")
+    # The insert, the phone with its customers, the open order with its vehicle and
+    # lines, and the row's answer.
+    assert count <= 5, statements.report()
+
+
+def test_free_text_joining_an_open_conversation(
+    twilio: Twilio, session: Session, statements: Statements
+) -> None:
+    sam = customer_on(session, SAM, first="Sam", last="Lee")
+    repair_order(session, sam, ro_number="R1", stage="in_repair")
+    session.commit()
+    count = _texts(twilio, statements, "Can you also check the wipers?")
+    # ... and the open conversation task it joins.
+    assert count <= 6, statements.report()
+
+
+def test_stop(twilio: Twilio, session: Session, statements: Statements) -> None:
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    count = _texts(twilio, statements, "STOP")
+    # No order, no task: the insert, the phone, the answer and two ledger rows.
+    assert count <= 6, statements.report()
