@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -49,8 +50,11 @@ class Rooftop(Base):
     @property
     def settings(self) -> RooftopConfig:
         """The rooftop's validated configuration as loaded from TOML."""
-        cached: RooftopConfig | None = self.__dict__.get("_settings_cache")
-        if cached is None or cached.model_dump(mode="json") != self.config:
-            cached = RooftopConfig.model_validate(self.config)
+        # Validated once per config value: a dict comparison per access (every answer reads
+        # settings several times), not a model_dump, which never equals a stored config
+        # that omits defaults and so re-validated on every access.
+        cached: tuple[dict[str, Any], RooftopConfig] | None = self.__dict__.get("_settings_cache")
+        if cached is None or cached[0] != self.config:
+            cached = (copy.deepcopy(self.config), RooftopConfig.model_validate(self.config))
             self.__dict__["_settings_cache"] = cached
-        return cached
+        return cached[1]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, inspect, or_, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from app.config import ConfigError, DealerConfig, RooftopConfig
 from app.dealers.models import DealerGroup, Rooftop
@@ -94,6 +99,8 @@ def apply_dealer_config(session: Session, *, config: DealerConfig, source: str) 
             rooftop.active = False
             report.deactivated.append(slug)
     session.flush()
+    if report.changed:
+        forget_cached_rooftops()
     return report
 
 
@@ -120,16 +127,66 @@ def _check_number_not_taken(
             )
 
 
+# Every inbound text and call looks its rooftop up by the number it was sent to, and
+# rooftops change only when someone loads a config. So a process keeps each rooftop it
+# found for ROOFTOP_CACHE_SECONDS: a `config load` in another process (a changed template,
+# a deactivated rooftop) reaches webhooks within that time; one in this process at once
+# (apply_dealer_config forgets them). Unknown numbers are not kept (anyone can send them).
+ROOFTOP_CACHE_SECONDS = 10.0
+_rooftops: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, Rooftop]]] = (
+    weakref.WeakKeyDictionary()
+)
+_rooftops_lock = threading.Lock()
+
+
+def forget_cached_rooftops() -> None:
+    """Drop every rooftop `rooftop_for_number` keeps (after a config change)."""
+    with _rooftops_lock:
+        _rooftops.clear()
+
+
 def rooftop_for_number(session: Session, number: str) -> Rooftop | None:
-    """The active rooftop that owns a sender number (SMS or WhatsApp, with or without prefix)."""
+    """The active rooftop that owns a sender number (SMS or WhatsApp, with or without prefix).
+
+    At most ROOFTOP_CACHE_SECONDS old; the rooftop is attached to `session` either way.
+    """
     bare = number.removeprefix("whatsapp:")
-    return session.scalar(
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with _rooftops_lock:
+        kept = _rooftops.get(engine, {}).get(bare)
+    if (
+        kept is not None
+        and time.monotonic() - kept[0] < ROOFTOP_CACHE_SECONDS
+        # A session holding the rooftop already (maybe changed) asks the database, as before.
+        and identity_key(Rooftop, kept[1].id) not in session.identity_map
+    ):
+        return _attach(session, kept[1])
+    found = session.scalar(
         select(Rooftop)
         .where(
             or_(Rooftop.sms_from == bare, Rooftop.whatsapp_from == bare), Rooftop.active.is_(True)
         )
         .limit(1)
     )
+    if found is not None and not session.is_modified(found):
+        # A detached copy (the caller may change its own instance), settings validated once.
+        copied = Rooftop(**{a.key: getattr(found, a.key) for a in inspect(Rooftop).column_attrs})
+        make_transient_to_detached(copied)
+        copied.__dict__["_settings_cache"] = (
+            copy.deepcopy(found.config),
+            found.settings,
+        )
+        with _rooftops_lock:
+            _rooftops.setdefault(engine, {})[bare] = (time.monotonic(), copied)
+    return found
+
+
+def _attach(session: Session, kept: Rooftop) -> Rooftop:
+    """The kept rooftop as this session's instance, without a query."""
+    rooftop = session.merge(kept, load=False)
+    rooftop.__dict__["_settings_cache"] = kept.__dict__["_settings_cache"]
+    return rooftop
 
 
 def rooftop_by_slug(session: Session, *, group_id: int, slug: str) -> Rooftop | None:

@@ -11,9 +11,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
+from app.config import load_dealer_config
+from app.conversations.models import InboundMessage
+from app.dealers import service as dealers
+from app.dealers.models import Rooftop
+from app.dealers.service import apply_dealer_config
+from app.deps import Database
 from tests.app.conversations.conftest import (
     OPEN_HOURS,
     Twilio,
@@ -21,6 +27,7 @@ from tests.app.conversations.conftest import (
     message_xml,
     repair_order,
 )
+from tests.support import SAMPLE_CONFIG
 
 SAM = "+14155550142"
 
@@ -82,8 +89,8 @@ def test_status_question_with_one_open_order(
     session.commit()
     count = _texts(twilio, statements, "Is my car ready?")
     # The insert, the phone with its customers, the open order with its vehicle and
-    # lines, and the row's answer.
-    assert count <= 5, statements.report()
+    # lines, and the row's answer (the rooftop comes from the process's cache).
+    assert count <= 4, statements.report()
 
 
 def test_free_text_joining_an_open_conversation(
@@ -94,7 +101,7 @@ def test_free_text_joining_an_open_conversation(
     session.commit()
     count = _texts(twilio, statements, "Can you also check the wipers?")
     # ... and the open conversation task it joins.
-    assert count <= 6, statements.report()
+    assert count <= 5, statements.report()
 
 
 def test_stop(twilio: Twilio, session: Session, statements: Statements) -> None:
@@ -102,4 +109,37 @@ def test_stop(twilio: Twilio, session: Session, statements: Statements) -> None:
     session.commit()
     count = _texts(twilio, statements, "STOP")
     # No order, no task: the insert, the phone, the answer and two ledger rows.
-    assert count <= 6, statements.report()
+    assert count <= 5, statements.report()
+
+
+def test_kept_rooftop_is_at_most_the_cache_time_old(
+    twilio: Twilio, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process deactivating the rooftop is seen once the kept copy expires."""
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    assert message_xml(twilio.text("hello", from_=SAM)).count("<Message>") == 1
+    session.execute(update(Rooftop).values(active=False))
+    session.commit()
+    monkeypatch.setattr(dealers, "ROOFTOP_CACHE_SECONDS", 0.0)
+    message_xml(twilio.text("hello again", from_=SAM))
+    session.expire_all()
+    latest = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+    assert latest is not None and latest.rooftop_id is None  # no rooftop owns the number now
+
+
+def test_loading_a_config_in_this_process_forgets_kept_rooftops(
+    twilio: Twilio, database: Database, session: Session
+) -> None:
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    message_xml(twilio.text("hello", from_=SAM))
+    config = load_dealer_config(SAMPLE_CONFIG)
+    config = config.model_copy(
+        update={"rooftop": [r for r in config.rooftop if r.slug != "bayview-toyota"]}
+    )
+    with database.transaction() as arranging:
+        assert apply_dealer_config(arranging, config=config, source="test").deactivated
+    message_xml(twilio.text("hello again", from_=SAM))
+    latest = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+    assert latest is not None and latest.rooftop_id is None
