@@ -51,8 +51,7 @@ class Rooftop(Base):
     def settings(self) -> RooftopConfig:
         """The rooftop's validated configuration as loaded from TOML."""
         # Validated once per config value: a dict comparison per access (every answer reads
-        # settings several times), not a model_dump, which never equals a stored config
-        # that omits defaults and so re-validated on every access.
+        # settings several times), not a full model_dump of the config per access.
         cached: tuple[dict[str, Any], RooftopConfig] | None = self.__dict__.get("_settings_cache")
         if cached is None or cached[0] != self.config:
             cached = (copy.deepcopy(self.config), RooftopConfig.model_validate(self.config))
