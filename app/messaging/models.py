@@ -74,3 +74,12 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SenderPace(Base):
+    """The next free send slot of one sender number, shared by every worker."""
+
+    __tablename__ = "sender_pace"
+
+    sender: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime)

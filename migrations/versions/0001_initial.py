@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:18:05.402637
+Create Date: 2026-11-23 13:04:29.877345
 """
 
 from collections.abc import Sequence
@@ -65,6 +65,12 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_login_attempt_ip_at", ["ip", "attempted_at"], unique=False)
 
+    op.create_table(
+        "sender_pace",
+        sa.Column("sender", sa.String(length=40), nullable=False),
+        sa.Column("next_slot_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sender", name=op.f("pk_sender_pace")),
+    )
     op.create_table(
         "api_token",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -923,6 +929,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_token_group_id"))
 
     op.drop_table("api_token")
+    op.drop_table("sender_pace")
     with op.batch_alter_table("login_attempt", schema=None) as batch_op:
         batch_op.drop_index("ix_login_attempt_ip_at")
         batch_op.drop_index("ix_login_attempt_email_ip_at")
