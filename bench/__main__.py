@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 produced = module.run(quick=args.quick, pg_url=args.pg_url, sqlite_dir=Path(tmp))
             except Exception as exc:
                 traceback.print_exc()
-                errors[name] = f"{type(exc).__name__}: {exc}"
+                first_line = (str(exc).splitlines() or [""])[0][:160]
+                errors[name] = f"{type(exc).__name__}: {first_line}"
                 continue
             finally:
                 timings[name] = round(time.perf_counter() - began, 1)

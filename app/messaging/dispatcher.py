@@ -45,7 +45,7 @@ from app.deps import Database
 from app.messaging import outcomes
 from app.messaging.channels import sender_for, sms_recipient, whatsapp_window_open
 from app.messaging.models import OutboundMessage
-from app.messaging.outcomes import SendOutcome
+from app.messaging.outcomes import DispatchResult, SendOutcome, SendPlan
 from app.messaging.policies import (
     PACER,
     Verdict,
@@ -73,42 +73,6 @@ Clock = Callable[[], datetime]
 CREDENTIALS_RECHECK = timedelta(minutes=1)
 
 
-@dataclass
-class DispatchResult:
-    """What one dispatch run did, row by row."""
-
-    claimed: int = 0
-    sent: int = 0
-    adopted: int = 0
-    deferred: int = 0
-    suppressed: int = 0
-    expired: int = 0
-    retried: int = 0
-    failed: int = 0
-    released: int = 0
-    lost_claims: int = 0
-    stopped: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def count(self, outcome: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self, outcome, getattr(self, outcome) + n)
-
-
-@dataclass(frozen=True)
-class SendPlan:
-    """One claimed row, ready to leave: what to send and how to check it was not sent already."""
-
-    message_id: int
-    token: str
-    outgoing: OutgoingMessage
-    reconcile: bool
-    created_after: datetime
-    claimed_until: datetime
-    sender: str
-    rate: float
-
-
 def dispatch_due(
     database: Database,
     *,
@@ -129,7 +93,7 @@ def dispatch_due(
     """
     result = DispatchResult()
     sender = _Run(
-        database,
+        database=database,
         gateway=gateway,
         callback=public_url.rstrip("/") + STATUS_CALLBACK_PATH,
         worker_id=worker_id,
@@ -147,31 +111,20 @@ def dispatch_due(
     return result
 
 
+@dataclass
 class _Run:
     """One dispatch run: the claim/record loop on this thread, sends on the pool."""
 
-    def __init__(
-        self,
-        database: Database,
-        *,
-        gateway: MessageGateway,
-        callback: str,
-        worker_id: str,
-        clock: Clock,
-        batch_size: int,
-        lease: timedelta,
-        result: DispatchResult,
-    ) -> None:
-        self.database = database
-        self.gateway = gateway
-        self.callback = callback
-        self.worker_id = worker_id
-        self.clock = clock
-        self.batch_size = batch_size
-        self.lease = lease
-        self.result = result
-        self.auth_failed = threading.Event()
-        self.finished: queue.SimpleQueue[SendOutcome] = queue.SimpleQueue()
+    database: Database
+    gateway: MessageGateway
+    callback: str
+    worker_id: str
+    clock: Clock
+    batch_size: int
+    lease: timedelta
+    result: DispatchResult
+    auth_failed: threading.Event = field(default_factory=threading.Event)
+    finished: queue.SimpleQueue[SendOutcome] = field(default_factory=queue.SimpleQueue)
 
     def run(self, pool: ThreadPoolExecutor, *, concurrency: int, max_batches: int) -> None:
         in_flight = 0  # submitted and not yet recorded
@@ -208,20 +161,9 @@ class _Run:
         if self.auth_failed.is_set():
             return [], False
         token = str(uuid.uuid4())
-        plans, claimed = _claim_and_decide(
-            self.database,
-            token=token,
-            now=self.clock(),
-            limit=self.batch_size,
-            lease=self.lease,
-            callback=self.callback,
-            result=self.result,
-        )
-        if self.result.stopped and _credentials_accepted_again(
-            self.database, gateway=self.gateway, now=self.clock()
-        ):
-            self.result.stopped = None
-            plans, claimed = _claim_and_decide(
+
+        def claim() -> tuple[list[SendPlan], int]:
+            return _claim_and_decide(
                 self.database,
                 token=token,
                 now=self.clock(),
@@ -230,6 +172,13 @@ class _Run:
                 callback=self.callback,
                 result=self.result,
             )
+
+        plans, claimed = claim()
+        if self.result.stopped and _credentials_accepted_again(
+            self.database, gateway=self.gateway, now=self.clock()
+        ):
+            self.result.stopped = None
+            plans, claimed = claim()
         if claimed:
             log.debug("worker %s claimed %d messages (token %s)", self.worker_id, claimed, token)
         return plans, claimed == self.batch_size and not self.result.stopped

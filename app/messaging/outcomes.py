@@ -9,10 +9,11 @@ releases, which touch consent, phones and alerts, row by row.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from sqlalchemy import Table, Text, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -31,10 +32,7 @@ from app.messaging.service import (
     revoke_consent_from_carrier,
     state_for_provider_status,
 )
-from integrations.twilio.base import ErrorKind, SendError, SentMessage
-
-if TYPE_CHECKING:
-    from app.messaging.dispatcher import SendPlan
+from integrations.twilio.base import ErrorKind, OutgoingMessage, SendError, SentMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +40,42 @@ STOPPED_ON_AUTH = "sending stopped: Twilio credentials rejected"
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass
+class DispatchResult:
+    """What one dispatch run did, row by row."""
+
+    claimed: int = 0
+    sent: int = 0
+    adopted: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    expired: int = 0
+    retried: int = 0
+    failed: int = 0
+    released: int = 0
+    lost_claims: int = 0
+    stopped: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + n)
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """One claimed row, ready to leave: what to send and how to check it was not sent already."""
+
+    message_id: int
+    token: str
+    outgoing: OutgoingMessage
+    reconcile: bool
+    created_after: datetime
+    claimed_until: datetime
+    sender: str
+    rate: float
 
 
 def backoff(attempt: int, retry_after: float | None) -> timedelta:
