@@ -82,7 +82,7 @@ class Worker:
         hooks: list[ChangeHook],
         clock: Clock = utcnow,
         worker_id: str | None = None,
-        send_concurrency: int = 8,
+        send_concurrency: int = 32,
     ) -> None:
         self.database = database
         self.public_url = public_url

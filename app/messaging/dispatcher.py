@@ -46,9 +46,11 @@ from app.messaging import outcomes
 from app.messaging.channels import sender_for, sms_recipient, whatsapp_window_open
 from app.messaging.models import OutboundMessage
 from app.messaging.outcomes import DispatchResult, SendOutcome, SendPlan
+from app.messaging.pacing import reserve_slots
 from app.messaging.policies import (
-    PACER,
+    BatchFacts,
     Verdict,
+    batch_facts,
     consent_verdict,
     daily_cap_verdict,
     quiet_hours_verdict,
@@ -294,22 +296,20 @@ def _claim_and_decide(
             if phone_ids
             else {}
         )
-        batch = _Batch(rooftops, {i: r.settings for i, r in rooftops.items()}, phones)
+        configs = {i: r.settings for i, r in rooftops.items()}
+        # Consent and the daily cap's counts for the whole batch, in a query or two.
+        facts = batch_facts(session, messages=rows, rooftops=configs, now=now)
+        batch = _Batch(rooftops, configs, phones, facts)
         plans: list[SendPlan] = []
-        customers_seen: set[int] = set()
         for message, reconcile in claimed:
-            if message.customer_id is not None:
-                if message.customer_id in customers_seen:
-                    # The daily cap counts this customer's rows already marked `sending`.
-                    session.flush()
-                customers_seen.add(message.customer_id)
-            # No per-row flush otherwise: the policies read consent, inbound messages and
-            # this customer's outbox rows, none of which another customer's row changes.
+            # The policies read consent, inbound messages and the facts above, none of which
+            # this batch's rows change: the rows' changes are flushed once, at commit.
             with session.no_autoflush:
                 verdict, plan = _decide(
                     session, message, batch=batch, now=now, callback=callback, token=token
                 )
             if plan is not None:
+                facts.sending(message)
                 message.state = "sending"
                 plans.append(replace(plan, reconcile=reconcile))
                 continue
@@ -318,7 +318,25 @@ def _claim_and_decide(
             result.count(
                 {"defer": "deferred", "suppress": "suppressed", "expire": "expired"}[verdict.action]
             )
-        return plans, len(rows)
+        return _with_send_slots(session, plans), len(rows)
+
+
+def _with_send_slots(session: Session, plans: list[SendPlan]) -> list[SendPlan]:
+    """Give each plan its sender's next free slot, reserved for every worker at once.
+
+    Real time, not the injected clock: pacing is about the rate Twilio sees.
+    """
+    by_sender: dict[str, list[int]] = {}
+    for index, plan in enumerate(plans):
+        by_sender.setdefault(plan.sender, []).append(index)
+    slotted = list(plans)
+    for sender in sorted(by_sender):  # a fixed order, so two workers never lock in turn
+        indexes = by_sender[sender]
+        rate = plans[indexes[0]].rate
+        slots = reserve_slots(session, sender=sender, count=len(indexes), rate=rate, now=utcnow())
+        for index, slot in zip(indexes, slots, strict=True):
+            slotted[index] = replace(plans[index], send_at=slot)
+    return slotted
 
 
 @dataclass(frozen=True)
@@ -328,6 +346,7 @@ class _Batch:
     rooftops: dict[int, Rooftop]
     configs: dict[int, RooftopConfig]
     phones: dict[int, Phone]
+    facts: BatchFacts
 
 
 def _decide(
@@ -360,11 +379,11 @@ def _decide(
         phone.e164 if phone is not None else message.to_address.removeprefix("whatsapp:")
     )
     for verdict in (
-        consent_verdict(session, message=message, rooftop=config),
+        consent_verdict(session, message=message, rooftop=config, facts=batch.facts),
         quiet_hours_verdict(
             session, message=message, rooftop=config, recipient_e164=recipient_e164, now=now
         ),
-        daily_cap_verdict(session, message=message, rooftop=config, now=now),
+        daily_cap_verdict(session, message=message, rooftop=config, now=now, facts=batch.facts),
     ):
         if verdict is not None:
             return verdict, None
@@ -432,7 +451,10 @@ def _resolve_whatsapp(
 
 def _send(plan: SendPlan, *, gateway: MessageGateway, clock: Clock) -> SendOutcome:
     """Talk to Twilio for one plan (no database here): what happened, for `outcomes.record`."""
-    PACER.wait(plan.sender, plan.rate)
+    if plan.send_at is not None:
+        delay = (plan.send_at - utcnow()).total_seconds()
+        if delay > 0:
+            time.sleep(delay)
     if clock() >= plan.claimed_until - LEASE_SAFETY:
         # Too late to send safely: leave the row; it is reclaimed (and reconciled) after its lease.
         log.warning("message %s: lease nearly over, left for the next run", plan.message_id)

@@ -76,6 +76,7 @@ class SendPlan:
     claimed_until: datetime
     sender: str
     rate: float
+    send_at: datetime | None = None  # the sender's send slot, shared by every worker
 
 
 def backoff(attempt: int, retry_after: float | None) -> timedelta:

@@ -1,4 +1,4 @@
-"""Send-time policies: consent, quiet hours, the daily cap, shadow mode, pacing.
+"""Send-time policies: consent, quiet hours, the daily cap, shadow mode.
 
 Each policy answers for one claimed message; the dispatcher records the answer on
 the row (`suppressed_reason` says which rule held or suppressed it), so an
@@ -7,9 +7,9 @@ advisor can read why a customer was, or was not, told.
 
 from __future__ import annotations
 
-import threading
-import time as monotonic_time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,8 +43,92 @@ class Verdict:
     not_before: datetime | None = None
 
 
+@dataclass
+class BatchFacts:
+    """What the consent and daily-cap policies read, fetched once for a claimed batch.
+
+    `consent` holds the latest ledger row per (phone, channel, purpose) of the
+    batch's phones; `counted` the automatic messages per (customer, rooftop) sent
+    today or being sent, the batch's own rows left out. The dispatcher calls
+    `sending(message)` for each row it decides to send, so later rows of the same
+    customer in the batch count it.
+    """
+
+    consent: dict[tuple[int, str, str], tuple[str, str]] = field(default_factory=dict)
+    counted: Counter[tuple[int, int]] = field(default_factory=Counter)
+
+    def sending(self, message: OutboundMessage) -> None:
+        customer_id = message.customer_id
+        if message.kind in AUTOMATIC_KINDS and customer_id is not None:
+            self.counted[(customer_id, message.rooftop_id)] += 1
+
+
+def batch_facts(
+    session: Session,
+    *,
+    messages: Sequence[OutboundMessage],
+    rooftops: dict[int, RooftopConfig],
+    now: datetime,
+) -> BatchFacts:
+    """Consent and today's counts for a whole batch: one query each (one per rooftop for counts)."""
+    facts = BatchFacts()
+    phone_ids = {m.phone_id for m in messages if m.phone_id is not None}
+    if phone_ids:
+        ledger = session.execute(
+            select(
+                Consent.phone_id, Consent.channel, Consent.purpose, Consent.action, Consent.source
+            )
+            .where(Consent.phone_id.in_(phone_ids))
+            .order_by(Consent.id)
+        )
+        for phone_id, channel, purpose, action, source in ledger:
+            facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
+    batch_ids = [m.id for m in messages]
+    for rooftop_id, config in rooftops.items():
+        customers = {
+            m.customer_id
+            for m in messages
+            if m.rooftop_id == rooftop_id and m.customer_id is not None
+        }
+        if not customers:
+            continue
+        day_start, next_day = _local_day(now, config)
+        counts = session.execute(
+            select(OutboundMessage.customer_id, func.count(OutboundMessage.id))
+            .where(
+                OutboundMessage.customer_id.in_(customers),
+                OutboundMessage.rooftop_id == rooftop_id,
+                OutboundMessage.kind.in_(AUTOMATIC_KINDS),
+                OutboundMessage.id.not_in(batch_ids),
+                or_(
+                    OutboundMessage.state == "sending",
+                    (OutboundMessage.sent_at >= day_start) & (OutboundMessage.sent_at < next_day),
+                ),
+            )
+            .group_by(OutboundMessage.customer_id)
+        )
+        for customer_id, count in counts:
+            if customer_id is not None:
+                facts.counted[(customer_id, rooftop_id)] = count
+    return facts
+
+
+def _local_day(now: datetime, rooftop: RooftopConfig) -> tuple[datetime, datetime]:
+    """The rooftop-local day around `now`, as UTC bounds."""
+    local_day = now.astimezone(rooftop.zone).date()
+    day_start = datetime.combine(local_day, time(0), tzinfo=rooftop.zone).astimezone(UTC)
+    next_day = datetime.combine(
+        local_day + timedelta(days=1), time(0), tzinfo=rooftop.zone
+    ).astimezone(UTC)
+    return day_start, next_day
+
+
 def consent_verdict(
-    session: Session, *, message: OutboundMessage, rooftop: RooftopConfig
+    session: Session,
+    *,
+    message: OutboundMessage,
+    rooftop: RooftopConfig,
+    facts: BatchFacts | None = None,
 ) -> Verdict | None:
     """The consent ledger: the latest row for (phone, channel, purpose) wins.
 
@@ -55,16 +139,10 @@ def consent_verdict(
     if message.phone_id is None:
         return Verdict("suppress", "no phone to check consent against")
     ledger_purpose = "marketing" if message.purpose == "marketing" else "status"
-    latest = session.execute(
-        select(Consent.action, Consent.source)
-        .where(
-            Consent.phone_id == message.phone_id,
-            Consent.channel == message.channel,
-            Consent.purpose == ledger_purpose,
-        )
-        .order_by(Consent.id.desc())
-        .limit(1)
-    ).first()
+    if facts is not None:
+        latest = facts.consent.get((message.phone_id or 0, message.channel, ledger_purpose))
+    else:
+        latest = _latest_consent(session, message=message, purpose=ledger_purpose)
     if latest is not None:
         action, source = latest
         if action == "revoked":
@@ -83,6 +161,22 @@ def consent_verdict(
             f"consent: no {ledger_purpose} consent on file and the rooftop default is off",
         )
     return None
+
+
+def _latest_consent(
+    session: Session, *, message: OutboundMessage, purpose: str
+) -> tuple[str, str] | None:
+    row = session.execute(
+        select(Consent.action, Consent.source)
+        .where(
+            Consent.phone_id == message.phone_id,
+            Consent.channel == message.channel,
+            Consent.purpose == purpose,
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 @lru_cache(maxsize=4096)
@@ -172,7 +266,12 @@ def quiet_hours_verdict(
 
 
 def daily_cap_verdict(
-    session: Session, *, message: OutboundMessage, rooftop: RooftopConfig, now: datetime
+    session: Session,
+    *,
+    message: OutboundMessage,
+    rooftop: RooftopConfig,
+    now: datetime,
+    facts: BatchFacts | None = None,
 ) -> Verdict | None:
     """At most `daily_cap` automatic messages per customer per rooftop-local day.
 
@@ -185,25 +284,30 @@ def daily_cap_verdict(
         return None
     if message.kind == "status" and message.stage in CAP_EXEMPT_STAGES:
         return None
-    zone = rooftop.zone
-    local_day = now.astimezone(zone).date()
-    day_start = datetime.combine(local_day, time(0), tzinfo=zone).astimezone(UTC)
-    next_day = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    sent_today = session.scalar(
-        select(func.count(OutboundMessage.id)).where(
-            OutboundMessage.customer_id == message.customer_id,
-            OutboundMessage.rooftop_id == message.rooftop_id,
-            OutboundMessage.kind.in_(AUTOMATIC_KINDS),
-            OutboundMessage.id != message.id,
-            or_(
-                OutboundMessage.state == "sending",
-                (OutboundMessage.sent_at >= day_start) & (OutboundMessage.sent_at < next_day),
-            ),
+    day_start, next_day = _local_day(now, rooftop)
+    if facts is not None:
+        sent_today = facts.counted[(message.customer_id, message.rooftop_id)]
+    else:
+        sent_today = (
+            session.scalar(
+                select(func.count(OutboundMessage.id)).where(
+                    OutboundMessage.customer_id == message.customer_id,
+                    OutboundMessage.rooftop_id == message.rooftop_id,
+                    OutboundMessage.kind.in_(AUTOMATIC_KINDS),
+                    OutboundMessage.id != message.id,
+                    or_(
+                        OutboundMessage.state == "sending",
+                        (OutboundMessage.sent_at >= day_start)
+                        & (OutboundMessage.sent_at < next_day),
+                    ),
+                )
+            )
+            or 0
         )
-    )
-    if (sent_today or 0) < rooftop.daily_cap:
+    if sent_today < rooftop.daily_cap:
         return None
-    resume = next_allowed(next_day, rooftop.quiet, [zone]) or next_day
+    local_day = now.astimezone(rooftop.zone).date()
+    resume = next_allowed(next_day, rooftop.quiet, [rooftop.zone]) or next_day
     return _hold(message, resume, f"daily cap {rooftop.daily_cap} reached for {local_day}")
 
 
@@ -211,30 +315,3 @@ def _hold(message: OutboundMessage, resume: datetime, why: str) -> Verdict:
     if message.expires_at is not None and resume > message.expires_at:
         return Verdict("expire", f"{why}; stale before {resume:%Y-%m-%d %H:%MZ}")
     return Verdict("defer", f"{why}: held until {resume:%Y-%m-%d %H:%MZ}", resume)
-
-
-class SenderPacer:
-    """Spaces sends per sender number at `rate` per second (process-local).
-
-    Several worker processes each pace on their own, so N workers may together
-    send up to N x rate from one number; Twilio queues the excess (up to ~4 h)
-    rather than failing it. Run one worker per long code, or send through a
-    Messaging Service, when that matters.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._next_slot: dict[str, float] = {}
-
-    def wait(self, sender: str, rate: float) -> None:
-        """Block the calling thread until `sender` may send again."""
-        with self._lock:
-            now = monotonic_time.monotonic()
-            slot = max(now, self._next_slot.get(sender, now))
-            self._next_slot[sender] = slot + 1.0 / rate
-        delay = slot - now
-        if delay > 0:
-            monotonic_time.sleep(delay)
-
-
-PACER = SenderPacer()

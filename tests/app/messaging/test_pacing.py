@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from app.db import utcnow
 from app.deps import Database
+from app.messaging.models import SenderPace
 from app.messaging.pacing import reserve_slots
+from integrations.twilio.sandbox import SandboxServer
+from tests.app.messaging.conftest import Shop, sent_to
 
 NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 
@@ -49,3 +55,21 @@ def test_workers_reserving_at_once_never_share_a_slot(database: Database) -> Non
         thread.join()
     assert len(slots) == 80 and len(set(slots)) == 80
     assert sorted(slots) == [NOW + timedelta(seconds=i) for i in range(80)]
+
+
+def test_the_dispatcher_sends_on_slots_shared_through_the_database(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
+    shop.configure(send_rate_per_second=20)
+    for n in range(10):
+        customer, _ = shop.customer(f"+141555501{20 + n}")
+        shop.repair_order(customer, number=f"R{n}")
+    before = utcnow()
+    assert dispatch().sent == 10
+    after = utcnow()
+    with shop.database.sessions() as session:
+        pace = session.get(SenderPace, "+14155550100")
+    assert pace is not None
+    # Ten slots at 20/s were reserved from the sender's row: the next free one is 0.5 s on.
+    assert before + timedelta(seconds=0.5) <= pace.next_slot_at <= after + timedelta(seconds=0.5)
+    assert len(sent_to(sandbox)) == 10
