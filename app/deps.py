@@ -71,8 +71,11 @@ async def signed_twilio_form(request: Request, settings: SettingsDep) -> TwilioF
     signature = request.headers.get("X-Twilio-Signature")
     if not is_valid_signature(settings.twilio_auth_token, url, pairs, signature):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    # NUL cannot be stored in PostgreSQL text; drop it (after the signature check) so the
+    # customer's message is kept rather than refused on every retry.
+    fields = {key: value.replace("\x00", "") for key, value in pairs}
     return TwilioForm(
-        fields=dict(pairs), idempotency_token=request.headers.get("I-Twilio-Idempotency-Token")
+        fields=fields, idempotency_token=request.headers.get("I-Twilio-Idempotency-Token")
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from app.auth.views import router as auth_router
 from app.config import Settings
@@ -31,6 +33,17 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
+    """Input the database refuses (a NUL byte, a number out of range) is the client's error.
+
+    The unit of work has already rolled back: nothing was written.
+    """
+    return JSONResponse(
+        {"detail": "the request holds a value the database cannot store (e.g. a NUL character)"},
+        status_code=422,
+    )
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     """Build the app for these settings; tests hand in their own database."""
     settings = settings or Settings()
@@ -46,6 +59,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database
     instrument_app(app)
     install_error_pages(app)
+    app.add_exception_handler(DataError, _unstorable_input)
     for router in ROUTERS:
         app.include_router(router)
     return app
