@@ -20,7 +20,7 @@ from app.deps import Database
 from app.messaging.dispatcher import dispatch_due
 from app.messaging.models import OutboundMessage
 from integrations.twilio.gateway import TwilioGateway
-from integrations.twilio.sandbox import SandboxServer
+from integrations.twilio.sandbox import SandboxConfig, SandboxServer
 from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
 
 
@@ -188,3 +188,34 @@ def run_burst(
         outbound_duplicated=sum(n - 1 for n in held.values()),
         seconds=round(seconds, 1),
     )
+
+
+def assert_burst_exactly_once(
+    *,
+    database: Database,
+    settings: Settings,
+    app_url: str,
+    rooftop_id: int,
+    group_id: int,
+    **sizes: int,
+) -> BurstReport:
+    """Run a burst against a fresh sandbox (no callbacks) and require 0 lost, 0 duplicated."""
+    config = SandboxConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        callbacks=False,
+    )
+    with SandboxServer(config) as sandbox:
+        report = run_burst(
+            database,
+            settings=settings,
+            app_url=app_url,
+            sandbox=sandbox,
+            rooftop_id=rooftop_id,
+            group_id=group_id,
+            **sizes,
+        )
+    print(f"\n{report}")
+    assert (report.inbound_lost, report.inbound_duplicated) == (0, 0)
+    assert (report.outbound_lost, report.outbound_duplicated) == (0, 0)
+    return report

@@ -9,9 +9,8 @@ import pytest
 
 from app.config import Settings
 from app.deps import Database
-from integrations.twilio.sandbox import SandboxConfig, SandboxServer
 from tests.app.messaging.conftest import Shop
-from tests.reliability.burst import run_burst
+from tests.reliability.burst import assert_burst_exactly_once
 from tests.support import ServedApp
 
 pytestmark = pytest.mark.soak
@@ -20,24 +19,14 @@ pytestmark = pytest.mark.soak
 def test_thousand_inbound_in_ten_seconds_while_five_thousand_go_out(
     shop: Shop, database: Database, app_settings: Settings, served_app: ServedApp
 ) -> None:
-    config = SandboxConfig(
-        account_sid=app_settings.twilio_account_sid,
-        auth_token=app_settings.twilio_auth_token,
-        callbacks=False,
+    assert_burst_exactly_once(
+        database=database,
+        settings=app_settings,
+        app_url=served_app.url,
+        rooftop_id=shop.rooftop_id,
+        group_id=shop.group_id,
+        inbound=1000,
+        outbound=5000,
+        window_s=10,
+        workers=2,
     )
-    with SandboxServer(config) as sandbox:
-        report = run_burst(
-            database,
-            settings=app_settings,
-            app_url=served_app.url,
-            sandbox=sandbox,
-            rooftop_id=shop.rooftop_id,
-            group_id=shop.group_id,
-            inbound=1000,
-            outbound=5000,
-            window_s=10,
-            workers=2,
-        )
-    print(f"\n{report}")
-    assert (report.inbound_lost, report.inbound_duplicated) == (0, 0)
-    assert (report.outbound_lost, report.outbound_duplicated) == (0, 0)
