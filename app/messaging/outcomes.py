@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable
 from app.db import is_postgres
-from app.dealers.models import Rooftop
 from app.deps import Database
 from app.messaging.models import OutboundMessage
 from app.messaging.policies import Verdict
@@ -270,12 +269,6 @@ def _apply_permanent(session: Session, message: OutboundMessage, error: SendErro
             message=f"Twilio refused a route ({error.code}): {error.message}. "
             "Enable the region or route in the Twilio console.",
         )
-    if message.channel == "whatsapp" and phone is not None and phone.e164 and phone.textable:
-        rooftop = session.get(Rooftop, message.rooftop_id)
-        enqueue_sms_fallback(
-            session,
-            message=message,
-            sms_from=rooftop.sms_from if rooftop else None,
-            e164=phone.e164,
-            reason=f"WhatsApp refused ({error.code})",
-        )
+    enqueue_sms_fallback(
+        session, message=message, phone=phone, reason=f"WhatsApp refused ({error.code})"
+    )

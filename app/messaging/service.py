@@ -129,14 +129,18 @@ def supersede_pending_status(
 
 
 def enqueue_sms_fallback(
-    session: Session, *, message: OutboundMessage, sms_from: str | None, e164: str, reason: str
+    session: Session, *, message: OutboundMessage, phone: Phone | None, reason: str
 ) -> OutboundMessage | None:
     """Queue the one SMS copy of a WhatsApp message that could not be delivered.
 
-    The dedupe key makes it once: a repeated failure callback finds the key taken.
+    Only to a textable number; from the rooftop's SMS sender. The dedupe key makes it
+    once: a repeated failure callback finds the key taken.
     """
     if message.channel != "whatsapp" or message.fallback_of_id is not None or not message.body:
         return None
+    if phone is None or not phone.e164 or not phone.textable:
+        return None
+    rooftop = session.get(Rooftop, message.rooftop_id)
     fallback = enqueue(
         session,
         MessageRequest(
@@ -151,12 +155,12 @@ def enqueue_sms_fallback(
             repair_order_id=message.repair_order_id,
             stage=message.stage,
             channel="sms",
-            to_address=e164,
+            to_address=phone.e164,
             expires_at=message.expires_at,
         ),
     )
     if fallback is not None:
-        fallback.from_address = sms_from
+        fallback.from_address = rooftop.sms_from if rooftop else None
         fallback.fallback_of_id = message.id
         fallback.suppressed_reason = f"SMS fallback: {reason}"
     return fallback
@@ -266,12 +270,9 @@ def _record_delivery_failure(
         mark_not_textable(
             session, phone=phone, reason=f"twilio {update.error_code}: carrier says not textable"
         )
-    if message.channel == "whatsapp" and phone is not None and phone.e164 and phone.textable:
-        rooftop = session.get(Rooftop, message.rooftop_id)
-        enqueue_sms_fallback(
-            session,
-            message=message,
-            sms_from=rooftop.sms_from if rooftop else None,
-            e164=phone.e164,
-            reason=f"WhatsApp {update.status} ({update.error_code or 'no code'})",
-        )
+    enqueue_sms_fallback(
+        session,
+        message=message,
+        phone=phone,
+        reason=f"WhatsApp {update.status} ({update.error_code or 'no code'})",
+    )
