@@ -27,10 +27,10 @@ from app.messaging.policies import Verdict
 from app.messaging.service import (
     AUTH_ALERT_KEY,
     enqueue_sms_fallback,
-    open_alert,
     revoke_consent_from_carrier,
     state_for_provider_status,
 )
+from app.ops.alerts import open_alert
 from integrations.twilio.base import ErrorKind, OutgoingMessage, SendError, SentMessage
 
 log = logging.getLogger(__name__)
@@ -226,13 +226,14 @@ def _record_failure(session: Session, plan: SendPlan, error: SendError, *, now: 
             message="Twilio rejected the account credentials "
             f"({error.code or error.http_status}); sending is stopped until this alert "
             "is resolved. Check TWILIO_AUTH_TOKEN.",
+            now=now,
         )
         message.state = "pending"
         message.suppressed_reason = STOPPED_ON_AUTH
         return "released"
     if not error.permanent:
         return _retry_later(message, error, now=now)
-    _apply_permanent(session, message, error)
+    _apply_permanent(session, message, error, now=now)
     return "failed"
 
 
@@ -255,7 +256,9 @@ def _retry_later(message: OutboundMessage, error: SendError, *, now: datetime) -
     return "retried"
 
 
-def _apply_permanent(session: Session, message: OutboundMessage, error: SendError) -> None:
+def _apply_permanent(
+    session: Session, message: OutboundMessage, error: SendError, *, now: datetime
+) -> None:
     message.state = "failed"
     phone = session.get(Phone, message.phone_id) if message.phone_id else None
     if error.kind is ErrorKind.UNSUBSCRIBED and phone is not None:
@@ -268,6 +271,7 @@ def _apply_permanent(session: Session, message: OutboundMessage, error: SendErro
             key=f"twilio:route:{error.code}",
             message=f"Twilio refused a route ({error.code}): {error.message}. "
             "Enable the region or route in the Twilio console.",
+            now=now,
         )
     enqueue_sms_fallback(
         session, message=message, phone=phone, reason=f"WhatsApp refused ({error.code})"

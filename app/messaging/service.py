@@ -171,20 +171,6 @@ def revoke_consent_from_carrier(session: Session, *, phone: Phone) -> None:
     revoke_all(session, phone=phone, channel="sms", source="twilio:21610")
 
 
-def open_alert(session: Session, *, key: str, message: str) -> None:
-    """Open (or keep open) the operator alert `key`."""
-    alert = session.get(Alert, key)
-    if alert is None:
-        session.add(Alert(key=key, message=message, opened_at=utcnow()))
-    elif alert.resolved_at is not None:
-        alert.message, alert.opened_at, alert.resolved_at, alert.notified_at = (
-            message,
-            utcnow(),
-            None,
-            None,
-        )
-
-
 def claim_credentials_check(session: Session, *, now: datetime, every: timedelta) -> bool:
     """While sending is stopped, let one worker per `every` re-check the credentials."""
     claimed = session.execute(
