@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.dealers.models import Rooftop
 
 TOKEN_PREFIX = "pw_"
+TOKEN_TOUCH_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     )
     if row is None:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    # Once a minute is enough to show "last used"; a write per API call is not.
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_AFTER:
+        row.last_used_at = now
     rooftop_ids = frozenset(r.id for r in row.rooftops) if row.role == "advisor" else None
     return Principal(group_id=row.group_id, role=row.role, rooftop_ids=rooftop_ids, token_id=row.id)
 
