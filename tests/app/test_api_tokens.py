@@ -24,13 +24,17 @@ def test_last_used_is_recorded_at_most_once_a_minute(database: Database) -> None
     with time_machine.travel(start, tick=False):
         with database.transaction() as session:
             assert principal_for_token(session, token) is not None
-        with time_machine.travel(start + timedelta(seconds=30), tick=False):
-            with database.transaction() as session:
-                principal_for_token(session, token)
-                assert not session.dirty  # nothing to write within the minute
-        with time_machine.travel(start + timedelta(minutes=2), tick=False):
-            with database.transaction() as session:
-                principal_for_token(session, token)
+        with (
+            time_machine.travel(start + timedelta(seconds=30), tick=False),
+            database.transaction() as session,
+        ):
+            principal_for_token(session, token)
+            assert not session.dirty  # nothing to write within the minute
+        with (
+            time_machine.travel(start + timedelta(minutes=2), tick=False),
+            database.transaction() as session,
+        ):
+            principal_for_token(session, token)
     with database.sessions() as session:
         row = session.scalars(select(ApiToken)).one()
         assert row.last_used_at == start + timedelta(minutes=2)
