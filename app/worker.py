@@ -113,14 +113,12 @@ class Worker:
         """Start polls of the rooftops now due, each on its own thread; return at once."""
         self.polls.tick()
 
-    def poll(self, *, every_rooftop: bool = False) -> list[PollResult]:
-        """Poll each rooftop whose interval has passed (every active rooftop if asked)."""
-        rooftop_ids = None
-        if every_rooftop:
-            from app.dealers.service import active_rooftops
+    def poll_every_rooftop(self) -> list[PollResult]:
+        """Poll every active rooftop now, whatever its interval, and wait (`worker --once`)."""
+        from app.dealers.service import active_rooftops
 
-            with self.database.transaction() as session:
-                rooftop_ids = [r.id for r in active_rooftops(session)]
+        with self.database.transaction() as session:
+            rooftop_ids = [r.id for r in active_rooftops(session)]
         return poll_due_rooftops(
             self.database,
             adapter_factory=self.adapters,
@@ -160,7 +158,7 @@ class Worker:
     def run_once(self) -> RunReport:
         """Everything due now, once: poll, plan, send. Retries not yet due wait."""
         report = RunReport()
-        report.polls = self.poll(every_rooftop=True)
+        report.polls = self.poll_every_rooftop()
         report.followups_queued = self.followups()
         report.watchdog_actions = self.watchdog()
         report.dispatch = self.dispatch_until_idle()
