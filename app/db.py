@@ -57,6 +57,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:
+            return value  # PostgreSQL sessions run in UTC (see PG_CONNECT_ARGS)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -80,7 +82,10 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 # Seconds to wait for PostgreSQL to answer a new connection.
 CONNECT_TIMEOUT = 5
 # libpq connection parameters, passed through psycopg (seconds; tcp_user_timeout in ms).
-PG_CONNECT_ARGS: dict[str, int] = {
+# A session in UTC hands back timestamps whose tzinfo is `datetime.UTC` itself, which
+# UTCDateTime passes through untouched (a zoneinfo "Etc/UTC" costs ~8 us per value).
+PG_CONNECT_ARGS: dict[str, int | str] = {
+    "options": "-c TimeZone=UTC",
     "connect_timeout": CONNECT_TIMEOUT,
     "keepalives": 1,
     "keepalives_idle": 30,
