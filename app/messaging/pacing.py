@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Interval, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,23 +25,34 @@ def reserve_slots(
     """Reserve `count` consecutive send times for `sender` at `rate` per second.
 
     Call inside the claim transaction: the row lock (PostgreSQL) or the write lock
-    (SQLite) makes the reservation atomic across workers.
+    (SQLite) makes the reservation atomic across workers. PostgreSQL does it in one
+    upsert; SQLite, which holds its write lock already, reads then upserts.
     """
     if count <= 0:
         return []
     step = timedelta(seconds=1.0 / rate)
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    session.execute(
-        insert(SenderPace)
-        .values(sender=sender, next_slot_at=now)
-        .on_conflict_do_nothing(index_elements=["sender"])
-    )
-    pace = session.scalars(
-        select(SenderPace)
-        .where(SenderPace.sender == sender)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    first = max(pace.next_slot_at, now)
-    pace.next_slot_at = first + step * count
+    span = step * count
+    column = SenderPace.__table__.c.next_slot_at
+    if is_postgres(session):
+        at = literal(now, column.type)
+        upsert = postgresql.insert(SenderPace).values(sender=sender, next_slot_at=now + span)
+        end = session.scalars(
+            upsert.on_conflict_do_update(
+                index_elements=["sender"],
+                set_={
+                    "next_slot_at": func.greatest(SenderPace.next_slot_at, at, type_=column.type)
+                    + literal(span, Interval())
+                },
+            ).returning(SenderPace.next_slot_at)
+        ).one()
+        first = end - span
+    else:
+        stored = session.scalar(select(SenderPace.next_slot_at).where(SenderPace.sender == sender))
+        first = now if stored is None else max(stored, now)
+        upsert = sqlite.insert(SenderPace).values(sender=sender, next_slot_at=first + span)
+        session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["sender"], set_={"next_slot_at": upsert.excluded.next_slot_at}
+            )
+        )
     return [first + step * i for i in range(count)]
