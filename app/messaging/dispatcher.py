@@ -2,13 +2,14 @@
 
 A send is three short steps and never holds a database lock across the network:
 
-1. claim and decide (one transaction): due rows become `claimed` with a claim
-   token and a lease (`claimed_until`); PostgreSQL skips rows other workers hold
-   (`FOR UPDATE SKIP LOCKED`), SQLite serialises the claim in its write lock
-   (`BEGIN IMMEDIATE`). Rows whose lease expired (a crashed worker) are claimed
-   again. `send_started_at` is set here, before anything leaves the building.
-   In the same transaction each row is sent, held (`not_before`), suppressed, or
-   expired by the policies; the reason is written on the row.
+1. claim and decide (one transaction): due rows become `sending` with a claim
+   token and a lease (`claimed_until`) in one UPDATE ... RETURNING; PostgreSQL
+   skips rows other workers hold (`FOR UPDATE SKIP LOCKED`), SQLite serialises
+   the claim in its write lock (`BEGIN IMMEDIATE`). Rows whose lease expired (a
+   crashed worker) are claimed again. `send_started_at` is set here, before
+   anything leaves the building. In the same transaction each row is sent, held
+   (`not_before`), suppressed, or expired by the policies; the reason is written
+   on the row.
 2. send outside any transaction, in a bounded thread pool that lives for the
    whole run. The next batch is claimed while this one's sends are in flight,
    so the pool never waits for the database.
@@ -34,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.config import RooftopConfig
@@ -135,8 +136,10 @@ class _Run:
         last_record = time.monotonic()
         while True:
             sending = in_flight - len(done)
-            # Claim the next batch while the pool still has this one's sends to work on.
-            if more and batches < max_batches and sending <= concurrency:
+            # Claim the next batch while the pool still has half a batch queued beyond
+            # what its threads are sending: a claim takes tens of milliseconds, and the
+            # threads must not run dry meanwhile.
+            if more and batches < max_batches and sending <= concurrency + self.batch_size // 2:
                 plans, more = self._claim_batch()
                 batches += 1
                 for plan in plans:
@@ -235,8 +238,10 @@ def claim_due(
 ) -> list[tuple[OutboundMessage, bool]]:
     """Claim up to `limit` due rows for `token`, oldest first; rows other workers hold are skipped.
 
-    Returns each claimed row with whether it may already exist at Twilio (an earlier
-    attempt, or a send that started and never got recorded). Commit promptly.
+    Returns each claimed row (now `sending`, with token, lease and `send_started_at`)
+    with whether it may already exist at Twilio (an earlier attempt, or a send that
+    started and never got recorded). Two statements whatever the batch size: the due
+    ids, locked, then one UPDATE ... RETURNING of the rows. Commit promptly.
     """
     due = or_(
         and_(OutboundMessage.state == "pending", OutboundMessage.not_before <= now),
@@ -246,21 +251,34 @@ def claim_due(
         ),
     )
     query = (
-        select(OutboundMessage)
+        select(
+            OutboundMessage.id,
+            (OutboundMessage.attempt > 0) | OutboundMessage.send_started_at.is_not(None),
+        )
         .where(due)
         .order_by(OutboundMessage.not_before, OutboundMessage.id)
         .limit(limit)
     )
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for row in session.scalars(query).all():
-        claimed.append((row, row.attempt > 0 or row.send_started_at is not None))
-        row.state = "claimed"
-        row.claim_token = token
-        row.claimed_until = now + lease
-        row.send_started_at = row.send_started_at or now
-    return claimed
+    reconcile = {row_id: bool(maybe_sent) for row_id, maybe_sent in session.execute(query)}
+    if not reconcile:
+        return []
+    started = literal(now, OutboundMessage.send_started_at.type)
+    rows = session.scalars(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(reconcile))
+        .values(
+            state="sending",
+            claim_token=token,
+            claimed_until=now + lease,
+            send_started_at=func.coalesce(OutboundMessage.send_started_at, started),
+        )
+        .returning(OutboundMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
+    rows.sort(key=lambda row: (row.not_before, row.id))
+    return [(row, reconcile[row.id]) for row in rows]
 
 
 def _claim_and_decide(
@@ -291,11 +309,8 @@ def _claim_and_decide(
             )
         }
         phone_ids = {row.phone_id for row in rows if row.phone_id is not None}
-        phones = (
-            {p.id: p for p in session.scalars(select(Phone).where(Phone.id.in_(phone_ids)))}
-            if phone_ids
-            else {}
-        )
+        found = session.scalars(select(Phone).where(Phone.id.in_(phone_ids)))
+        phones = {p.id: p for p in found} if phone_ids else {}
         configs = {i: r.settings for i, r in rooftops.items()}
         # Consent and the daily cap's counts for the whole batch, in a query or two.
         facts = batch_facts(session, messages=rows, rooftops=configs, now=now)
@@ -310,7 +325,6 @@ def _claim_and_decide(
                 )
             if plan is not None:
                 facts.sending(message)
-                message.state = "sending"
                 plans.append(replace(plan, reconcile=reconcile))
                 continue
             assert verdict is not None
