@@ -252,6 +252,8 @@ def quiet_hours_verdict(
     now: datetime,
 ) -> Verdict | None:
     """Hold automatic messages during quiet hours in the rooftop's and the recipient's zone."""
+    if not rooftop.quiet.enabled:
+        return None  # no need to look up the recipient's zone (a phonenumbers parse)
     if message.purpose == "conversational" and recently_wrote(session, message=message, now=now):
         return None
     zones = [rooftop.zone]
