@@ -16,6 +16,7 @@ import weakref
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -81,21 +82,37 @@ class ThreadLocalHttpClient(HttpClient):
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        """Send one request; raises ``requests`` exceptions on network failure."""
+        """Send one request; raises ``requests`` exceptions on network failure.
+
+        What ``Session.request`` does, except that the environment's settings for a
+        host (proxies, CA bundle: ``merge_environment_settings``) are worked out once
+        per thread and host rather than on every send, where they cost more than
+        preparing the request.
+        """
         self._local.last_headers = {}
         effective_timeout = timeout if timeout is not None else self.timeout
-        response = self._session().request(
-            method.upper(),
-            uri,
-            params=params,  # type: ignore[arg-type]
-            data=data,
-            headers=headers,
-            auth=auth,
+        session = self._session()
+        prepared = session.prepare_request(
+            requests.Request(
+                method.upper(), uri, params=params, data=data, headers=headers, auth=auth
+            )
+        )
+        response = session.send(
+            prepared,
             timeout=effective_timeout,
             allow_redirects=allow_redirects,
+            **self._environment(session, prepared.url or uri),
         )
         self._local.last_headers = dict(response.headers)
         return Response(int(response.status_code), response.text, response.headers)
+
+    def _environment(self, session: requests.Session, url: str) -> dict[str, Any]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        cache: dict[str, dict[str, Any]] = self._local.__dict__.setdefault("environment", {})
+        if origin not in cache:
+            cache[origin] = session.merge_environment_settings(origin, {}, None, None, None)
+        return cache[origin]
 
     def last_headers(self) -> dict[str, str]:
         """Headers of the last response received on the calling thread."""

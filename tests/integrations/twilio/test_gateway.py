@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -246,3 +247,29 @@ def test_concurrent_sends_from_a_thread_pool(
         results = list(pool.map(lambda n: gateway.send(text(f"ro {n} ready")), range(50)))
     assert len({sent.sid for sent in results}) == 50
     assert sorted(stored_bodies(sandbox)) == sorted(f"ro {n} ready" for n in range(50))
+
+
+def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment's proxy settings are read once per host, not dropped: a send goes
+    through HTTP_PROXY (here a socket that records the request line and answers 502)."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    seen: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+        def proxy() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                seen.append(conn.recv(65536).split(b"\r\n", 1)[0])
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=proxy)
+        thread.start()
+        gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url="http://twilio.invalid")
+        with pytest.raises(SendError):
+            gateway.send(text())
+        thread.join(timeout=5)
+    assert seen and seen[0].startswith(b"POST http://twilio.invalid/2010-04-01/Accounts/")
