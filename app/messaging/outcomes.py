@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, Text, bindparam, func, select, update
+from sqlalchemy import ARRAY, Integer, String, Table, Text, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.customers.models import Phone
@@ -155,8 +155,57 @@ def _still_claimed(session: Session, plans: list[SendPlan]) -> set[int]:
 
 
 def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> None:
-    """Twilio holds these messages (new, or found by reconciliation): remember their sids."""
+    """Twilio holds these messages (new, or found by reconciliation): remember their sids.
+
+    PostgreSQL gets one UPDATE ... FROM unnest(arrays) for the batch (one round trip,
+    one statement text whatever the batch size); SQLite an executemany, which its
+    driver loops in C.
+    """
     table = cast(Table, OutboundMessage.__table__)
+    rows = []
+    for outcome in accepted:
+        assert outcome.sent is not None
+        status = outcome.sent.status or "queued"
+        rows.append(
+            (
+                outcome.plan.message_id,
+                outcome.plan.token,
+                outcome.sent.sid,
+                status,
+                state_for_provider_status(status),
+                outcome.sent.num_segments,
+                ADOPTED_NOTE if outcome.adopted else None,
+            )
+        )
+    fixed = {
+        "sent_at": now,
+        "claim_token": None,
+        "claimed_until": None,
+        "suppressed_reason": None,
+    }
+    if is_postgres(session):
+        columns = list(zip(*rows, strict=True))
+        types = (Integer, String, String, String, String, Integer, Text)
+        batch = (
+            func.unnest(
+                *(literal(list(c), ARRAY(kind)) for c, kind in zip(columns, types, strict=True))
+            )
+            .table_valued("id", "token", "sid", "status", "state", "segments", "note")
+            .render_derived()
+        )
+        session.execute(
+            update(table)
+            .where(table.c.id == batch.c.id, table.c.claim_token == batch.c.token)
+            .values(
+                provider_sid=batch.c.sid,
+                provider_status=batch.c.status,
+                state=batch.c.state,
+                num_segments=batch.c.segments,
+                error_message=func.coalesce(batch.c.note, table.c.error_message),
+                **fixed,
+            )
+        )
+        return
     statement = (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))
@@ -165,29 +214,12 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
             provider_status=bindparam("b_status"),
             state=bindparam("b_state"),
             num_segments=bindparam("b_segments"),
-            sent_at=now,
-            claim_token=None,
-            claimed_until=None,
-            suppressed_reason=None,
             error_message=func.coalesce(bindparam("b_note", type_=Text), table.c.error_message),
+            **fixed,
         )
     )
-    rows = []
-    for outcome in accepted:
-        assert outcome.sent is not None
-        status = outcome.sent.status or "queued"
-        rows.append(
-            {
-                "b_id": outcome.plan.message_id,
-                "b_token": outcome.plan.token,
-                "b_sid": outcome.sent.sid,
-                "b_status": status,
-                "b_state": state_for_provider_status(status),
-                "b_segments": outcome.sent.num_segments,
-                "b_note": ADOPTED_NOTE if outcome.adopted else None,
-            }
-        )
-    session.connection().execute(statement, rows)
+    names = ("b_id", "b_token", "b_sid", "b_status", "b_state", "b_segments", "b_note")
+    session.connection().execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 ADOPTED_NOTE = "adopted an existing Twilio message after an ambiguous attempt"
