@@ -3,9 +3,10 @@
 Both post the same messages (To, From, Body, StatusCallback) to the same Twilio
 fake (bench/twilio_fake.py, its own process) with the same concurrency, each in
 its own process started before timing begins. Duplicates and lost messages are
-counted from what the fake received. The two rooftops send through numbers with
-`send_rate_per_second = 1000` (a short code or Messaging Service), so pacing is
-not what limits the figures.
+counted from what the fake received (over every run). Each rate is the best of
+ROUNDS runs, for the ceiling and Pitwall alike. The two rooftops send through
+numbers with `send_rate_per_second = 1000` (a short code or Messaging Service),
+so pacing is not what limits the figures.
 
 `python -m bench.dispatch worker|ceiling ...` is the child side of a run.
 """
@@ -44,6 +45,7 @@ AUTH_TOKEN = "bench-token"
 PUBLIC_URL = "http://127.0.0.1:8000"
 CONCURRENCY = 32
 BATCH_SIZE = 100
+ROUNDS = 2  # each measurement is the best of this many runs
 QUICK_MESSAGES = 500
 BENCH_RATE = 1000.0  # messages/s per sender: the config's maximum (short code / service)
 
@@ -304,6 +306,16 @@ def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Pop
     return Run(rate=len(expected) / seconds, seconds=seconds, duplicates=duplicates, lost=lost)
 
 
+def _keep_best(runs: dict[str, Run], name: str, run: Run) -> None:
+    """Keep the fastest run under `name`; duplicates and losses add up over every run."""
+    best = runs.get(name)
+    if best is not None:
+        run.duplicates, run.lost = run.duplicates + best.duplicates, run.lost + best.lost
+        if best.rate > run.rate:
+            run.rate, run.seconds = best.rate, best.seconds
+    runs[name] = run
+
+
 def measure_backend(
     backend: str, *, count: int, pg_url: str, sqlite_dir: Path, latencies: tuple[float, ...]
 ) -> dict[str, Run]:
@@ -317,24 +329,25 @@ def measure_backend(
         with FakeTwilio() as fake:
             for latency in latencies:
                 tag = f"{latency:g}ms"
-                fake.control(latency_ms=latency, reset=True)
-                runs[f"ceiling_{tag}"] = _measure(
-                    fake,
-                    expected,
-                    [_child("ceiling", fake=fake.url, concurrency=CONCURRENCY, forms=forms_file)],
-                )
-                for workers in (1, 3) if latency else (1,):
-                    reset(url)
-                    fake.control(reset=True)
-                    children = [
-                        _child("worker", url=url, fake=fake.url, concurrency=CONCURRENCY)
-                        for _ in range(workers)
+                # Best of ROUNDS for every side alike: a shared machine's stalls only slow.
+                for _ in range(ROUNDS):
+                    fake.control(latency_ms=latency, reset=True)
+                    ceiling = [
+                        _child("ceiling", fake=fake.url, concurrency=CONCURRENCY, forms=forms_file)
                     ]
-                    run = _measure(fake, expected, children)
-                    left = states(url)
-                    # Every row must have left the outbox as sent; anything else is lost too.
-                    run.lost += sum(n for state, n in left.items() if state != "queued")
-                    runs[f"pitwall_{workers}w_{tag}"] = run
+                    _keep_best(runs, f"ceiling_{tag}", _measure(fake, expected, ceiling))
+                    for workers in (1, 3) if latency else (1,):
+                        reset(url)
+                        fake.control(reset=True)
+                        children = [
+                            _child("worker", url=url, fake=fake.url, concurrency=CONCURRENCY)
+                            for _ in range(workers)
+                        ]
+                        run = _measure(fake, expected, children)
+                        left = states(url)
+                        # Every row must have left the outbox as sent; anything else is lost too.
+                        run.lost += sum(n for state, n in left.items() if state != "queued")
+                        _keep_best(runs, f"pitwall_{workers}w_{tag}", run)
         forms_file.unlink(missing_ok=True)
     return runs
 
