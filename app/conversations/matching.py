@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.conversations.intents import fold
 from app.conversations.models import InboundMessage
 from app.customers.models import Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
+from app.db import UTCDateTime
 from app.dealers.models import Rooftop
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
 
@@ -62,23 +64,16 @@ def find_or_create_contact(
     unanswered "which vehicle?" question at this rooftop asked since then (`pending_question`).
     """
     group_id = rooftop.group_id
-    columns: list[Any] = [Phone, Customer]
-    if question_asked_since is not None:
-        columns.append(
-            _pending_question_query(rooftop=rooftop, phone_id=Phone.id, since=question_asked_since)
-            .with_only_columns(InboundMessage.id)
-            .scalar_subquery()
-        )
     # The phone, its (not erased) customers and any pending question in one round trip:
     # every inbound text asks.
     rows = session.execute(
-        select(*columns)
-        .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
-        .outerjoin(
-            Customer,
-            and_(Customer.id == CustomerPhone.customer_id, Customer.erased_at.is_(None)),
-        )
-        .where(Phone.group_id == group_id, Phone.e164 == e164)
+        _contact_statement(with_question=question_asked_since is not None),
+        {
+            "group_id": group_id,
+            "e164": e164,
+            "rooftop_id": rooftop.id,
+            "since": question_asked_since,
+        },
     ).all()
     phone = rows[0][0] if rows else None
     customers = sorted((row[1] for row in rows if row[1] is not None), key=lambda c: c.id)
@@ -94,6 +89,34 @@ def find_or_create_contact(
     session.add(CustomerPhone(customer_id=customer.id, phone_id=phone.id, is_primary=True))
     session.flush()
     return Contact(phone=phone, customers=[customer], is_new=True, pending_question_id=question_id)
+
+
+@cache
+def _contact_statement(*, with_question: bool) -> Select[Any]:
+    """The contact lookup, built once: every inbound text and call runs it."""
+    columns: list[Any] = [Phone, Customer]
+    if with_question:
+        question = (
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.rooftop_id == bindparam("rooftop_id"),
+                InboundMessage.phone_id == Phone.id,
+                InboundMessage.pending_choices.is_not(None),
+                InboundMessage.received_at >= bindparam("since", type_=UTCDateTime),
+            )
+            .order_by(InboundMessage.id.desc())
+            .limit(1)
+        )
+        columns.append(question.scalar_subquery())
+    return (
+        select(*columns)
+        .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
+        .outerjoin(
+            Customer,
+            and_(Customer.id == CustomerPhone.customer_id, Customer.erased_at.is_(None)),
+        )
+        .where(Phone.group_id == bindparam("group_id"), Phone.e164 == bindparam("e164"))
+    )
 
 
 @dataclass(frozen=True)
@@ -122,13 +145,22 @@ def _orders(
     # answered) never decide which orders are open, and go out with the next write.
     with session.no_autoflush:
         return list(
-            session.scalars(
-                select(RepairOrder)
-                .options(joinedload(RepairOrder.vehicle), joinedload(RepairOrder.lines))
-                .where(RepairOrder.customer_id.in_(ids), RepairOrder.stage.in_(tuple(stages)))
-                .order_by(RepairOrder.id)
-            ).unique()
+            session.scalars(_orders_statement(), {"ids": ids, "stages": tuple(stages)}).unique()
         )
+
+
+@cache
+def _orders_statement() -> Select[Any]:
+    """Orders of some customers in some stages, with vehicle and lines; built once."""
+    return (
+        select(RepairOrder)
+        .options(joinedload(RepairOrder.vehicle), joinedload(RepairOrder.lines))
+        .where(
+            RepairOrder.customer_id.in_(bindparam("ids", expanding=True)),
+            RepairOrder.stage.in_(bindparam("stages", expanding=True)),
+        )
+        .order_by(RepairOrder.id)
+    )
 
 
 def candidates(

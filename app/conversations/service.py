@@ -12,8 +12,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -65,23 +67,20 @@ def receive_message(session: Session, *, form: Mapping[str, str], now: datetime)
     rooftop = rooftop_for_number(session, to_address)
     # One statement stores it or finds it taken (a retry, or a concurrent one whose
     # commit the insert waits for): no separate lookup, no savepoint round trips.
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     row = session.scalars(
-        insert(InboundMessage)
-        .values(
-            provider_sid=sid,
-            group_id=rooftop.group_id if rooftop else None,
-            rooftop_id=rooftop.id if rooftop else None,
-            channel=channel_of(from_address),
-            from_address=from_address[:40],
-            to_address=to_address[:40],
-            body=form.get("Body", ""),
-            num_media=int(form.get("NumMedia") or 0),
-            raw=dict(form),
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(InboundMessage)
+        _store_statement(is_postgres(session)),
+        {
+            "provider_sid": sid,
+            "group_id": rooftop.group_id if rooftop else None,
+            "rooftop_id": rooftop.id if rooftop else None,
+            "channel": channel_of(from_address),
+            "from_address": from_address[:40],
+            "to_address": to_address[:40],
+            "body": form.get("Body", ""),
+            "num_media": int(form.get("NumMedia") or 0),
+            "raw": dict(form),
+            "received_at": now,
+        },
     ).one_or_none()
     if row is None:
         # A MessageSid seen before: answer as the first time did.
@@ -95,6 +94,25 @@ def receive_message(session: Session, *, form: Mapping[str, str], now: datetime)
         row.reply_body = _answer(session, row=row, rooftop=rooftop, form=form, now=now)
     row.handled_at = now
     return row.reply_body
+
+
+_STORED = (
+    "provider_sid", "group_id", "rooftop_id", "channel", "from_address", "to_address",
+    "body", "num_media", "raw", "received_at",
+)  # fmt: skip
+
+
+@cache
+def _store_statement(postgres: bool) -> Any:
+    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING the row, built once:
+    every inbound text runs it, and building a statement costs more than running it."""
+    insert = postgresql.insert if postgres else sqlite.insert
+    return (
+        insert(InboundMessage)
+        .values({name: bindparam(name) for name in _STORED})
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(InboundMessage)
+    )
 
 
 @dataclass
