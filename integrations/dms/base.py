@@ -8,9 +8,8 @@ as the DMS wrote it and the app maps it through the rooftop's status map.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
+import marshal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +44,19 @@ class DmsCustomer:
     language: str | None = None  # lowercase ISO 639-1 ("en", "es", "fr") or None
     sms_consent: bool | None = None  # None: the DMS does not say; rooftop policy decides
     marketing_consent: bool | None = None
+
+    def content(self) -> tuple[Any, ...]:
+        """Everything the DMS says about the customer, as plain tuples for a hash."""
+        return (
+            self.external_id,
+            self.first_name,
+            self.last_name,
+            tuple((phone.number, phone.kind) for phone in self.phones),
+            self.email,
+            self.language,
+            self.sms_consent,
+            self.marketing_consent,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +102,41 @@ class RepairOrderRecord:
 
         ``updated_at`` is left out so that a re-read of an unchanged RO (an
         overlap window, a snapshot DMS that stamps fetch time) hashes the same
-        and costs the poller zero writes.
+        and costs the poller zero writes. A poll hashes every record it reads, so
+        the canonical form is marshal (version 2: no interning flags, so equal
+        content gives equal bytes in every process) of plain tuples, with times as
+        POSIX seconds (equal instants in any zone hash the same).
         """
-        content = dataclasses.asdict(self)
-        del content["updated_at"]
-        canonical = json.dumps(
-            content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_jsonable
+        customer, vehicle = self.customer, self.vehicle
+        content = (
+            "ro:1",
+            self.ro_number,
+            self.raw_status,
+            _instant(self.opened_at),
+            _instant(self.promised_at),
+            _instant(self.closed_at),
+            self.advisor_id,
+            self.advisor_name,
+            None if customer is None else customer.content(),
+            None
+            if vehicle is None
+            else (vehicle.vin, vehicle.year, vehicle.make, vehicle.model, vehicle.mileage),
+            lines_content(self.lines),
         )
-        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+        return hashlib.sha256(marshal.dumps(content, 2)).hexdigest()
 
 
-def _jsonable(value: object) -> str:
-    if isinstance(value, datetime):
-        # Normalise to UTC so two equal instants in different zones hash the same.
-        return value.astimezone(UTC).isoformat()
-    raise TypeError(f"cannot hash {type(value).__name__}")
+def lines_content(lines: tuple[DmsLine, ...]) -> tuple[tuple[Any, ...], ...]:
+    """The job lines as plain tuples, for a hash."""
+    return tuple(
+        (line.line_code, line.op_code, line.description, line.amount_cents, line.status)
+        for line in lines
+    )
+
+
+def _instant(value: datetime | None) -> float | None:
+    # POSIX seconds are exact to the microsecond for any date a DMS holds.
+    return None if value is None else value.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
