@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from integrations.dms.base import DmsPhone, MalformedRecord
@@ -46,6 +47,8 @@ _FALSE = {"false", "n", "no", "0", "opted_out", "optout", "revoked"}
 
 def text(value: Any, field: str) -> str | None:
     """A trimmed string, or None for null/blank; numbers are accepted as their text."""
+    if type(value) is str:  # the common case first: a poll parses a dozen per record
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -76,17 +79,27 @@ def cents(value: Any, field: str) -> int:
         value = repr(value)
     if not isinstance(value, str):
         raise MalformedRecord(f"{field}: not an amount: {value!r}")
+    parsed = _cents_of_text(value)
+    if isinstance(parsed, str):
+        raise MalformedRecord(f"{field}: {parsed}: {value!r}")
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _cents_of_text(value: str) -> int | str:
+    """Cents for an amount's text, or why it is not one. Cached: a shop's prices recur
+    on every poll, and Decimal arithmetic is most of what parsing a job line costs."""
     match = _MONEY.match(value.strip())
     if match is None:
-        raise MalformedRecord(f"{field}: not an amount: {value!r}")
+        return "not an amount"
     sign, whole, fraction = match.groups()
     try:
         amount = Decimal(whole.replace(",", "") + (fraction or ""))
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
-        raise MalformedRecord(f"{field}: not an amount: {value!r}") from exc
+    except InvalidOperation:  # pragma: no cover - the regex admits only digits
+        return "not an amount"
     scaled = amount * 100
     if scaled != scaled.to_integral_value():
-        raise MalformedRecord(f"{field}: more than two decimal places: {value!r}")
+        return "more than two decimal places"
     return int(scaled) * (-1 if sign else 1)
 
 
@@ -106,14 +119,30 @@ def iso_time(value: Any, field: str, *, local: tzinfo | None = None) -> datetime
     raw = text(value, field)
     if raw is None:
         return None
+    if local is None:
+        parsed = _utc_of_iso(raw)
+        if isinstance(parsed, str):
+            raise MalformedRecord(f"{field}: {parsed}: {raw!r}")
+        return parsed
     try:
-        parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+        moment = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError as exc:
         raise MalformedRecord(f"{field}: not an ISO 8601 time: {raw!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=local)
+    return moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=8192)
+def _utc_of_iso(raw: str) -> datetime | str:
+    """Aware UTC for an ISO 8601 time with an offset, or why it is not one. Cached: opened
+    and promised times repeat on every poll of an open RO (datetimes are immutable)."""
+    try:
+        parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        return "not an ISO 8601 time"
     if parsed.tzinfo is None:
-        if local is None:
-            raise MalformedRecord(f"{field}: ISO 8601 time without a UTC offset: {raw!r}")
-        parsed = parsed.replace(tzinfo=local)
+        return "ISO 8601 time without a UTC offset"
     return parsed.astimezone(UTC)
 
 
@@ -175,6 +204,12 @@ def language(value: Any) -> str | None:
     """'en', 'EN', 'en-US', 'es_MX', 'Spanish' -> two lowercase letters; unknown -> None."""
     if not isinstance(value, str) or not value.strip():
         return None
+    return _language_code(value)
+
+
+@lru_cache(maxsize=256)
+def _language_code(value: str) -> str | None:
+    # Cached: a handful of spellings recur on every record of a poll.
     cleaned = value.strip().lower()
     if cleaned in _LANGUAGE_NAMES:
         return _LANGUAGE_NAMES[cleaned]
@@ -186,7 +221,8 @@ def phone_kind(value: Any) -> str | None:
     """Map a vendor's phone type ('Cell', 'MOBILE', 'Business', 'H') to mobile/home/work."""
     if not isinstance(value, str):
         return None
-    return _PHONE_KINDS.get(value.strip().lower().replace(" ", ""))
+    kind = _PHONE_KINDS.get(value)  # already canonical, as most DMSes send it
+    return kind if kind is not None else _PHONE_KINDS.get(value.strip().lower().replace(" ", ""))
 
 
 def phone(number: Any, kind: Any, field: str) -> DmsPhone | None:

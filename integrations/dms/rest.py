@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -58,8 +59,9 @@ def _customer(data: dict[str, Any] | None) -> DmsCustomer | None:
         return None
     phones = []
     for i, item in enumerate(p.sequence(data.get("phones"), "customer.phones")):
-        entry = p.mapping(item, f"customer.phones[{i}]") or {}
-        phone = p.phone(entry.get("number"), entry.get("kind"), f"customer.phones[{i}].number")
+        where, number_f = _phone_fields(i)
+        entry = p.mapping(item, where) or {}
+        phone = p.phone(entry.get("number"), entry.get("kind"), number_f)
         if phone is not None:
             phones.append(phone)
     return DmsCustomer(
@@ -72,6 +74,11 @@ def _customer(data: dict[str, Any] | None) -> DmsCustomer | None:
         sms_consent=p.consent(data.get("sms_consent"), "customer.sms_consent"),
         marketing_consent=p.consent(data.get("marketing_consent"), "customer.marketing_consent"),
     )
+
+
+@lru_cache(maxsize=64)
+def _phone_fields(index: int) -> tuple[str, str]:
+    return f"customer.phones[{index}]", f"customer.phones[{index}].number"
 
 
 def _vehicle(data: dict[str, Any] | None) -> DmsVehicle | None:
@@ -87,17 +94,27 @@ def _vehicle(data: dict[str, Any] | None) -> DmsVehicle | None:
 
 
 def _line(item: Any, index: int) -> DmsLine:
-    where = f"lines[{index}]"
+    where, status_f, line_f, op_code_f, description_f, amount_f = _line_fields(index)
     data = p.mapping(item, where) or {}
-    status = p.required_text(data.get("status"), f"{where}.status").lower()
+    status = p.required_text(data.get("status"), status_f).lower()
     if status not in LINE_STATUSES:
-        raise MalformedRecord(f"{where}.status: unknown line status {status!r}")
+        raise MalformedRecord(f"{status_f}: unknown line status {status!r}")
     return DmsLine(
-        line_code=p.text(data.get("line"), f"{where}.line") or str(index + 1),
-        op_code=p.required_text(data.get("op_code"), f"{where}.op_code"),
-        description=p.text(data.get("description"), f"{where}.description") or "",
-        amount_cents=p.cents(data.get("amount"), f"{where}.amount"),
+        line_code=p.text(data.get("line"), line_f) or str(index + 1),
+        op_code=p.required_text(data.get("op_code"), op_code_f),
+        description=p.text(data.get("description"), description_f) or "",
+        amount_cents=p.cents(data.get("amount"), amount_f),
         status=status,  # checked against LINE_STATUSES above
+    )
+
+
+@lru_cache(maxsize=256)
+def _line_fields(index: int) -> tuple[str, ...]:
+    """The field names a line's errors are reported under, made once per index."""
+    where = f"lines[{index}]"
+    return (
+        where,
+        *(f"{where}.{name}" for name in ("status", "line", "op_code", "description", "amount")),
     )
 
 
