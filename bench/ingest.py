@@ -34,7 +34,7 @@ from app.customers.service import dms_ref_source
 from app.db import make_engine, make_session_factory
 from app.dealers.models import Rooftop
 from app.deps import Database
-from app.repair_orders.hashing import content_hash, customer_hash, payload_hash
+from app.repair_orders.hashing import content_hash, customer_hash, lines_hash, payload_hash
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from app.repair_orders.poller import poll_rooftop
 from bench.common import BenchResult, Target, ratio
@@ -132,11 +132,16 @@ class MemoryDms:
 
 
 class WriteCounter:
-    """Counts rows written (INSERT/UPDATE/DELETE) per table through one engine."""
+    """Counts rows written (INSERT/UPDATE/DELETE) per table through one engine.
+
+    Rows as the database reports them (the cursor's rowcount), so one set-based
+    statement that updates 2,500 rows counts 2,500; never fewer than the statement's
+    parameter sets, so a write statement that touched nothing still counts.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.rows: Counter[str] = Counter()
-        event.listen(engine, "before_cursor_execute", self._seen)
+        event.listen(engine, "after_cursor_execute", self._seen)
 
     def _seen(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         words = statement.split(None, 3)
@@ -145,7 +150,8 @@ class WriteCounter:
             return
         table = (words[2] if verb in ("INSERT", "DELETE") else words[1]).strip('"').split("(")[0]
         many = isinstance(params, list | tuple) and params and isinstance(params[0], dict | tuple)
-        self.rows[table] += len(params) if many else 1
+        rowcount = getattr(cursor, "rowcount", -1)
+        self.rows[table] += max(rowcount, len(params) if many else 1)
 
     def data_rows(self) -> int:
         return sum(n for table, n in self.rows.items() if table in DATA_TABLES)
@@ -188,7 +194,8 @@ def _seed(database: Database, rooftop: Rooftop, payloads: list[dict[str, Any]]) 
              "opened_at": record.opened_at, "promised_at": record.promised_at,
              "closed_at": None, "dms_updated_at": record.updated_at,
              "content_hash": content_hash(record), "payload_hash": payload_hash(item),
-             "customer_hash": customer_hash(customer), "missing_polls": 0,
+             "customer_hash": customer_hash(customer), "lines_hash": lines_hash(record.lines),
+             "missing_polls": 0,
              "created_at": NOW, "updated_at": NOW}
         )  # fmt: skip
         for line in record.lines:

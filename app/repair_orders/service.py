@@ -1,10 +1,13 @@
 """Store what the DMS says about repair orders: map, diff, write only what changed.
 
 The rule every poll lives by: an RO whose content did not change costs zero row
-writes. A page of records is compared with what is stored in ONE query
-(RO number -> id, content hash); unchanged ROs are never loaded; the changed
-ones are loaded together with their lines and vehicles, updated, and handed to
-the change hooks (messaging rules) in the same transaction.
+writes. A page of records is compared with what is stored in ONE query (RO number ->
+id, hashes, and the facts a change is decided on: stage, promised time, customer,
+vehicle); unchanged ROs cost nothing more. Changed ROs are written set-based (see
+`writes`): no ORM object is built for them, and their lines are read only when the
+DMS lists different lines (`lines_hash`). Only when there are change hooks are the
+changed ROs loaded as ORM objects, in one query per page, and handed to the hooks
+(messaging rules) in the same transaction.
 
 Stages: the rooftop's `status_map` turns the DMS's raw status into a stage. A raw
 status with no mapping keeps the RO's previous stage and is counted in
@@ -21,57 +24,56 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, select, update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import ARRAY, String, any_, bindparam, select, update
+from sqlalchemy.orm import Session
 
-from app.customers.service import dms_ref_source, resolve_customer
 from app.db import is_postgres
 from app.dealers.models import Rooftop
-from app.repair_orders.changes import ChangeHook, LineChange, RepairOrderChange
+from app.repair_orders import writes
+from app.repair_orders.changes import ChangeHook, RepairOrderChange
 from app.repair_orders.hashing import content_hash as content_hash
 from app.repair_orders.hashing import customer_hash as customer_hash
-from app.repair_orders.hashing import iso
 from app.repair_orders.hashing import payload_hash as payload_hash
-from app.repair_orders.models import (
-    QuarantinedRecord,
-    RepairOrder,
-    RoEvent,
-    RoLine,
-    UnmappedStatus,
-    Vehicle,
-)
-from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RawRecord, RepairOrderRecord
-
-_CHUNK = 900  # stays under every backend's bound-parameter limit
+from app.repair_orders.models import QuarantinedRecord, RepairOrder, UnmappedStatus, Vehicle
+from app.repair_orders.page import PageWriter
+from integrations.dms.base import RawRecord, RepairOrderRecord
 
 
-@dataclass(frozen=True)
-class KnownRo:
-    """What a page needs to know about a stored RO to decide whether to touch it."""
+class KnownRo(NamedTuple):
+    """What a page needs to know about a stored RO to decide whether, and what, to write."""
 
     id: int
     content_hash: str
     payload_hash: str | None
     missing_polls: int
+    stage: str
+    promised_at: datetime | None
+    customer_id: int | None
+    customer_hash: str | None
+    lines_hash: str | None
+    vehicle_id: int | None
+    vin: str | None
+    year: int | None
+    make: str | None
+    model: str | None
+    vehicle_customer_id: int | None
 
 
 @dataclass
 class ApplyResult:
-    """What one batch of records did."""
+    """What one batch of records did. `changes` is filled only when there were hooks
+    (or the caller asked for them): building it loads the changed ROs as ORM objects."""
 
     changes: list[RepairOrderChange] = field(default_factory=list)
     seen: int = 0
     unchanged: int = 0
     unmapped: int = 0
-
-    @property
-    def changed(self) -> int:
-        return len(self.changes)
+    changed: int = 0
 
 
 _LIMITS = (
@@ -105,15 +107,11 @@ def map_stage(rooftop: Rooftop, raw_status: str) -> str | None:
     return status_map.get(raw_status)
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 def known_repair_orders(
     session: Session, *, rooftop_id: int, ro_numbers: Iterable[str]
 ) -> dict[str, KnownRo]:
-    """RO number -> (id, hashes, missing polls) for the stored ROs among `ro_numbers`."""
+    """RO number -> what is stored about it (see `KnownRo`), for the stored ROs among
+    `ro_numbers`; the RO's vehicle comes along through an outer join."""
     numbers = sorted(set(ro_numbers))
     known: dict[str, KnownRo] = {}
     columns = (
@@ -122,20 +120,34 @@ def known_repair_orders(
         RepairOrder.content_hash,
         RepairOrder.payload_hash,
         RepairOrder.missing_polls,
+        RepairOrder.stage,
+        RepairOrder.promised_at,
+        RepairOrder.customer_id,
+        RepairOrder.customer_hash,
+        RepairOrder.lines_hash,
+        RepairOrder.vehicle_id,
+        Vehicle.vin,
+        Vehicle.year,
+        Vehicle.make,
+        Vehicle.model,
+        Vehicle.customer_id,
     )
     if is_postgres(session):
         # One array parameter: PostgreSQL plans `= ANY($1)` far faster than 900 placeholders.
         chunks: Iterable[Sequence[str]] = [numbers] if numbers else []
         match = RepairOrder.ro_number == any_(bindparam("numbers", type_=ARRAY(String)))
     else:
-        chunks = _chunks(numbers)
+        chunks = writes.chunks(numbers)
         match = RepairOrder.ro_number.in_(bindparam("numbers", expanding=True))
-    query = select(*columns).where(RepairOrder.rooftop_id == rooftop_id, match)
+    query = (
+        select(*columns)
+        .outerjoin(Vehicle, Vehicle.id == RepairOrder.vehicle_id)
+        .where(RepairOrder.rooftop_id == rooftop_id, match)
+    )
+    make = KnownRo._make
     for chunk in chunks:
-        for number, ro_id, content, payload, missing in session.execute(
-            query, {"numbers": list(chunk)}
-        ):
-            known[number] = KnownRo(ro_id, content, payload, missing)
+        for row in session.execute(query, {"numbers": list(chunk)}):
+            known[row[0]] = make(row[1:])
     return known
 
 
@@ -148,7 +160,9 @@ def apply_record(
     at: datetime,
 ) -> RepairOrderChange | None:
     """Store one record; the change handed to the hooks, or None when nothing changed."""
-    result = apply_records(session, rooftop=rooftop, records=[record], hooks=hooks, at=at)
+    result = apply_records(
+        session, rooftop=rooftop, records=[record], hooks=hooks, at=at, load_changes=True
+    )
     return result.changes[0] if result.changes else None
 
 
@@ -161,12 +175,14 @@ def apply_records(
     at: datetime,
     payload_hashes: Mapping[str, str] | None = None,
     known: Mapping[str, KnownRo] | None = None,
+    load_changes: bool = False,
 ) -> ApplyResult:
     """Store a page of records: unchanged ones cost no writes; changed ones go to the hooks.
 
     `known` (from `known_repair_orders`) may be passed when the caller already
     loaded it; `payload_hashes` (RO number -> raw payload hash) is stored so the
-    next identical re-read can be skipped before normalising.
+    next identical re-read can be skipped before normalising. The changes (with ORM
+    ROs) are built when there are hooks or `load_changes` is set.
     """
     by_number = {record.ro_number: record for record in records}  # a repeat: the last wins
     result = ApplyResult(seen=len(by_number))
@@ -183,7 +199,7 @@ def apply_records(
                 reappeared.append(stored.id)  # back in the snapshot: no longer missing
             continue
         changed.append((record, digest, stored))
-    for chunk in _chunks(reappeared):
+    for chunk in writes.chunks(reappeared):
         session.execute(
             update(RepairOrder)
             .where(RepairOrder.id.in_(chunk))
@@ -193,207 +209,26 @@ def apply_records(
     if not changed:
         return result
 
-    loaded = _load_for_update(session, [stored.id for _, _, stored in changed if stored])
-    # Only VINs an RO does not already point at need a lookup (a steady RO's is loaded).
-    vins: set[str | None] = set()
-    for record, _, stored in changed:
-        current = loaded[stored.id].vehicle if stored is not None else None
-        if record.vehicle and (current is None or current.vin != record.vehicle.vin):
-            vins.add(record.vehicle.vin)
-    vehicles = _Vehicles(session, group_id=rooftop.group_id, vins=vins)
+    page = PageWriter(session, rooftop=rooftop, at=at, payload_hashes=payload_hashes)
     unmapped: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    pending = []
     for record, digest, stored in changed:
-        ro = loaded[stored.id] if stored is not None else None
-        previous_stage = ro.stage if ro is not None else None
-        previous_promised = ro.promised_at if ro is not None else None
         stage = map_stage(rooftop, record.raw_status)
         if stage is None:
             unmapped[record.raw_status] += 1
             examples[record.raw_status] = record.ro_number
-            stage = previous_stage or ("closed" if record.closed_at else "checked_in")
-        if ro is None:
-            ro = RepairOrder(rooftop_id=rooftop.id, ro_number=record.ro_number, lines=[])
-            session.add(ro)
-        _copy_fields(ro, record, stage=stage, digest=digest, at=at)
-        if payload_hashes is not None:
-            ro.payload_hash = payload_hashes.get(record.ro_number)
-        _apply_customer(session, rooftop=rooftop, ro=ro, customer=record.customer)
-        vehicle = vehicles.apply(ro=ro, dms_vehicle=record.vehicle)
-        if vehicle is not None and vehicle.customer_id is None:
-            vehicle.customer_id = ro.customer_id
-        line_changes = _apply_lines(ro, record.lines, at=at)
-        pending.append((ro, stored is None, previous_stage, previous_promised, line_changes))
-    session.flush()
-
-    events: list[dict[str, Any]] = []
-    for ro, is_new, previous_stage, previous_promised, line_changes in pending:
-        change = RepairOrderChange(
-            ro=ro,
-            rooftop=rooftop,
-            is_new=is_new,
-            previous_stage=previous_stage,
-            previous_promised_at=previous_promised,
-            at=at,
-            line_changes=tuple(line_changes),
-        )
-        events.extend(_events(change))
-        result.changes.append(change)
-    if events:
-        # One executemany: thousands of ORM event objects cost more than the ROs' updates.
-        session.execute(insert(RoEvent), events)
+            stage = stored.stage if stored else ("closed" if record.closed_at else "checked_in")
+        page.plan(record, digest=digest, stored=stored, stage=stage)
+    page.write()
+    result.changed = len(changed)
     _count_unmapped(session, rooftop_id=rooftop.id, counts=unmapped, examples=examples, at=at)
     result.unmapped = sum(unmapped.values())
-    for change in result.changes:
-        for hook in hooks:
-            hook(session, change)
+    if hooks or load_changes:
+        result.changes = page.changes()
+        for change in result.changes:
+            for hook in hooks:
+                hook(session, change)
     return result
-
-
-def _load_for_update(session: Session, ids: list[int]) -> dict[int, RepairOrder]:
-    loaded: dict[int, RepairOrder] = {}
-    for chunk in _chunks(ids):
-        query = (
-            select(RepairOrder)
-            .where(RepairOrder.id.in_(chunk))
-            .options(selectinload(RepairOrder.lines), joinedload(RepairOrder.vehicle))
-        )
-        loaded.update((ro.id, ro) for ro in session.scalars(query))
-    return loaded
-
-
-def _copy_fields(
-    ro: RepairOrder, record: RepairOrderRecord, *, stage: str, digest: str, at: datetime
-) -> None:
-    values = {
-        "raw_status": record.raw_status,
-        "stage": stage,
-        "opened_at": record.opened_at,
-        "promised_at": record.promised_at,
-        "closed_at": record.closed_at,
-        "advisor_ref": record.advisor_id,
-        "advisor_name": record.advisor_name[:100] if record.advisor_name else None,
-        "dms_updated_at": record.updated_at,
-        "content_hash": digest,
-        "missing_polls": 0,
-        "missing_since": None,
-    }
-    for name, value in values.items():
-        # Assign only real differences so the UPDATE names only what moved.
-        if getattr(ro, name) != value:
-            setattr(ro, name, value)
-
-
-class _Vehicles:
-    """The group's vehicles by VIN for one batch, loaded in one query."""
-
-    def __init__(self, session: Session, *, group_id: int, vins: set[str | None]) -> None:
-        self.session, self.group_id = session, group_id
-        wanted = sorted(v for v in vins if v)
-        self.by_vin: dict[str, Vehicle] = {}
-        for chunk in _chunks(wanted):
-            found = session.scalars(
-                select(Vehicle).where(Vehicle.group_id == group_id, Vehicle.vin.in_(chunk))
-            )
-            self.by_vin.update((v.vin, v) for v in found if v.vin)
-
-    def apply(self, *, ro: RepairOrder, dms_vehicle: DmsVehicle | None) -> Vehicle | None:
-        """Point the RO at its vehicle (by VIN in the group), creating or updating it."""
-        if dms_vehicle is None:
-            return ro.vehicle
-        vehicle = ro.vehicle
-        if dms_vehicle.vin is not None and (vehicle is None or vehicle.vin != dms_vehicle.vin):
-            vehicle = self.by_vin.get(dms_vehicle.vin)
-        if vehicle is None or (dms_vehicle.vin is None and vehicle.vin is not None):
-            # No VIN: the RO keeps a vehicle of its own rather than guessing a match.
-            vehicle = Vehicle(group_id=self.group_id, vin=dms_vehicle.vin)
-            self.session.add(vehicle)
-            if dms_vehicle.vin:
-                self.by_vin[dms_vehicle.vin] = vehicle
-        for name in ("year", "make", "model"):
-            value = getattr(dms_vehicle, name)
-            if value is not None and getattr(vehicle, name) != value:
-                setattr(vehicle, name, value)
-        if ro.vehicle is not vehicle:
-            ro.vehicle = vehicle
-        return vehicle
-
-
-def _apply_customer(
-    session: Session, *, rooftop: Rooftop, ro: RepairOrder, customer: DmsCustomer | None
-) -> None:
-    if customer is None:
-        return
-    digest = customer_hash(customer)
-    if ro.customer_id is not None and ro.customer_hash == digest:
-        return  # the same person as last time, as the DMS describes them: nothing to match
-    matched = resolve_customer(
-        session,
-        group=rooftop.group,
-        rooftop=rooftop,
-        dms_customer=customer,
-        source=dms_ref_source(rooftop),
-    )
-    ro.customer_id = matched.id
-    ro.customer_hash = digest
-
-
-def _apply_lines(ro: RepairOrder, lines: Sequence[DmsLine], *, at: datetime) -> list[LineChange]:
-    by_code = {line.line_code: line for line in ro.lines}
-    changes: list[LineChange] = []
-    for dms_line in lines:
-        line = by_code.get(dms_line.line_code)
-        if line is None:
-            line = RoLine(
-                line_code=dms_line.line_code, status=dms_line.status, status_changed_at=at
-            )
-            ro.lines.append(line)
-            by_code[dms_line.line_code] = line
-            changes.append(LineChange(line=line, previous_status=None))
-        elif line.status != dms_line.status:
-            changes.append(LineChange(line=line, previous_status=line.status))
-            line.status = dms_line.status
-            line.status_changed_at = at
-        if dms_line.status == "approved" and line.customer_approved_at is None:
-            line.customer_approved_at = at
-        for name, value in (
-            ("op_code", dms_line.op_code),
-            ("description", dms_line.description[:300]),
-            ("amount_cents", dms_line.amount_cents),
-        ):
-            if getattr(line, name) != value:
-                setattr(line, name, value)
-    return changes
-
-
-def _events(change: RepairOrderChange) -> list[dict[str, Any]]:
-    """The `ro_event` rows a change makes (a stage move, a promised time moved)."""
-    ro = change.ro
-    events = []
-    if change.stage_changed:
-        events.append(
-            {
-                "repair_order_id": ro.id,
-                "kind": "stage",
-                "from_stage": change.previous_stage,
-                "to_stage": ro.stage,
-                "detail": {"raw_status": ro.raw_status},
-                "at": change.at,
-            }
-        )
-    if change.promised_changed:
-        events.append(
-            {
-                "repair_order_id": ro.id,
-                "kind": "promised",
-                "from_stage": ro.stage,
-                "to_stage": ro.stage,
-                "detail": {"from": iso(change.previous_promised_at), "to": iso(ro.promised_at)},
-                "at": change.at,
-            }
-        )
-    return events
 
 
 def _count_unmapped(

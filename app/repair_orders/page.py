@@ -1,0 +1,382 @@
+"""A page's changed repair orders: decided in memory, written set-based, then told to hooks.
+
+`PageWriter.plan` takes each changed record with what is stored about its RO
+(`KnownRo`) and works out the RO's new columns; `write` then writes the page in a
+fixed order, each step one set-based statement (see `writes`): vehicles (their ids
+go on the ROs), new ROs (INSERT ... RETURNING id) and changed ones (one UPDATE),
+lines (read only for ROs whose DMS lines changed), events. No ORM object is built
+for the page unless `changes` is asked for (there are change hooks): then the
+changed ROs and their lines are loaded in one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.customers.service import dms_ref_source, resolve_customer
+from app.db import utcnow
+from app.dealers.models import Rooftop
+from app.repair_orders import writes
+from app.repair_orders.changes import LineChange, RepairOrderChange
+from app.repair_orders.hashing import customer_hash, iso, lines_hash
+from app.repair_orders.models import RepairOrder, RoLine, Vehicle
+from integrations.dms.base import DmsLine, DmsVehicle, RepairOrderRecord
+
+if TYPE_CHECKING:
+    from app.repair_orders.service import KnownRo
+
+
+@dataclass(slots=True)
+class _Vehicle:
+    """A vehicle row as the page sees it; `id` is None until a new one is inserted."""
+
+    id: int | None
+    vin: str | None
+    year: int | None
+    make: str | None
+    model: str | None
+    customer_id: int | None
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _RoWrite:
+    """One changed RO: its new column values and what the change hooks are told."""
+
+    ro_number: str
+    values: dict[str, Any]
+    stored: KnownRo | None
+    dms_vehicle: DmsVehicle | None
+    dms_lines: tuple[DmsLine, ...] | None  # None: the DMS lists the same lines as last time
+    line_changes: list[tuple[str, str | None]] = field(default_factory=list)
+
+    @property
+    def is_new(self) -> bool:
+        return self.stored is None
+
+
+class PageWriter:
+    """Plans and writes the changed ROs of one page, in the caller's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        rooftop: Rooftop,
+        at: datetime,
+        payload_hashes: Mapping[str, str] | None,
+    ) -> None:
+        self.session, self.rooftop, self.at = session, rooftop, at
+        self.payload_hashes = payload_hashes
+        self.source = dms_ref_source(rooftop)
+        self.ros: list[_RoWrite] = []
+
+    def plan(
+        self, record: RepairOrderRecord, *, digest: str, stored: KnownRo | None, stage: str
+    ) -> None:
+        """Work out the RO's new columns; its customer is matched here when it changed."""
+        customer_id, customer_digest = self._customer(record, stored)
+        digest_of_lines = lines_hash(record.lines)
+        same_lines = stored is not None and stored.lines_hash == digest_of_lines
+        if self.payload_hashes is not None:
+            payload = self.payload_hashes.get(record.ro_number)
+        else:
+            payload = stored.payload_hash if stored is not None else None
+        values = {
+            "id": stored.id if stored is not None else None,
+            "raw_status": record.raw_status,
+            "stage": stage,
+            "opened_at": record.opened_at,
+            "promised_at": record.promised_at,
+            "closed_at": record.closed_at,
+            "advisor_ref": record.advisor_id,
+            "advisor_name": record.advisor_name[:100] if record.advisor_name else None,
+            "dms_updated_at": record.updated_at,
+            "content_hash": digest,
+            "payload_hash": payload,
+            "customer_id": customer_id,
+            "customer_hash": customer_digest,
+            "vehicle_id": stored.vehicle_id if stored is not None else None,
+            "lines_hash": digest_of_lines,
+        }
+        self.ros.append(
+            _RoWrite(
+                ro_number=record.ro_number,
+                values=values,
+                stored=stored,
+                dms_vehicle=record.vehicle,
+                dms_lines=None if same_lines else record.lines,
+            )
+        )
+
+    def _customer(
+        self, record: RepairOrderRecord, stored: KnownRo | None
+    ) -> tuple[int | None, str | None]:
+        customer = record.customer
+        if customer is None:  # the DMS does not say: the RO keeps whom it had
+            return (stored.customer_id, stored.customer_hash) if stored else (None, None)
+        digest = customer_hash(customer)
+        if stored is not None and stored.customer_id is not None and stored.customer_hash == digest:
+            return stored.customer_id, digest  # the same person as last time: nothing to match
+        matched = resolve_customer(
+            self.session,
+            group=self.rooftop.group,
+            rooftop=self.rooftop,
+            dms_customer=customer,
+            source=self.source,
+        )
+        return matched.id, digest
+
+    def write(self) -> None:
+        """Write the planned ROs: vehicles, ROs, lines, events, in that order."""
+        session = self.session
+        session.flush()  # customers matched through the ORM are rows before ROs point at them
+        self._write_vehicles()
+        new = [ro for ro in self.ros if ro.is_new]
+        rows = [
+            {**ro.values, "rooftop_id": self.rooftop.id, "ro_number": ro.ro_number} for ro in new
+        ]
+        for row in rows:
+            del row["id"]
+        for ro, ro_id in zip(
+            new, writes.insert_returning_ids(session, writes.RO_TABLE, rows), strict=True
+        ):
+            ro.values["id"] = ro_id
+        fixed = {"missing_polls": 0, "missing_since": None, "updated_at": utcnow()}
+        existing = [ro.values for ro in self.ros if not ro.is_new]
+        writes.update_by_id(session, writes.RO_TABLE, existing, writes.RO_COLUMNS, fixed)
+        self._write_lines()
+        writes.insert_events(session, self._events())
+        # ORM copies of what was just written, if the caller holds any, are stale now.
+        for instance in list(session.identity_map.values()):
+            if isinstance(instance, RepairOrder | RoLine | Vehicle):
+                session.expire(instance)
+
+    def _write_vehicles(self) -> None:
+        vins = {
+            ro.dms_vehicle.vin
+            for ro in self.ros
+            if ro.dms_vehicle is not None
+            and ro.dms_vehicle.vin is not None
+            and (ro.stored is None or ro.stored.vin != ro.dms_vehicle.vin)
+        }
+        vehicles = _Vehicles(self.session, group_id=self.rooftop.group_id, vins=vins)
+        placed = [
+            vehicles.place(ro.stored, ro.dms_vehicle, customer_id=ro.values["customer_id"])
+            for ro in self.ros
+        ]
+        vehicles.write(self.session)
+        for ro, vehicle in zip(self.ros, placed, strict=True):
+            if vehicle is not None:
+                ro.values["vehicle_id"] = vehicle.id
+
+    def _write_lines(self) -> None:
+        relisted = [ro for ro in self.ros if ro.dms_lines is not None]
+        if not relisted:
+            return
+        stored = writes.stored_lines(
+            self.session, [ro.values["id"] for ro in relisted if not ro.is_new]
+        )
+        inserts: list[dict[str, Any]] = []
+        updates: dict[int, dict[str, Any]] = {}
+        for ro in relisted:
+            assert ro.dms_lines is not None
+            ro_id = ro.values["id"]
+            by_code = stored.get(ro_id, {})
+            for dms_line in ro.dms_lines:
+                line = by_code.get(dms_line.line_code)
+                if line is None:
+                    line = self._new_line(ro_id, dms_line)
+                    inserts.append(line)
+                    by_code[dms_line.line_code] = line
+                    ro.line_changes.append((dms_line.line_code, None))
+                    continue
+                previous = line["status"]
+                if _sync_line(line, dms_line, at=self.at) and "id" in line:
+                    updates[line["id"]] = line
+                if previous != line["status"]:
+                    ro.line_changes.append((dms_line.line_code, previous))
+        writes.insert_rows(self.session, writes.LINE_TABLE, inserts)
+        writes.update_by_id(
+            self.session, writes.LINE_TABLE, list(updates.values()), writes.LINE_COLUMNS
+        )
+
+    def _new_line(self, ro_id: int, dms_line: DmsLine) -> dict[str, Any]:
+        return {
+            "repair_order_id": ro_id,
+            "line_code": dms_line.line_code,
+            "op_code": dms_line.op_code,
+            "description": dms_line.description[:300],
+            "amount_cents": dms_line.amount_cents,
+            "status": dms_line.status,
+            "status_changed_at": self.at,
+            "customer_approved_at": self.at if dms_line.status == "approved" else None,
+        }
+
+    def _events(self) -> list[dict[str, Any]]:
+        """The `ro_event` rows the page makes (a stage move, a promised time moved)."""
+        events = []
+        for ro in self.ros:
+            values, stored = ro.values, ro.stored
+            previous_stage = stored.stage if stored is not None else None
+            if stored is None or previous_stage != values["stage"]:
+                events.append(
+                    {
+                        "repair_order_id": values["id"],
+                        "kind": "stage",
+                        "from_stage": previous_stage,
+                        "to_stage": values["stage"],
+                        "detail": {"raw_status": values["raw_status"]},
+                        "at": self.at,
+                    }
+                )
+            if stored is not None and stored.promised_at != values["promised_at"]:
+                events.append(
+                    {
+                        "repair_order_id": values["id"],
+                        "kind": "promised",
+                        "from_stage": values["stage"],
+                        "to_stage": values["stage"],
+                        "detail": {
+                            "from": iso(stored.promised_at),
+                            "to": iso(values["promised_at"]),
+                        },
+                        "at": self.at,
+                    }
+                )
+        return events
+
+    def changes(self) -> list[RepairOrderChange]:
+        """The page's changes for the hooks, with the ROs (and lines) loaded in one query."""
+        loaded: dict[int, RepairOrder] = {}
+        for chunk in writes.chunks([ro.values["id"] for ro in self.ros]):
+            query = (
+                select(RepairOrder)
+                .where(RepairOrder.id.in_(chunk))
+                .options(selectinload(RepairOrder.lines), joinedload(RepairOrder.vehicle))
+                .execution_options(populate_existing=True)
+            )
+            loaded.update((ro.id, ro) for ro in self.session.scalars(query))
+        changes = []
+        for ro in self.ros:
+            orm = loaded[ro.values["id"]]
+            lines = {line.line_code: line for line in orm.lines}
+            changes.append(
+                RepairOrderChange(
+                    ro=orm,
+                    rooftop=self.rooftop,
+                    is_new=ro.is_new,
+                    previous_stage=ro.stored.stage if ro.stored is not None else None,
+                    previous_promised_at=ro.stored.promised_at if ro.stored else None,
+                    at=self.at,
+                    line_changes=tuple(
+                        LineChange(line=lines[code], previous_status=previous)
+                        for code, previous in ro.line_changes
+                    ),
+                )
+            )
+        return changes
+
+
+def _sync_line(line: dict[str, Any], dms_line: DmsLine, *, at: datetime) -> bool:
+    """Bring a line's columns to what the DMS says; whether anything moved."""
+    moved = False
+    if line["status"] != dms_line.status:
+        line["status"], line["status_changed_at"] = dms_line.status, at
+        moved = True
+    if dms_line.status == "approved" and line["customer_approved_at"] is None:
+        line["customer_approved_at"] = at
+        moved = True
+    for name, value in (
+        ("op_code", dms_line.op_code),
+        ("description", dms_line.description[:300]),
+        ("amount_cents", dms_line.amount_cents),
+    ):
+        if line[name] != value:
+            line[name] = value
+            moved = True
+    return moved
+
+
+class _Vehicles:
+    """The page's vehicles: the ROs' own, and the group's by VIN, read in one query."""
+
+    def __init__(self, session: Session, *, group_id: int, vins: set[str]) -> None:
+        self.group_id = group_id
+        self.by_id: dict[int, _Vehicle] = {}
+        self.by_vin: dict[str, _Vehicle] = {}
+        self.new: list[_Vehicle] = []
+        for row in writes.vehicles_by_vin(session, group_id=group_id, vins=sorted(vins)):
+            vehicle = _Vehicle(**row)
+            self.by_id[row["id"]] = vehicle
+            self.by_vin[row["vin"]] = vehicle
+
+    def _current(self, stored: KnownRo | None) -> _Vehicle | None:
+        if stored is None or stored.vehicle_id is None:
+            return None
+        vehicle = self.by_id.get(stored.vehicle_id)
+        if vehicle is None:
+            vehicle = _Vehicle(
+                stored.vehicle_id,
+                stored.vin,
+                stored.year,
+                stored.make,
+                stored.model,
+                stored.vehicle_customer_id,
+            )
+            self.by_id[stored.vehicle_id] = vehicle
+        return vehicle
+
+    def place(
+        self, stored: KnownRo | None, dms_vehicle: DmsVehicle | None, *, customer_id: int | None
+    ) -> _Vehicle | None:
+        """The RO's vehicle (by VIN in the group), created or updated as the DMS says."""
+        vehicle = self._current(stored)
+        if dms_vehicle is not None:
+            vin = dms_vehicle.vin
+            if vin is not None and (vehicle is None or vehicle.vin != vin):
+                vehicle = self.by_vin.get(vin)
+            if vehicle is None or (vin is None and vehicle.vin is not None):
+                # No VIN: the RO keeps a vehicle of its own rather than guessing a match.
+                vehicle = _Vehicle(None, vin, None, None, None, None)
+                self.new.append(vehicle)
+                if vin is not None:
+                    self.by_vin[vin] = vehicle
+            for name in ("year", "make", "model"):
+                value = getattr(dms_vehicle, name)
+                if value is not None and getattr(vehicle, name) != value:
+                    setattr(vehicle, name, value)
+                    vehicle.dirty = True
+        if vehicle is not None and vehicle.customer_id is None and customer_id is not None:
+            vehicle.customer_id = customer_id
+            vehicle.dirty = True
+        return vehicle
+
+    def write(self, session: Session) -> None:
+        """Insert the new vehicles (their ids filled in) and update the changed ones."""
+        rows = [
+            {
+                "group_id": self.group_id,
+                "vin": v.vin,
+                "year": v.year,
+                "make": v.make,
+                "model": v.model,
+                "customer_id": v.customer_id,
+            }
+            for v in self.new
+        ]
+        ids = writes.insert_returning_ids(session, writes.VEHICLE_TABLE, rows)
+        for vehicle, vehicle_id in zip(self.new, ids, strict=True):
+            vehicle.id = vehicle_id
+        changed = [
+            {name: getattr(v, name) for name in writes.VEHICLE_COLUMNS}
+            for v in self.by_id.values()
+            if v.dirty
+        ]
+        writes.update_by_id(session, writes.VEHICLE_TABLE, changed, writes.VEHICLE_COLUMNS)
