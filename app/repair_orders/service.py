@@ -39,7 +39,7 @@ from app.repair_orders.changes import ChangeHook, RepairOrderChange
 from app.repair_orders.hashing import content_hash as content_hash
 from app.repair_orders.hashing import customer_hash as customer_hash
 from app.repair_orders.hashing import payload_hash as payload_hash
-from app.repair_orders.models import QuarantinedRecord, RepairOrder, UnmappedStatus, Vehicle
+from app.repair_orders.models import QuarantinedRecord, RepairOrder, UnmappedStatus
 from app.repair_orders.page import PageWriter
 from integrations.dms.base import RawRecord, RepairOrderRecord
 
@@ -114,35 +114,36 @@ def known_repair_orders(
     `ro_numbers`; the RO's vehicle comes along through an outer join."""
     numbers = sorted(set(ro_numbers))
     known: dict[str, KnownRo] = {}
+    ro, vehicle = writes.RO_TABLE.c, writes.VEHICLE_TABLE.c  # Core rows: no ORM result layer
     columns = (
-        RepairOrder.ro_number,
-        RepairOrder.id,
-        RepairOrder.content_hash,
-        RepairOrder.payload_hash,
-        RepairOrder.missing_polls,
-        RepairOrder.stage,
-        RepairOrder.promised_at,
-        RepairOrder.customer_id,
-        RepairOrder.customer_hash,
-        RepairOrder.lines_hash,
-        RepairOrder.vehicle_id,
-        Vehicle.vin,
-        Vehicle.year,
-        Vehicle.make,
-        Vehicle.model,
-        Vehicle.customer_id,
+        ro.ro_number,
+        ro.id,
+        ro.content_hash,
+        ro.payload_hash,
+        ro.missing_polls,
+        ro.stage,
+        ro.promised_at,
+        ro.customer_id,
+        ro.customer_hash,
+        ro.lines_hash,
+        ro.vehicle_id,
+        vehicle.vin,
+        vehicle.year,
+        vehicle.make,
+        vehicle.model,
+        vehicle.customer_id,
     )
     if is_postgres(session):
         # One array parameter: PostgreSQL plans `= ANY($1)` far faster than 900 placeholders.
         chunks: Iterable[Sequence[str]] = [numbers] if numbers else []
-        match = RepairOrder.ro_number == any_(bindparam("numbers", type_=ARRAY(String)))
+        match = ro.ro_number == any_(bindparam("numbers", type_=ARRAY(String)))
     else:
         chunks = writes.chunks(numbers)
-        match = RepairOrder.ro_number.in_(bindparam("numbers", expanding=True))
+        match = ro.ro_number.in_(bindparam("numbers", expanding=True))
     query = (
         select(*columns)
-        .outerjoin(Vehicle, Vehicle.id == RepairOrder.vehicle_id)
-        .where(RepairOrder.rooftop_id == rooftop_id, match)
+        .select_from(writes.RO_TABLE.outerjoin(writes.VEHICLE_TABLE, vehicle.id == ro.vehicle_id))
+        .where(ro.rooftop_id == rooftop_id, match)
     )
     make = KnownRo._make
     for chunk in chunks:

@@ -11,7 +11,7 @@ from app.customers.models import Consent
 from app.deps import Database
 from app.repair_orders.changes import RepairOrderChange
 from app.repair_orders.models import RepairOrder, RoEvent, UnmappedStatus
-from app.repair_orders.service import apply_record, content_hash
+from app.repair_orders.service import ApplyResult, apply_record, apply_records, content_hash
 from integrations.dms.rest import normalise_bridge_record
 from integrations.dms.simulator import SimulatorAdapter
 from tests.app.repair_orders.conftest import NOW, WriteCounter, bridge_record, rooftop_named
@@ -144,3 +144,59 @@ def test_promised_time_in_another_offset_is_the_same_instant(dealer: Database) -
     assert store(dealer, same) is None
     later = NOW + timedelta(hours=5)
     assert store(dealer, bridge_record(promised_at=later.isoformat())) is not None
+
+
+def _store_page(database: Database, payloads: list[dict]) -> ApplyResult:
+    with database.transaction() as session:
+        rooftop = rooftop_named(session, "bayview-toyota")
+        records = [normalise_bridge_record(payload) for payload in payloads]
+        return apply_records(session, rooftop=rooftop, records=records, hooks=[], at=NOW)
+
+
+def test_a_page_without_hooks_writes_only_what_moved(
+    dealer: Database, session: Session, engine
+) -> None:
+    other_vin = {"vin": "1FTFW1E50NFA00001", "year": 2022, "make": "Ford", "model": "F-150"}
+    _store_page(
+        dealer,
+        [
+            bridge_record("R1", status="OPEN"),
+            bridge_record("R2", status="OPEN", vehicle=other_vin),
+            bridge_record("R3", status="OPEN", vehicle=None),
+        ],
+    )
+    with WriteCounter(engine) as writes:
+        result = _store_page(dealer, [bridge_record("R1", status="WIP")])
+    # A status-only change: the RO and its event, never its lines, vehicle or customer.
+    assert sorted(writes.excluding("ro_event")) == ["repair_order"]
+    assert result.changed == 1 and result.changes == []  # no hooks: no ORM ROs built
+
+    added_line = {"line": "C", "op_code": "WIPER", "description": "Wipers", "status": "approved"}
+    result = _store_page(
+        dealer,
+        [
+            # R1 now drives R2's vehicle (a VIN the group knows) and lists a new line.
+            bridge_record(
+                "R1",
+                status="WIP",
+                vehicle=other_vin,
+                lines=[*bridge_record()["lines"], dict(added_line, amount="24.50")],
+            ),
+            bridge_record("R3", status="WIP", vehicle={**other_vin, "vin": "BADVIN"}),
+            bridge_record("R4", status="OPEN", vehicle={**other_vin, "vin": "5YJ3E1EA7KF000004"}),
+            bridge_record("R5", status="OPEN", vehicle={**other_vin, "vin": "5YJ3E1EA7KF000004"}),
+        ],
+    )
+    assert result.changed == 4
+    ros = {ro.ro_number: ro for ro in session.scalars(select(RepairOrder))}
+    assert ros["R1"].vehicle_id == ros["R2"].vehicle_id
+    assert ros["R4"].vehicle_id == ros["R5"].vehicle_id  # one new vehicle for one new VIN
+    assert ros["R3"].vehicle is not None and ros["R3"].vehicle.vin is None  # a VIN-less own one
+    assert ros["R3"].vehicle_id not in (ros["R1"].vehicle_id, ros["R4"].vehicle_id)
+    lines = {line.line_code: line for line in ros["R1"].lines}
+    assert sorted(lines) == ["A", "B", "C"]
+    assert (lines["C"].amount_cents, lines["C"].customer_approved_at) == (2450, NOW)
+    assert ros["R1"].customer_id == ros["R4"].customer_id  # the same DMS customer
+    events = session.scalars(select(RoEvent).where(RoEvent.kind == "stage")).all()
+    assert len(events) == 3 + 1 + 1 + 2  # three new, R1's move, R3's move, two new
+    assert events[3].detail == {"raw_status": "WIP"} and events[3].at == NOW
