@@ -94,7 +94,12 @@ class ThreadLocalHttpClient(HttpClient):
         session = self._session()
         prepared = session.prepare_request(
             requests.Request(
-                method.upper(), uri, params=params, data=data, headers=headers, auth=auth
+                method.upper(),
+                uri,
+                params=params,  # type: ignore[arg-type]
+                data=data,
+                headers=headers,
+                auth=auth,
             )
         )
         response = session.send(
