@@ -8,14 +8,26 @@ end. Services never commit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    all_,
+    any_,
+    create_engine,
+    event,
+    literal,
+    text,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -161,3 +173,23 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def one_of(
+    session: Session,
+    column: InstrumentedAttribute[Any],
+    values: Iterable[Any],
+    *,
+    negate: bool = False,
+) -> ColumnElement[bool]:
+    """`column IN (values)` (or NOT IN); on PostgreSQL as ONE array parameter.
+
+    psycopg re-parses every statement with more than 50 parameters on every execution
+    (its query cache skips them) and never prepares it: an IN list of a claimed batch's
+    hundred ids cost ~600 us of CPU per query where `= ANY(:array)` costs ~230.
+    """
+    values = list(values)
+    if not is_postgres(session):
+        return column.not_in(values) if negate else column.in_(values)
+    array = literal(values, ARRAY(column.type))
+    return column != all_(array) if negate else column == any_(array)

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from app.config import RooftopConfig
 from app.customers.models import Phone
-from app.db import is_postgres, utcnow
+from app.db import is_postgres, one_of, utcnow
 from app.dealers.models import Rooftop
 from app.deps import Database
 from app.messaging import outcomes
@@ -247,18 +247,20 @@ def claim_due(
     if not reconcile:
         return []
     started = literal(now, OutboundMessage.send_started_at.type)
-    rows = session.scalars(
-        update(OutboundMessage)
-        .where(OutboundMessage.id.in_(reconcile))
-        .values(
-            state="sending",
-            claim_token=token,
-            claimed_until=now + lease,
-            send_started_at=func.coalesce(OutboundMessage.send_started_at, started),
+    rows = list(
+        session.scalars(
+            update(OutboundMessage)
+            .where(one_of(session, OutboundMessage.id, reconcile))
+            .values(
+                state="sending",
+                claim_token=token,
+                claimed_until=now + lease,
+                send_started_at=func.coalesce(OutboundMessage.send_started_at, started),
+            )
+            .returning(OutboundMessage)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        .returning(OutboundMessage)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).all()
+    )
     rows.sort(key=lambda row: (row.not_before, row.id))
     return [(row, reconcile[row.id]) for row in rows]
 
@@ -318,7 +320,7 @@ def _claim_and_decide(
             )
         }
         phone_ids = {row.phone_id for row in rows if row.phone_id is not None}
-        found = session.scalars(select(Phone).where(Phone.id.in_(phone_ids)))
+        found = session.scalars(select(Phone).where(one_of(session, Phone.id, phone_ids)))
         phones = {p.id: p for p in found} if phone_ids else {}
         configs = {i: r.settings for i, r in rooftops.items()}
         # Consent and the daily cap's counts for the whole batch, in a query or two.

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable
-from app.db import is_postgres
+from app.db import is_postgres, one_of
 from app.deps import Database
 from app.messaging.models import OutboundMessage
 from app.messaging.policies import Verdict
@@ -146,7 +146,7 @@ def _still_claimed(session: Session, plans: list[SendPlan]) -> set[int]:
     tokens = {plan.message_id: plan.token for plan in plans}
     query = (
         select(OutboundMessage.id, OutboundMessage.claim_token)
-        .where(OutboundMessage.id.in_(tokens))
+        .where(one_of(session, OutboundMessage.id, tokens))
         .order_by(OutboundMessage.id)  # one lock order for every worker: no deadlocks
     )
     if is_postgres(session):

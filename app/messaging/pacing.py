@@ -49,10 +49,11 @@ def reserve_slots(
     else:
         stored = session.scalar(select(SenderPace.next_slot_at).where(SenderPace.sender == sender))
         first = now if stored is None else max(stored, now)
-        upsert = sqlite.insert(SenderPace).values(sender=sender, next_slot_at=first + span)
+        stored_upsert = sqlite.insert(SenderPace).values(sender=sender, next_slot_at=first + span)
         session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["sender"], set_={"next_slot_at": upsert.excluded.next_slot_at}
+            stored_upsert.on_conflict_do_update(
+                index_elements=["sender"],
+                set_={"next_slot_at": stored_upsert.excluded.next_slot_at},
             )
         )
     return [first + step * i for i in range(count)]

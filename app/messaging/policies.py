@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.config import QuietHours, RooftopConfig
 from app.conversations.models import Call, InboundMessage
 from app.customers.models import Consent
+from app.db import one_of
 from app.messaging.models import OutboundMessage
 
 # Automatic messages count against the per-customer daily cap; replies do not.
@@ -78,7 +79,7 @@ def batch_facts(
             select(
                 Consent.phone_id, Consent.channel, Consent.purpose, Consent.action, Consent.source
             )
-            .where(Consent.phone_id.in_(phone_ids))
+            .where(one_of(session, Consent.phone_id, phone_ids))
             .order_by(Consent.id)
         )
         for phone_id, channel, purpose, action, source in ledger:
@@ -96,10 +97,10 @@ def batch_facts(
         counts = session.execute(
             select(OutboundMessage.customer_id, func.count(OutboundMessage.id))
             .where(
-                OutboundMessage.customer_id.in_(customers),
+                one_of(session, OutboundMessage.customer_id, customers),
                 OutboundMessage.rooftop_id == rooftop_id,
                 OutboundMessage.kind.in_(AUTOMATIC_KINDS),
-                OutboundMessage.id.not_in(batch_ids),
+                one_of(session, OutboundMessage.id, batch_ids, negate=True),
                 or_(
                     OutboundMessage.state == "sending",
                     (OutboundMessage.sent_at >= day_start) & (OutboundMessage.sent_at < next_day),
