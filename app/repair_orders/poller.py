@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.db import utcnow
 from app.dealers.models import Rooftop
@@ -212,7 +212,7 @@ class _PageJob:
         return session.scalars(
             select(Rooftop)
             .where(Rooftop.id == self.rooftop_id)
-            .options(selectinload(Rooftop.group))
+            .options(joinedload(Rooftop.group))  # one round trip per page, not two
         ).one()
 
     def _store(self, page: DmsPage, *, isolate: bool) -> Counter[str]:
@@ -320,11 +320,20 @@ class _PageJob:
 
 
 def _advance_cursor(session: Session, rooftop_id: int, seen: datetime) -> None:
-    state = session.get(DmsPollState, rooftop_id)
-    if state is None:
+    """Move the cursor up to `seen`, never backward: one UPDATE, an INSERT the first time."""
+    moved = session.execute(
+        update(DmsPollState)
+        .where(
+            DmsPollState.rooftop_id == rooftop_id,
+            or_(DmsPollState.cursor_at.is_(None), DmsPollState.cursor_at < seen),
+        )
+        .values(cursor_at=seen)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount:  # type: ignore[attr-defined]
+        return
+    if session.get(DmsPollState, rooftop_id) is None:
         session.add(DmsPollState(rooftop_id=rooftop_id, cursor_at=seen, consecutive_failures=0))
-    elif state.cursor_at is None or seen > state.cursor_at:
-        state.cursor_at = seen  # never backward
 
 
 def due_rooftop_ids(session: Session, *, now: datetime) -> list[int]:
