@@ -34,7 +34,13 @@ from app.customers.service import dms_ref_source
 from app.db import make_engine, make_session_factory
 from app.dealers.models import Rooftop
 from app.deps import Database
-from app.repair_orders.hashing import content_hash, customer_hash, lines_hash, payload_hash
+from app.repair_orders.hashing import (
+    content_hash,
+    customer_hash,
+    lines_hash,
+    payload_hash,
+    vehicle_hash,
+)
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from app.repair_orders.poller import poll_rooftop
 from bench.common import BenchResult, Target, ratio
@@ -195,7 +201,7 @@ def _seed(database: Database, rooftop: Rooftop, payloads: list[dict[str, Any]]) 
              "closed_at": None, "dms_updated_at": record.updated_at,
              "content_hash": content_hash(record), "payload_hash": payload_hash(item),
              "customer_hash": customer_hash(customer), "lines_hash": lines_hash(record.lines),
-             "missing_polls": 0,
+             "vehicle_hash": vehicle_hash(vehicle), "missing_polls": 0,
              "created_at": NOW, "updated_at": NOW}
         )  # fmt: skip
         for line in record.lines:

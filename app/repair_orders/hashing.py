@@ -2,7 +2,8 @@
 
 An RO whose payload hash is unchanged is not even normalised; one whose content hash
 is unchanged costs no writes; one whose customer hash is unchanged skips customer
-matching; one whose lines hash is unchanged does not read or write its lines.
+matching; one whose lines (vehicle) hash is unchanged does not read or write its lines
+(vehicle).
 Values are stored, so a change here costs each RO one re-normalise (never a write:
 content is compared after normalising).
 """
@@ -16,7 +17,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.dms.base import DmsCustomer, DmsLine, RepairOrderRecord, lines_content
+from integrations.dms.base import (
+    DmsCustomer,
+    DmsLine,
+    DmsVehicle,
+    RepairOrderRecord,
+    lines_content,
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -32,6 +39,14 @@ def content_hash(record: RepairOrderRecord) -> str:
 def lines_hash(lines: tuple[DmsLine, ...]) -> str:
     """Hash of an RO's job lines as the DMS lists them: unchanged -> the lines are not read."""
     return hashlib.sha256(marshal.dumps(lines_content(lines), 2)).hexdigest()
+
+
+def vehicle_hash(vehicle: DmsVehicle | None) -> str | None:
+    """Hash of what an RO's vehicle step reads (VIN, year, make, model; not mileage)."""
+    if vehicle is None:
+        return None
+    content = (vehicle.vin, vehicle.year, vehicle.make, vehicle.model)
+    return hashlib.sha256(marshal.dumps(content, 2)).hexdigest()
 
 
 def customer_hash(customer: DmsCustomer | None) -> str | None:

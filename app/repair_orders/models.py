@@ -68,10 +68,11 @@ class RepairOrder(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     # The raw DMS payload's hash lets an overlap re-read skip even normalising;
     # the customer's lets an RO change skip customer matching when the person is unchanged;
-    # the lines' lets it skip reading its lines when the DMS lists the same ones.
+    # the lines' and vehicle's let it skip reading those when the DMS says the same.
     payload_hash: Mapped[str | None] = mapped_column(String(64))
     customer_hash: Mapped[str | None] = mapped_column(String(64))
     lines_hash: Mapped[str | None] = mapped_column(String(64))
+    vehicle_hash: Mapped[str | None] = mapped_column(String(64))
     missing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     missing_polls: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

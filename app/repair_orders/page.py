@@ -24,7 +24,7 @@ from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import LineChange, RepairOrderChange
-from app.repair_orders.hashing import customer_hash, iso, lines_hash
+from app.repair_orders.hashing import customer_hash, iso, lines_hash, vehicle_hash
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from integrations.dms.base import DmsLine, DmsVehicle, RepairOrderRecord
 
@@ -53,6 +53,7 @@ class _RoWrite:
     values: dict[str, Any]
     stored: KnownRo | None
     dms_vehicle: DmsVehicle | None
+    vehicle_moved: bool  # the DMS describes the vehicle differently, or a new customer
     dms_lines: tuple[DmsLine, ...] | None  # None: the DMS lists the same lines as last time
     line_changes: list[tuple[str, str | None]] = field(default_factory=list)
 
@@ -84,6 +85,13 @@ class PageWriter:
         customer_id, customer_digest = self._customer(record, stored)
         digest_of_lines = lines_hash(record.lines)
         same_lines = stored is not None and stored.lines_hash == digest_of_lines
+        digest_of_vehicle = vehicle_hash(record.vehicle)
+        vehicle_moved = (
+            stored is None
+            or stored.vehicle_hash != digest_of_vehicle
+            or (stored.vehicle_id is None and record.vehicle is not None)  # one was deleted
+            or stored.customer_id != customer_id  # the vehicle may take its owner
+        )
         if self.payload_hashes is not None:
             payload = self.payload_hashes.get(record.ro_number)
         else:
@@ -104,6 +112,7 @@ class PageWriter:
             "customer_hash": customer_digest,
             "vehicle_id": stored.vehicle_id if stored is not None else None,
             "lines_hash": digest_of_lines,
+            "vehicle_hash": digest_of_vehicle,
         }
         self.ros.append(
             _RoWrite(
@@ -111,6 +120,7 @@ class PageWriter:
                 values=values,
                 stored=stored,
                 dms_vehicle=record.vehicle,
+                vehicle_moved=vehicle_moved,
                 dms_lines=None if same_lines else record.lines,
             )
         )
@@ -159,20 +169,18 @@ class PageWriter:
                 session.expire(instance)
 
     def _write_vehicles(self) -> None:
-        vins = {
-            ro.dms_vehicle.vin
-            for ro in self.ros
-            if ro.dms_vehicle is not None
-            and ro.dms_vehicle.vin is not None
-            and (ro.stored is None or ro.stored.vin != ro.dms_vehicle.vin)
-        }
-        vehicles = _Vehicles(self.session, group_id=self.rooftop.group_id, vins=vins)
+        moved = [ro for ro in self.ros if ro.vehicle_moved]
+        if not moved:
+            return
+        vins = {ro.dms_vehicle.vin for ro in moved if ro.dms_vehicle and ro.dms_vehicle.vin}
+        ids = {ro.stored.vehicle_id for ro in moved if ro.stored and ro.stored.vehicle_id}
+        vehicles = _Vehicles(self.session, group_id=self.rooftop.group_id, vins=vins, ids=ids)
         placed = [
             vehicles.place(ro.stored, ro.dms_vehicle, customer_id=ro.values["customer_id"])
-            for ro in self.ros
+            for ro in moved
         ]
         vehicles.write(self.session)
-        for ro, vehicle in zip(self.ros, placed, strict=True):
+        for ro, vehicle in zip(moved, placed, strict=True):
             if vehicle is not None:
                 ro.values["vehicle_id"] = vehicle.id
 
@@ -305,33 +313,23 @@ def _sync_line(line: dict[str, Any], dms_line: DmsLine, *, at: datetime) -> bool
 
 
 class _Vehicles:
-    """The page's vehicles: the ROs' own, and the group's by VIN, read in one query."""
+    """The page's vehicles: the ROs' own and the group's by VIN, read in one query."""
 
-    def __init__(self, session: Session, *, group_id: int, vins: set[str]) -> None:
+    def __init__(self, session: Session, *, group_id: int, vins: set[str], ids: set[int]) -> None:
         self.group_id = group_id
         self.by_id: dict[int, _Vehicle] = {}
         self.by_vin: dict[str, _Vehicle] = {}
         self.new: list[_Vehicle] = []
-        for row in writes.vehicles_by_vin(session, group_id=group_id, vins=sorted(vins)):
+        for row in writes.vehicles_of(session, group_id=group_id, vins=vins, ids=ids):
             vehicle = _Vehicle(**row)
             self.by_id[row["id"]] = vehicle
-            self.by_vin[row["vin"]] = vehicle
+            if row["vin"] in vins:
+                self.by_vin[row["vin"]] = vehicle
 
     def _current(self, stored: KnownRo | None) -> _Vehicle | None:
         if stored is None or stored.vehicle_id is None:
             return None
-        vehicle = self.by_id.get(stored.vehicle_id)
-        if vehicle is None:
-            vehicle = _Vehicle(
-                stored.vehicle_id,
-                stored.vin,
-                stored.year,
-                stored.make,
-                stored.model,
-                stored.vehicle_customer_id,
-            )
-            self.by_id[stored.vehicle_id] = vehicle
-        return vehicle
+        return self.by_id.get(stored.vehicle_id)
 
     def place(
         self, stored: KnownRo | None, dms_vehicle: DmsVehicle | None, *, customer_id: int | None

@@ -56,12 +56,8 @@ class KnownRo(NamedTuple):
     customer_id: int | None
     customer_hash: str | None
     lines_hash: str | None
+    vehicle_hash: str | None
     vehicle_id: int | None
-    vin: str | None
-    year: int | None
-    make: str | None
-    model: str | None
-    vehicle_customer_id: int | None
 
 
 @dataclass
@@ -111,10 +107,10 @@ def known_repair_orders(
     session: Session, *, rooftop_id: int, ro_numbers: Iterable[str]
 ) -> dict[str, KnownRo]:
     """RO number -> what is stored about it (see `KnownRo`), for the stored ROs among
-    `ro_numbers`; the RO's vehicle comes along through an outer join."""
+    `ro_numbers`."""
     numbers = sorted(set(ro_numbers))
     known: dict[str, KnownRo] = {}
-    ro, vehicle = writes.RO_TABLE.c, writes.VEHICLE_TABLE.c  # Core rows: no ORM result layer
+    ro = writes.RO_TABLE.c  # Core rows: no ORM result layer
     columns = (
         ro.ro_number,
         ro.id,
@@ -126,12 +122,8 @@ def known_repair_orders(
         ro.customer_id,
         ro.customer_hash,
         ro.lines_hash,
+        ro.vehicle_hash,
         ro.vehicle_id,
-        vehicle.vin,
-        vehicle.year,
-        vehicle.make,
-        vehicle.model,
-        vehicle.customer_id,
     )
     if is_postgres(session):
         # One array parameter: PostgreSQL plans `= ANY($1)` far faster than 900 placeholders.
@@ -140,11 +132,7 @@ def known_repair_orders(
     else:
         chunks = writes.chunks(numbers)
         match = ro.ro_number.in_(bindparam("numbers", expanding=True))
-    query = (
-        select(*columns)
-        .select_from(writes.RO_TABLE.outerjoin(writes.VEHICLE_TABLE, vehicle.id == ro.vehicle_id))
-        .where(ro.rooftop_id == rooftop_id, match)
-    )
+    query = select(*columns).where(ro.rooftop_id == rooftop_id, match)
     make = KnownRo._make
     for chunk in chunks:
         for row in session.execute(query, {"numbers": list(chunk)}):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -61,6 +62,7 @@ RO_COLUMNS: dict[str, TypeEngine[Any]] = {
     "customer_hash": String(),
     "vehicle_id": Integer(),
     "lines_hash": String(),
+    "vehicle_hash": String(),
 }
 LINE_COLUMNS: dict[str, TypeEngine[Any]] = {
     "id": Integer(),
@@ -242,15 +244,19 @@ def stored_lines(session: Session, ro_ids: Sequence[int]) -> dict[int, dict[str,
     return found
 
 
-def vehicles_by_vin(
-    session: Session, *, group_id: int, vins: Sequence[str]
+def vehicles_of(
+    session: Session, *, group_id: int, vins: set[str], ids: set[int]
 ) -> list[dict[str, Any]]:
-    """The group's vehicles with these VINs, as plain rows."""
+    """The group's vehicles with these VINs or ids, as plain rows."""
     columns = [VEHICLE_TABLE.c[name] for name in (*VEHICLE_COLUMNS, "vin")]
-    found: list[dict[str, Any]] = []
-    for chunk in chunks(sorted(vins)):
+    found: dict[int, dict[str, Any]] = {}
+    wanted = [("vin", value) for value in sorted(vins)] + [("id", value) for value in sorted(ids)]
+    for chunk in chunks(wanted):
+        chunk_vins = [value for kind, value in chunk if kind == "vin"]
+        chunk_ids = [value for kind, value in chunk if kind == "id"]
         query = select(*columns).where(
-            VEHICLE_TABLE.c.group_id == group_id, VEHICLE_TABLE.c.vin.in_(chunk)
+            VEHICLE_TABLE.c.group_id == group_id,
+            or_(VEHICLE_TABLE.c.vin.in_(chunk_vins), VEHICLE_TABLE.c.id.in_(chunk_ids)),
         )
-        found.extend(dict(row) for row in session.execute(query).mappings())
-    return found
+        found.update((row["id"], dict(row)) for row in session.execute(query).mappings())
+    return list(found.values())

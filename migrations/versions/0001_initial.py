@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:48:58.663762
+Create Date: 2026-11-23 15:09:09.968065
 """
 
 from collections.abc import Sequence
@@ -410,6 +410,7 @@ def upgrade() -> None:
         sa.Column("payload_hash", sa.String(length=64), nullable=True),
         sa.Column("customer_hash", sa.String(length=64), nullable=True),
         sa.Column("lines_hash", sa.String(length=64), nullable=True),
+        sa.Column("vehicle_hash", sa.String(length=64), nullable=True),
         sa.Column("missing_since", app.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("missing_polls", sa.Integer(), nullable=False),
         sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),

@@ -200,3 +200,7 @@ def test_a_page_without_hooks_writes_only_what_moved(
     events = session.scalars(select(RoEvent).where(RoEvent.kind == "stage")).all()
     assert len(events) == 3 + 1 + 1 + 2  # three new, R1's move, R3's move, two new
     assert events[3].detail == {"raw_status": "WIP"} and events[3].at == NOW
+
+    session.rollback()  # end the read: SQLite has one writer at a time
+    _store_page(dealer, [bridge_record("R2", status="OPEN", vehicle={**other_vin, "year": 2023})])
+    assert session.get(RepairOrder, ros["R1"].id).vehicle.year == 2023  # the shared vehicle
