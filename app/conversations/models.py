@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -18,8 +18,16 @@ class InboundMessage(Base):
     __table_args__ = (
         Index("ix_inbound_message_customer_at", "customer_id", "received_at"),
         Index("ix_inbound_message_rooftop_at", "rooftop_id", "received_at"),
-        # A phone's pending "which vehicle?" question, looked up on every inbound text.
         Index("ix_inbound_message_phone_at", "phone_id", "received_at"),
+        # A phone's pending "which vehicle?" question, looked up on every inbound text: only
+        # the few rows that ask one, so the lookup never walks a busy rooftop's day of texts.
+        Index(
+            "ix_inbound_message_pending",
+            "phone_id",
+            "id",
+            postgresql_where=text("pending_choices IS NOT NULL"),
+            sqlite_where=text("pending_choices IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:09:09.968065
+Create Date: 2026-11-23 15:40:21.779602
 """
 
 from collections.abc import Sequence
@@ -571,6 +571,13 @@ def upgrade() -> None:
             "ix_inbound_message_customer_at", ["customer_id", "received_at"], unique=False
         )
         batch_op.create_index(
+            "ix_inbound_message_pending",
+            ["phone_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("pending_choices IS NOT NULL"),
+            sqlite_where=sa.text("pending_choices IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_inbound_message_phone_at", ["phone_id", "received_at"], unique=False
         )
         batch_op.create_index(
@@ -866,6 +873,11 @@ def downgrade() -> None:
     with op.batch_alter_table("inbound_message", schema=None) as batch_op:
         batch_op.drop_index("ix_inbound_message_rooftop_at")
         batch_op.drop_index("ix_inbound_message_phone_at")
+        batch_op.drop_index(
+            "ix_inbound_message_pending",
+            postgresql_where=sa.text("pending_choices IS NOT NULL"),
+            sqlite_where=sa.text("pending_choices IS NOT NULL"),
+        )
         batch_op.drop_index("ix_inbound_message_customer_at")
 
     op.drop_table("inbound_message")
