@@ -320,8 +320,10 @@ def _claim_and_decide(
             )
         }
         phone_ids = {row.phone_id for row in rows if row.phone_id is not None}
-        found = session.scalars(select(Phone).where(one_of(session, Phone.id, phone_ids)))
-        phones = {p.id: p for p in found} if phone_ids else {}
+        phones: dict[int, Phone] = {}
+        if phone_ids:
+            found = session.scalars(select(Phone).where(one_of(session, Phone.id, phone_ids)))
+            phones = {p.id: p for p in found}
         configs = {i: r.settings for i, r in rooftops.items()}
         # Consent and the daily cap's counts for the whole batch, in a query or two.
         facts = batch_facts(session, messages=rows, rooftops=configs, now=now)
