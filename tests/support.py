@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +40,15 @@ def load_sample_dealer(database: Database, path: Path = SAMPLE_CONFIG) -> LoadRe
     config = load_dealer_config(path)
     with database.transaction() as session:
         return apply_dealer_config(session, config=config, source=str(path))
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    """Poll `check` every 50 ms until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

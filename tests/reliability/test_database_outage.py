@@ -10,11 +10,9 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,23 +34,12 @@ from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
 from tests.reliability.burst import queue_outbound
 from tests.reliability.conftest import table_fingerprint
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.support import ServedApp, load_sample_dealer
+from tests.support import ServedApp, load_sample_dealer, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 INBOUND = "/webhooks/twilio/messages"
 UNFINISHED = ("claimed", "sending")
 FIGURES: dict[str, int] = {}
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

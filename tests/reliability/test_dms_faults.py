@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from functools import partial
@@ -35,6 +35,7 @@ from integrations.twilio.gateway import TwilioGateway
 from integrations.twilio.sandbox import SandboxConfig, SandboxServer
 from tests.app.messaging.conftest import Clock
 from tests.integrations.dms.conftest import bridge_record
+from tests.support import wait_until
 
 TOKENS = {
     "healthy": "healthy-bridge-token-1",
@@ -97,17 +98,6 @@ class NotJsonAfterFirstAnswer:
             return
         self.answered += 1
         await self.app(scope, receive, send)
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _dealer_toml(path: Path, urls: dict[str, str]) -> Path:
