@@ -96,18 +96,12 @@ def _contact_statement(*, with_question: bool) -> Select[Any]:
     """The contact lookup, built once: every inbound text and call runs it."""
     columns: list[Any] = [Phone, Customer]
     if with_question:
-        question = (
-            select(InboundMessage.id)
-            .where(
-                InboundMessage.rooftop_id == bindparam("rooftop_id"),
-                InboundMessage.phone_id == Phone.id,
-                InboundMessage.pending_choices.is_not(None),
-                InboundMessage.received_at >= bindparam("since", type_=UTCDateTime),
-            )
-            .order_by(InboundMessage.id.desc())
-            .limit(1)
+        question = _pending_question_query(
+            rooftop_id=bindparam("rooftop_id"),
+            phone_id=Phone.id,
+            since=bindparam("since", type_=UTCDateTime),
         )
-        columns.append(question.scalar_subquery())
+        columns.append(question.with_only_columns(InboundMessage.id).scalar_subquery())
     return (
         select(*columns)
         .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
@@ -206,16 +200,17 @@ def pending_question(
     """The latest unanswered "which vehicle?" question to this phone at this rooftop."""
     return session.scalar(
         _pending_question_query(
-            rooftop=rooftop, phone_id=phone.id, since=now - PENDING_QUESTION_TTL
+            rooftop_id=rooftop.id, phone_id=phone.id, since=now - PENDING_QUESTION_TTL
         )
     )
 
 
-def _pending_question_query(rooftop: Rooftop, phone_id: Any, since: datetime) -> Select[Any]:
+def _pending_question_query(rooftop_id: Any, phone_id: Any, since: Any) -> Select[Any]:
+    """The latest unanswered question query; its arguments are values or bind parameters."""
     return (
         select(InboundMessage)
         .where(
-            InboundMessage.rooftop_id == rooftop.id,
+            InboundMessage.rooftop_id == rooftop_id,
             InboundMessage.phone_id == phone_id,
             InboundMessage.pending_choices.is_not(None),
             InboundMessage.received_at >= since,
