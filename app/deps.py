@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,12 +33,14 @@ class Database:
             yield session
 
 
-def get_settings(request: Request) -> Settings:
+# `async` although they never wait: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hop per request for reading an attribute.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -80,3 +84,24 @@ async def signed_twilio_form(request: Request, settings: SettingsDep) -> TwilioF
 
 
 TwilioFormDep = Annotated[TwilioForm, Depends(signed_twilio_form)]
+
+
+T = TypeVar("T")
+
+# Twilio webhooks do their database work in at most this many threads at once (the rest
+# wait their turn without a thread). The work is Python with short database waits: more
+# threads than it takes to cover the waits only fight over the GIL. Measured at 8 texts
+# in flight: 4 threads answered ~20% more texts per second than FastAPI's shared 40.
+WEBHOOK_THREADS = 4
+
+
+async def in_webhook_thread(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """Run `work(*args)` in a worker thread of the webhooks' own lane of this app.
+
+    Its own lane: a burst of webhooks never takes the threads that pages and the API use.
+    """
+    state = request.app.state
+    limiter = getattr(state, "webhook_threads", None)
+    if limiter is None:  # made in the app's event loop, the first time it is needed
+        limiter = state.webhook_threads = anyio.CapacityLimiter(WEBHOOK_THREADS)
+    return await anyio.to_thread.run_sync(partial(work, *args), limiter=limiter)

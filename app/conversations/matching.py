@@ -49,6 +49,8 @@ class Contact:
     is_new: bool = False
     # The id of the phone's pending "which vehicle?" question, when the lookup asked for it.
     pending_question_id: int | None = None
+    # The customers' open orders at any rooftop, read once by the first `candidates` call.
+    open_orders: list[RepairOrder] | None = None
 
     @property
     def only_customer(self) -> Customer | None:
@@ -158,11 +160,27 @@ def _orders_statement() -> Select[Any]:
 
 
 def candidates(
-    session: Session, *, contact: Contact, rooftop: Rooftop, stages: Iterable[str] = OPEN_STAGES
+    session: Session,
+    *,
+    contact: Contact,
+    rooftop: Rooftop,
+    stages: Iterable[str] = OPEN_STAGES,
+    customer: Customer | None = None,
 ) -> list[Candidate]:
-    """Orders in `stages` of the phone's customers: this rooftop's if any, else the group's."""
+    """Open orders in `stages` of the phone's customers (or only of `customer`, one of them):
+    this rooftop's if any, else the group's.
+
+    The contact's open orders are read once, in one query, whatever each caller filters.
+    """
+    wanted = set(stages)
+    if not wanted <= set(OPEN_STAGES):
+        raise ValueError(f"candidates are open orders; {sorted(wanted - set(OPEN_STAGES))} are not")
+    if contact.open_orders is None:
+        contact.open_orders = _orders(session, contact.customers, stages=OPEN_STAGES)
     by_id = {c.id: c for c in contact.customers}
-    orders = _orders(session, contact.customers, stages=stages)
+    if customer is not None:
+        by_id = {customer.id: by_id[customer.id]} if customer.id in by_id else {}
+    orders = [o for o in contact.open_orders if o.stage in wanted and o.customer_id in by_id]
     here = [o for o in orders if o.rooftop_id == rooftop.id]
     chosen = here or orders  # customers belong to the group, so do all their orders
     return [

@@ -47,9 +47,10 @@ class InboundMessage(Base):
     intent: Mapped[str | None] = mapped_column(String(20))
     reply_body: Mapped[str | None] = mapped_column(Text)
     # A household phone asked "which vehicle?": the choices offered, until the answer comes.
-    pending_choices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # none_as_null: None is SQL NULL (no question pending), never the JSON value null.
+    pending_choices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

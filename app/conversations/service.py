@@ -1,4 +1,4 @@
-"""Inbound texts: stored first under their MessageSid, then answered once, in the same transaction.
+"""Inbound texts: answered, then stored under their MessageSid with the answer, in one transaction.
 
 Answers go back as TwiML `<Message>` in the webhook's own response: the customer hears
 back in a second, no Twilio API call happens inside the request, and there is nothing
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from app.conversations.matching import (
     e164_of,
     find_or_create_contact,
 )
-from app.conversations.models import InboundMessage
+from app.conversations.models import InboundMessage, Task
 from app.conversations.tasks import attach_to_conversation, open_task
 from app.conversations.texts import language_of, say, status_words
 from app.customers.models import Consent, Customer
@@ -55,63 +55,85 @@ class MalformedWebhook(ValueError):
     """A Twilio form without the fields every such webhook carries."""
 
 
-def receive_message(session: Session, *, form: Mapping[str, str], now: datetime) -> str | None:
-    """Store an inbound text under its MessageSid and answer it; the reply text or None.
+class AlreadyReceived(Exception):
+    """This MessageSid is stored already (a retry, or a delivery racing this one).
 
-    A MessageSid seen before returns the first answer and changes nothing.
+    Nothing of this attempt may stay: the caller rolls it back and answers with
+    `first_answer`.
+    """
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(f"inbound message {sid} was received before")
+        self.sid = sid
+
+
+def receive_message(session: Session, *, form: Mapping[str, str], now: datetime) -> str | None:
+    """Answer an inbound text and store it under its MessageSid; the reply text or None.
+
+    The row is written last, in one INSERT with its answer: a retried MessageSid makes
+    that insert find the first one (waiting for its commit if it is in flight) and raise
+    AlreadyReceived, so a retry changes nothing and gets the first answer.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     if not sid:
         raise MalformedWebhook("MessageSid is missing: is this webhook configured for messages?")
     to_address, from_address = form.get("To", ""), form.get("From", "")
     rooftop = rooftop_for_number(session, to_address)
-    # One statement stores it or finds it taken (a retry, or a concurrent one whose
-    # commit the insert waits for): no separate lookup, no savepoint round trips.
-    row = session.scalars(
-        _store_statement(is_postgres(session)),
-        {
-            "provider_sid": sid,
-            "group_id": rooftop.group_id if rooftop else None,
-            "rooftop_id": rooftop.id if rooftop else None,
-            "channel": channel_of(from_address),
-            "from_address": from_address[:40],
-            "to_address": to_address[:40],
-            "body": form.get("Body", ""),
-            "num_media": int(form.get("NumMedia") or 0),
-            "raw": dict(form),
-            "received_at": now,
-        },
-    ).one_or_none()
-    if row is None:
-        # A MessageSid seen before: answer as the first time did.
-        first = session.scalar(select(InboundMessage).where(InboundMessage.provider_sid == sid))
-        return first.reply_body if first is not None else None
+    row = InboundMessage(
+        provider_sid=sid,
+        group_id=rooftop.group_id if rooftop else None,
+        rooftop_id=rooftop.id if rooftop else None,
+        channel=channel_of(from_address),
+        from_address=from_address[:40],
+        to_address=to_address[:40],
+        body=form.get("Body", ""),
+        num_media=int(form.get("NumMedia") or 0),
+        raw=dict(form),
+        received_at=now,
+    )
+    opened: list[Task] = []
     if rooftop is None:
         log.warning(
             "inbound message %s to %s: no rooftop has this number; ignored", sid, to_address
         )
     else:
-        row.reply_body = _answer(session, row=row, rooftop=rooftop, form=form, now=now)
+        row.reply_body = _answer(
+            session, row=row, rooftop=rooftop, form=form, now=now, opened=opened
+        )
     row.handled_at = now
+    with session.no_autoflush:  # the tasks opened for it go out after it, with its id
+        row.id = session.scalar(
+            _store_statement(is_postgres(session)),
+            {column: getattr(row, column) for column in _STORED},
+        )
+    if row.id is None:
+        raise AlreadyReceived(sid)
+    for task in opened:
+        task.inbound_message_id = row.id
     return row.reply_body
 
 
-_STORED = (
-    "provider_sid", "group_id", "rooftop_id", "channel", "from_address", "to_address",
-    "body", "num_media", "raw", "received_at",
-)  # fmt: skip
+def first_answer(session: Session, *, sid: str) -> str | None:
+    """The reply stored with an inbound message the first time it came."""
+    return session.scalar(
+        select(InboundMessage.reply_body).where(InboundMessage.provider_sid == sid)
+    )
+
+
+_STORED = tuple(column.key for column in InboundMessage.__table__.columns if column.key != "id")
 
 
 @cache
 def _store_statement(postgres: bool) -> Any:
-    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING the row, built once:
-    every inbound text runs it, and building a statement costs more than running it."""
+    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, built once: every
+    inbound text runs it, and building a statement costs more than running it."""
+    table = cast(Table, InboundMessage.__table__)
     insert = postgresql.insert if postgres else sqlite.insert
     return (
-        insert(InboundMessage)
-        .values({name: bindparam(name) for name in _STORED})
+        insert(table)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in _STORED})
         .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(InboundMessage)
+        .returning(table.c.id)
     )
 
 
@@ -126,6 +148,7 @@ class _Turn:
     now: datetime
     hint: str | None  # language of the rule that matched, if any
     twilio_replied: bool  # Twilio's Advanced Opt-Out already answered STOP/START/HELP
+    opened: list[Task]  # tasks opened for this message: they get its id once it is stored
 
     def language(self, customer: Customer | None = None) -> str:
         customer = customer or self.contact.only_customer
@@ -144,6 +167,7 @@ def _answer(
     rooftop: Rooftop,
     form: Mapping[str, str],
     now: datetime,
+    opened: list[Task],
 ) -> str | None:
     address = row.from_address.removeprefix("whatsapp:").strip()
     region = "US"
@@ -168,15 +192,13 @@ def _answer(
     opted_out = False
     if intents.depends_on_opt_out(row.body):
         # Only a bare "YES" means something else to an opted-out sender: only then ask the
-        # ledger. The row's new columns need not be written before this read (it does not
-        # look at them): they go out with the next write, one UPDATE instead of one per read.
-        with session.no_autoflush:
-            opted_out = (
-                current_consent(
-                    session, phone_id=contact.phone.id, channel=row.channel, purpose="status"
-                )
-                is False
+        # ledger.
+        opted_out = (
+            current_consent(
+                session, phone_id=contact.phone.id, channel=row.channel, purpose="status"
             )
+            is False
+        )
     intent = classify(row.body, opted_out=opted_out)
     row.intent = intent.name
     turn = _Turn(
@@ -187,6 +209,7 @@ def _answer(
         now=now,
         hint=intent.language,
         twilio_replied=row.channel == "sms" and bool(form.get("OptOutType")),
+        opened=opened,
     )
     if intent.name in (intents.OPT_OUT, intents.OPT_IN, intents.HELP):
         return _keyword(turn, intent.name)
@@ -338,7 +361,7 @@ def _record_approval(turn: _Turn, candidate: Candidate, lines: list[RoLine]) -> 
     turn.row.customer_id, turn.row.repair_order_id = customer.id, order.id
     total = sum(line.amount_cents for line in lines)
     described = ", ".join(line.description for line in lines)
-    open_task(
+    task = open_task(
         turn.session,
         rooftop_id=order.rooftop_id,
         kind="approval",
@@ -347,12 +370,12 @@ def _record_approval(turn: _Turn, candidate: Candidate, lines: list[RoLine]) -> 
             f"(RO {order.ro_number}) — enter it in the DMS"
         ),
         now=turn.now,
-        dedupe_key=f"inbound:{turn.row.provider_sid}:approval",
         customer_id=customer.id,
         repair_order_id=order.id,
-        inbound_message_id=turn.row.id,
         advisor_ref=order.advisor_ref,
     )
+    assert task is not None  # no dedupe key: always opens (a retried message rolls back whole)
+    turn.opened.append(task)
     return turn.say(
         "answer_approved",
         customer,
@@ -412,10 +435,13 @@ def _needs_reply(
     customer = customer or turn.contact.only_customer
     advisor_ref = advisor_name = None
     if customer is not None and not none_open:
+        # The customer is one of the phone's unless a pending question named one since unlinked.
+        known = any(c.id == customer.id for c in turn.contact.customers)
+        contact = turn.contact if known else Contact(turn.contact.phone, [customer])
         open_here = [
             c
             for c in candidates(
-                turn.session, contact=Contact(turn.contact.phone, [customer]), rooftop=turn.rooftop
+                turn.session, contact=contact, rooftop=turn.rooftop, customer=customer
             )
             if c.repair_order.rooftop_id == turn.rooftop.id
         ]
@@ -423,29 +449,46 @@ def _needs_reply(
             advisor_ref = open_here[0].repair_order.advisor_ref
             advisor_name = open_here[0].repair_order.advisor_name
     who = customer.display_name if customer else f"{turn.contact.phone.e164} (shared phone)"
-    _task, opened = attach_to_conversation(
-        turn.session,
-        rooftop=turn.rooftop,
-        phone=turn.contact.phone,
+    opened = _attach(
+        turn,
         customer=customer,
-        inbound=turn.row,
         kind=kind,
         summary=f"{who}: {turn.row.body[:200]}",
-        now=turn.now,
         advisor_ref=advisor_ref,
     )
     return turn.say("answer_received", customer, advisor=advisor_name or "") if opened else None
 
 
 def _unknown_contact(turn: _Turn) -> str | None:
-    _task, opened = attach_to_conversation(
+    opened = _attach(
+        turn,
+        customer=turn.contact.only_customer,
+        kind="unknown_contact",
+        summary=f"New contact {turn.contact.phone.e164}: {turn.row.body[:200]}",
+    )
+    return turn.say("unknown_contact") if opened else None
+
+
+def _attach(
+    turn: _Turn,
+    *,
+    customer: Customer | None,
+    kind: str,
+    summary: str,
+    advisor_ref: str | None = None,
+) -> bool:
+    """Join the message to its conversation task, or open one; True when opened."""
+    task, opened = attach_to_conversation(
         turn.session,
         rooftop=turn.rooftop,
         phone=turn.contact.phone,
-        customer=turn.contact.only_customer,
-        inbound=turn.row,
-        kind="unknown_contact",
-        summary=f"New contact {turn.contact.phone.e164}: {turn.row.body[:200]}",
+        customer=customer,
+        kind=kind,
+        summary=summary,
         now=turn.now,
+        repair_order_id=turn.row.repair_order_id,
+        advisor_ref=advisor_ref,
     )
-    return turn.say("unknown_contact") if opened else None
+    if opened:
+        turn.opened.append(task)
+    return opened

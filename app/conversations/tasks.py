@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.conversations.models import InboundMessage, Task
@@ -29,7 +30,10 @@ def open_task(
     call_id: int | None = None,
     advisor_ref: str | None = None,
 ) -> Task | None:
-    """Open a task; with a dedupe key, only the first call opens one (None afterwards)."""
+    """Open a task; with a dedupe key, only the first call opens one (None afterwards).
+
+    The task is added to the session, not flushed: it goes out with the unit of work.
+    """
     if dedupe_key is not None and session.scalar(
         select(Task.id).where(Task.dedupe_key == dedupe_key)
     ):
@@ -48,7 +52,6 @@ def open_task(
         state="open",
     )
     session.add(task)
-    session.flush()
     return task
 
 
@@ -56,16 +59,45 @@ def open_conversation(
     session: Session, *, rooftop: Rooftop, phone: Phone, customer: Customer | None
 ) -> Task | None:
     """The open conversation task of this customer (or, unmatched, this phone) at this rooftop."""
-    query = select(Task).where(
-        Task.rooftop_id == rooftop.id, Task.state == "open", Task.kind.in_(CONVERSATION_KINDS)
-    )
     if customer is not None:
-        query = query.where(Task.customer_id == customer.id)
-    else:
-        query = query.join(InboundMessage, InboundMessage.id == Task.inbound_message_id).where(
-            InboundMessage.phone_id == phone.id, Task.customer_id.is_(None)
+        # A customer's open tasks at every rooftop (a few), the rooftop picked here: with the
+        # rooftop in the query, a planner with stale statistics (a new table) may scan the
+        # rooftop's index and filter every open task of the rooftop on each text instead.
+        found = session.scalars(_customer_conversations(), {"customer_id": customer.id})
+        return next((task for task in found if task.rooftop_id == rooftop.id), None)
+    return session.scalar(_phone_conversation(), {"rooftop_id": rooftop.id, "phone_id": phone.id})
+
+
+@cache
+def _customer_conversations() -> Select[Task]:
+    """A customer's open conversation tasks, oldest first; built once (every inbound text)."""
+    return (
+        select(Task)
+        .where(
+            Task.customer_id == bindparam("customer_id"),
+            Task.state == "open",
+            Task.kind.in_(CONVERSATION_KINDS),
         )
-    return session.scalar(query.order_by(Task.id).limit(1))
+        .order_by(Task.id)
+    )
+
+
+@cache
+def _phone_conversation() -> Select[Task]:
+    """The oldest open conversation task of an unmatched phone at a rooftop; built once."""
+    return (
+        select(Task)
+        .join(InboundMessage, InboundMessage.id == Task.inbound_message_id)
+        .where(
+            Task.rooftop_id == bindparam("rooftop_id"),
+            Task.state == "open",
+            Task.kind.in_(CONVERSATION_KINDS),
+            InboundMessage.phone_id == bindparam("phone_id"),
+            Task.customer_id.is_(None),
+        )
+        .order_by(Task.id)
+        .limit(1)
+    )
 
 
 def attach_to_conversation(
@@ -74,17 +106,18 @@ def attach_to_conversation(
     rooftop: Rooftop,
     phone: Phone,
     customer: Customer | None,
-    inbound: InboundMessage,
     kind: str,
     summary: str,
     now: datetime,
+    repair_order_id: int | None = None,
     advisor_ref: str | None = None,
 ) -> tuple[Task, bool]:
-    """One open task per customer conversation: later messages join it; returns (task, opened)."""
-    # The message being attached is no task's yet: its pending columns cannot change the
-    # answer, and go out with the next write instead of an UPDATE of their own.
-    with session.no_autoflush:
-        task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
+    """One open task per customer conversation: later messages join it; returns (task, opened).
+
+    An opened task's `inbound_message_id` is the caller's to set (the message is stored
+    after it is answered).
+    """
+    task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
     if task is not None:
         # The waiting time keeps counting from the first unanswered message.
         task.summary = summary
@@ -96,8 +129,7 @@ def attach_to_conversation(
         summary=summary,
         now=now,
         customer_id=customer.id if customer else None,
-        repair_order_id=inbound.repair_order_id,
-        inbound_message_id=inbound.id,
+        repair_order_id=repair_order_id,
         advisor_ref=advisor_ref,
     )
     assert opened is not None  # no dedupe key: always opens

@@ -8,10 +8,11 @@ stores and answers. API: every route needs a principal and sees only its group's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app.auth.deps import ApiPrincipalDep
@@ -19,11 +20,16 @@ from app.conversations import inbox, twiml, voice
 from app.conversations.inbox import NotFound
 from app.conversations.reports import conversations_report
 from app.conversations.schemas import Inbox, InboxTask, ReplyIn, ReplyOut, TaskOut, Timeline
-from app.conversations.service import MalformedWebhook, receive_message
+from app.conversations.service import (
+    AlreadyReceived,
+    MalformedWebhook,
+    first_answer,
+    receive_message,
+)
 from app.conversations.tasks import finish, take
 from app.customers.models import Customer
 from app.db import utcnow
-from app.deps import DatabaseDep, RowId, TwilioFormDep
+from app.deps import Database, DatabaseDep, RowId, TwilioForm, TwilioFormDep, in_webhook_thread
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,41 +47,47 @@ def _bad_webhook(exc: MalformedWebhook) -> HTTPException:
 
 
 @router.post("/webhooks/twilio/messages", tags=["webhooks"])
-def inbound_message(form: TwilioFormDep, database: DatabaseDep) -> Response:
+async def inbound_message(request: Request, form: TwilioFormDep, database: DatabaseDep) -> Response:
     """Inbound SMS/WhatsApp: stored under its MessageSid, answered once as TwiML `<Message>`."""
-    try:
-        with database.transaction() as session:
-            reply = receive_message(session, form=form.fields, now=utcnow())
-    except MalformedWebhook as exc:
-        raise _bad_webhook(exc) from None
+    reply = await in_webhook_thread(request, _receive_message, database, form)
     return _twiml(twiml.message_response(reply))
 
 
-@router.post("/webhooks/twilio/voice", tags=["webhooks"])
-def inbound_call(
-    form: TwilioFormDep, database: DatabaseDep, step: Annotated[str | None, Query()] = None
-) -> Response:
-    """An inbound call (`step` absent) or the caller's menu choice (`step=menu`)."""
+def _receive_message(database: Database, form: TwilioForm) -> str | None:
     try:
         with database.transaction() as session:
-            if step == "menu":
-                answer = voice.menu_choice(session, form=form.fields, now=utcnow())
-            else:
-                answer = voice.answer_call(session, form=form.fields, now=utcnow())
+            return receive_message(session, form=form.fields, now=utcnow())
     except MalformedWebhook as exc:
         raise _bad_webhook(exc) from None
-    return _twiml(answer)
+    except AlreadyReceived as exc:  # a retry: this attempt rolled back, the first answer stands
+        with database.transaction() as session:
+            return first_answer(session, sid=exc.sid)
+
+
+@router.post("/webhooks/twilio/voice", tags=["webhooks"])
+async def inbound_call(
+    request: Request,
+    form: TwilioFormDep,
+    database: DatabaseDep,
+    step: Annotated[str | None, Query()] = None,
+) -> Response:
+    """An inbound call (`step` absent) or the caller's menu choice (`step=menu`)."""
+    answer = voice.menu_choice if step == "menu" else voice.answer_call
+    return _twiml(await in_webhook_thread(request, _call_step, database, form, answer))
 
 
 @router.post("/webhooks/twilio/voice/dial-status", tags=["webhooks"])
-def dial_status(form: TwilioFormDep, database: DatabaseDep) -> Response:
+async def dial_status(request: Request, form: TwilioFormDep, database: DatabaseDep) -> Response:
     """The `<Dial action>` result; a missed call gets one text-back and one callback task."""
+    return _twiml(await in_webhook_thread(request, _call_step, database, form, voice.dial_finished))
+
+
+def _call_step(database: Database, form: TwilioForm, step: Callable[..., str]) -> str:
     try:
         with database.transaction() as session:
-            answer = voice.dial_finished(session, form=form.fields, now=utcnow())
+            return step(session, form=form.fields, now=utcnow())
     except MalformedWebhook as exc:
         raise _bad_webhook(exc) from None
-    return _twiml(answer)
 
 
 def _not_found(exc: NotFound) -> HTTPException:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from app.deps import DatabaseDep, TwilioFormDep
+from app.deps import Database, DatabaseDep, TwilioFormDep, in_webhook_thread
 from app.messaging.service import StatusUpdate, apply_provider_status
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def _error_code(raw: str) -> int | None:
 
 
 @router.post("/webhooks/twilio/status", include_in_schema=False)
-def message_status(form: TwilioFormDep, database: DatabaseDep) -> Response:
+async def message_status(request: Request, form: TwilioFormDep, database: DatabaseDep) -> Response:
     """Apply a signed status callback; idempotent, forward-only.
 
     An unknown MessageSid is answered 200 (and logged): Twilio must not retry a
@@ -42,8 +42,12 @@ def message_status(form: TwilioFormDep, database: DatabaseDep) -> Response:
         error_code=_error_code(form.get("ErrorCode")),
         error_message=form.get("ErrorMessage") or None,
     )
-    with database.transaction() as session:
-        outcome = apply_provider_status(session, update)
+    outcome = await in_webhook_thread(request, _apply, database, update)
     if outcome == "unknown":
         log.warning("status callback for unknown message %s (%s); ignored", sid, status)
     return Response(status_code=200)
+
+
+def _apply(database: Database, update: StatusUpdate) -> str:
+    with database.transaction() as session:
+        return apply_provider_status(session, update)

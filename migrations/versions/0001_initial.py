@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:40:21.779602
+Create Date: 2026-12-01 17:58:45.514270
 """
 
 from collections.abc import Sequence
@@ -535,9 +535,9 @@ def upgrade() -> None:
         sa.Column("repair_order_id", sa.Integer(), nullable=True),
         sa.Column("intent", sa.String(length=20), nullable=True),
         sa.Column("reply_body", sa.Text(), nullable=True),
-        sa.Column("pending_choices", sa.JSON(), nullable=True),
+        sa.Column("pending_choices", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("handled_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("raw", sa.JSON(), nullable=True),
+        sa.Column("raw", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],

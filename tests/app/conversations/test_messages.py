@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -9,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.conversations.models import InboundMessage, Task
+from app.conversations.service import receive_message
 from app.customers.models import Consent, Customer
+from app.deps import Database
 from app.followups.models import FollowupPlan
 from app.repair_orders.models import RoLine
 from tests.app.conversations.conftest import (
@@ -286,3 +290,28 @@ def test_household_prefers_the_customer_with_an_open_order_here(
     session.commit()
     answer = reply_of(twilio.text("any update?", from_=SAM))
     assert answer == "Your 2019 Ford F-150 is in a final quality check."
+
+
+def test_a_retry_racing_the_first_delivery_keeps_only_the_first(
+    twilio: Twilio, session: Session, database: Database
+) -> None:
+    """Twilio retries while the first attempt is still answering: one row, one task, one answer.
+
+    The retry's own work (here a second inbox task) rolls back with it.
+    """
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    sid = new_sid()
+    form = {"MessageSid": sid, "From": SAM, "To": "+14155550100", "Body": "Call me please"}
+    first_reply: list[str | None] = []
+    with database.transaction() as first:
+        first_reply.append(receive_message(first, form=form, now=OPEN_HOURS))
+        # The retry arrives now, from another connection, and waits for the first's commit
+        # (PostgreSQL: on the row's unique key; SQLite: on the write lock).
+        retry = ThreadPoolExecutor(1).submit(twilio.text, "Call me please", from_=SAM, sid=sid)
+        time.sleep(0.3)
+        assert not retry.done()
+    assert reply_of(retry.result(timeout=10)) == first_reply[0] is not None
+    assert count(session, InboundMessage) == 1
+    tasks = session.scalars(select(Task)).all()
+    assert len(tasks) == 1 and tasks[0].inbound_message_id is not None

@@ -88,9 +88,9 @@ def test_status_question_with_one_open_order(
     )
     session.commit()
     count = _texts(twilio, statements, "Is my car ready?")
-    # The insert, the phone with its customers, the open order with its vehicle and
-    # lines, and the row's answer (the rooftop comes from the process's cache).
-    assert count <= 4, statements.report()
+    # The phone with its customers, the open order with its vehicle and lines, and the
+    # row with its answer (the rooftop comes from the process's cache).
+    assert count <= 3, statements.report()
 
 
 def test_free_text_joining_an_open_conversation(
@@ -101,15 +101,17 @@ def test_free_text_joining_an_open_conversation(
     session.commit()
     count = _texts(twilio, statements, "Can you also check the wipers?")
     # ... and the open conversation task it joins.
-    assert count <= 5, statements.report()
+    assert count <= 4, statements.report()
 
 
-def test_stop(twilio: Twilio, session: Session, statements: Statements) -> None:
+def test_stop(twilio: Twilio, session: Session, statements: Statements, engine: Engine) -> None:
     customer_on(session, SAM, first="Sam", last="Lee")
     session.commit()
     count = _texts(twilio, statements, "STOP")
-    # No order, no task: the insert, the phone, the answer and two ledger rows.
-    assert count <= 5, statements.report()
+    # No order, no task: the phone, the row with its answer and the two ledger rows (one
+    # statement on PostgreSQL; SQLite inserts rows it wants ids of one at a time).
+    ledger = 1 if engine.dialect.name == "postgresql" else 2
+    assert count <= 2 + ledger, statements.report()
 
 
 def test_kept_rooftop_is_at_most_the_cache_time_old(
