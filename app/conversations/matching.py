@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, case, exists, func, null, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.conversations.intents import fold
-from app.conversations.models import InboundMessage
+from app.conversations.models import InboundMessage, Task
+from app.conversations.tasks import CONVERSATION_KINDS
 from app.customers.models import Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
 from app.db import UTCDateTime
@@ -51,6 +52,11 @@ class Contact:
     pending_question_id: int | None = None
     # The customers' open orders at any rooftop, read once by the first `candidates` call.
     open_orders: list[RepairOrder] | None = None
+    # What the lookup also read of each customer (None: not read, ask the database):
+    # the ids of those with an open order anywhere (no order query when none has one),
+    # and each one's open conversation task at this rooftop (a task id, or None).
+    with_open_orders: set[int] | None = None
+    conversations: dict[int, int | None] | None = None
 
     @property
     def only_customer(self) -> Customer | None:
@@ -81,7 +87,13 @@ def find_or_create_contact(
     customers = sorted((row[1] for row in rows if row[1] is not None), key=lambda c: c.id)
     question_id = rows[0][2] if rows and question_asked_since is not None else None
     if phone is not None and customers:
-        return Contact(phone=phone, customers=customers, pending_question_id=question_id)
+        return Contact(
+            phone=phone,
+            customers=customers,
+            pending_question_id=question_id,
+            with_open_orders={row[1].id for row in rows if row[1] is not None and row[3]},
+            conversations={row[1].id: row[4] for row in rows if row[1] is not None},
+        )
     if phone is None:
         phone = Phone(group_id=group_id, e164=e164, as_typed=e164, kind="mobile")
         session.add(phone)
@@ -90,20 +102,49 @@ def find_or_create_contact(
     session.flush()
     session.add(CustomerPhone(customer_id=customer.id, phone_id=phone.id, is_primary=True))
     session.flush()
-    return Contact(phone=phone, customers=[customer], is_new=True, pending_question_id=question_id)
+    return Contact(
+        phone=phone,
+        customers=[customer],
+        is_new=True,
+        pending_question_id=question_id,
+        with_open_orders=set(),  # a new customer has no orders and no tasks yet
+        conversations={customer.id: None},
+    )
 
 
 @cache
 def _contact_statement(*, with_question: bool) -> Select[Any]:
-    """The contact lookup, built once: every inbound text and call runs it."""
-    columns: list[Any] = [Phone, Customer]
+    """The contact lookup, built once: every inbound text and call runs it.
+
+    Columns: the phone, a customer, the pending question's id (or NULL), whether the
+    customer has an open order anywhere, their open conversation task's id at the rooftop.
+    """
+    question: Any = null()
     if with_question:
-        question = _pending_question_query(
-            rooftop_id=bindparam("rooftop_id"),
-            phone_id=Phone.id,
-            since=bindparam("since", type_=UTCDateTime),
+        question = (
+            _pending_question_query(
+                rooftop_id=bindparam("rooftop_id"),
+                phone_id=Phone.id,
+                since=bindparam("since", type_=UTCDateTime),
+            )
+            .with_only_columns(InboundMessage.id)
+            .scalar_subquery()
         )
-        columns.append(question.with_only_columns(InboundMessage.id).scalar_subquery())
+    has_open_order = exists().where(
+        RepairOrder.customer_id == Customer.id, RepairOrder.stage.in_(OPEN_STAGES)
+    )
+    # The rooftop is picked by CASE, not in the WHERE: only the customer's index can serve
+    # this, whatever a planner with stale statistics thinks of the rooftop's index.
+    conversation = (
+        select(func.min(case((Task.rooftop_id == bindparam("rooftop_id"), Task.id))))
+        .where(
+            Task.customer_id == Customer.id,
+            Task.state == "open",
+            Task.kind.in_(CONVERSATION_KINDS),
+        )
+        .scalar_subquery()
+    )
+    columns: list[Any] = [Phone, Customer, question, has_open_order, conversation]
     return (
         select(*columns)
         .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
@@ -176,7 +217,9 @@ def candidates(
     if not wanted <= set(OPEN_STAGES):
         raise ValueError(f"candidates are open orders; {sorted(wanted - set(OPEN_STAGES))} are not")
     if contact.open_orders is None:
-        contact.open_orders = _orders(session, contact.customers, stages=OPEN_STAGES)
+        known = contact.with_open_orders
+        having = [c for c in contact.customers if known is None or c.id in known]
+        contact.open_orders = _orders(session, having, stages=OPEN_STAGES)
     by_id = {c.id: c for c in contact.customers}
     if customer is not None:
         by_id = {customer.id: by_id[customer.id]} if customer.id in by_id else {}

@@ -35,7 +35,7 @@ from app.conversations.matching import (
     find_or_create_contact,
 )
 from app.conversations.models import InboundMessage, Task
-from app.conversations.tasks import attach_to_conversation, open_task
+from app.conversations.tasks import Conversation, attach_to_conversation, open_task
 from app.conversations.texts import language_of, say, status_words
 from app.customers.models import Consent, Customer
 from app.customers.service import current_consent, record_consent, revoke_all
@@ -478,6 +478,7 @@ def _attach(
     advisor_ref: str | None = None,
 ) -> bool:
     """Join the message to its conversation task, or open one; True when opened."""
+    known = turn.contact.conversations
     task, opened = attach_to_conversation(
         turn.session,
         rooftop=turn.rooftop,
@@ -488,7 +489,14 @@ def _attach(
         now=turn.now,
         repair_order_id=turn.row.repair_order_id,
         advisor_ref=advisor_ref,
+        # The contact lookup read each customer's open conversation here: no second query.
+        found=(
+            Conversation(known[customer.id])
+            if customer is not None and known is not None and customer.id in known
+            else None
+        ),
     )
     if opened:
+        assert task is not None
         turn.opened.append(task)
     return opened

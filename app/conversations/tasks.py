@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.conversations.models import InboundMessage, Task
@@ -100,6 +101,13 @@ def _phone_conversation() -> Select[Task]:
     )
 
 
+@dataclass(frozen=True)
+class Conversation:
+    """What a lookup already found of a customer's open conversation task at the rooftop."""
+
+    task_id: int | None
+
+
 def attach_to_conversation(
     session: Session,
     *,
@@ -111,15 +119,22 @@ def attach_to_conversation(
     now: datetime,
     repair_order_id: int | None = None,
     advisor_ref: str | None = None,
-) -> tuple[Task, bool]:
-    """One open task per customer conversation: later messages join it; returns (task, opened).
+    found: Conversation | None = None,
+) -> tuple[Task | None, bool]:
+    """One open task per customer conversation: later messages join it.
 
-    An opened task's `inbound_message_id` is the caller's to set (the message is stored
-    after it is answered).
+    Returns (the task opened, True), or (the task joined or None when `found` named it,
+    False). An opened task's `inbound_message_id` is the caller's to set (the message is
+    stored after it is answered). `found`: the caller's lookup already read the task.
     """
-    task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
-    if task is not None:
+    if found is not None and found.task_id is not None:
         # The waiting time keeps counting from the first unanswered message.
+        session.execute(update(Task).where(Task.id == found.task_id).values(summary=summary))
+        return None, False
+    task = None
+    if found is None:
+        task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
+    if task is not None:
         task.summary = summary
         return task, False
     opened = open_task(
