@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from app import db
 from app.db import make_engine
 
 
@@ -25,6 +26,41 @@ def test_a_setting_in_the_url_wins(database_url: str) -> None:
         dsn = conn.connection.dbapi_connection.info.dsn  # type: ignore[union-attr]
     engine.dispose()
     assert "connect_timeout=2" in dsn and "connect_timeout=5" not in dsn
+
+
+@pytest.mark.postgres_only
+def test_a_connection_that_died_while_idle_in_the_pool_is_replaced_before_use(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, admin = make_engine(database_url, pool_size=1), make_engine(database_url)
+    with engine.connect() as conn:
+        first = conn.scalar(text("SELECT pg_backend_pid()"))
+    with admin.connect() as conn:  # the server restarts, say: the pooled connection is gone
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) not in (None, first)
+    engine.dispose()
+    admin.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_busy_pool_hands_out_connections_without_a_ping(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
+    for _ in range(5):  # back within a second each time
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    assert pings == []
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert len(pings) == 1
+    engine.dispose()
 
 
 def test_sqlite_runs_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
