@@ -173,3 +173,61 @@ def seed_open_repair_orders(
             {"v": count + 1},
         )
     return time.perf_counter() - started
+
+
+def seed_message_history(
+    connection: Connection,
+    *,
+    rooftop_id: int,
+    group_id: int,
+    customers: int,
+    messages: int,
+    tasks: int,
+    now: datetime | None = None,
+) -> float:
+    """A live group's past texts: `messages` answered inbound texts over the last 90 days
+    from customers spread over all `customers`, one in a thousand still asking "which
+    vehicle?", and `tasks` inbox tasks about them, 95% done (PostgreSQL, set-based).
+
+    Without a history the texts and tasks tables start empty, and PostgreSQL plans the
+    first statements on them for empty tables. Returns the seconds it took.
+    """
+    now = now or utcnow()
+    started = time.perf_counter()
+    # Customer c (1-based) writes from phone c - 1, as in `seed_customers`.
+    connection.execute(
+        text(
+            "INSERT INTO inbound_message (id, provider_sid, group_id, rooftop_id, channel, "
+            "from_address, to_address, body, num_media, customer_id, phone_id, intent, "
+            "reply_body, pending_choices, handled_at, raw, received_at) "
+            "SELECT i, 'SM' || md5('history' || i), :g, :r, 'sms', "
+            "'+1415' || lpad((:base + c - 1)::text, 7, '0'), '+14155550100', "
+            "'Is my car ready?', 0, c, c, 'status_question', 'It is being repaired.', "
+            "CASE WHEN i % 1000 = 0 THEN '[{\"label\": \"RAV4\"}]'::json END, "
+            ":now - (i % 129600) * interval '1 minute', '{}'::json, "
+            ":now - (i % 129600) * interval '1 minute' "
+            "FROM (SELECT i, 1 + (i * 7919) % :customers AS c "
+            "      FROM generate_series(1, :n) AS i) AS picked"
+        ),
+        {"g": group_id, "r": rooftop_id, "base": PHONE_BASE, "customers": customers,
+         "n": messages, "now": now},
+    )  # fmt: skip
+    connection.execute(
+        text(
+            "INSERT INTO task (id, rooftop_id, customer_id, inbound_message_id, kind, summary, "
+            "state, created_at, done_at) "
+            "SELECT i, :r, m.customer_id, m.id, 'needs_reply', 'Past question', "
+            "CASE WHEN i % 20 = 0 THEN 'open' ELSE 'done' END, m.received_at, "
+            "CASE WHEN i % 20 = 0 THEN NULL ELSE m.received_at + interval '1 hour' END "
+            "FROM generate_series(1, :n) AS i JOIN inbound_message m ON m.id = i * :step"
+        ),
+        {"r": rooftop_id, "n": tasks, "step": max(1, messages // tasks)},
+    )
+    for table in ("inbound_message", "task"):
+        connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+            )
+        )
+    return time.perf_counter() - started

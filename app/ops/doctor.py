@@ -101,6 +101,7 @@ def check_database(settings: Settings, database: Database) -> tuple[list[Finding
             )
         ], False
     found = [Finding("database", "-", "ok", f"{where} answers")]
+    found.extend(_check_autovacuum(database))
     current, head = schema_status(database.engine, settings.database_url)
     if current == head:
         found.append(Finding("migrations", "-", "ok", f"at the newest revision ({head})"))
@@ -115,6 +116,28 @@ def check_database(settings: Settings, database: Database) -> tuple[list[Finding
         )
     )
     return found, False
+
+
+def _check_autovacuum(database: Database) -> list[Finding]:
+    """PostgreSQL's autovacuum keeps statistics current: without it a table that grows from
+    empty (a new install's texts and tasks) keeps plans made when it was empty, and every
+    inbound text ends up scanning all of them (measured: 1 to 14 ms in two minutes)."""
+    if database.engine.dialect.name != "postgresql":
+        return []
+    with database.engine.connect() as connection:
+        setting = connection.exec_driver_sql("SHOW autovacuum").scalar()
+    if setting == "on":
+        return [Finding("autovacuum", "-", "ok", "on: statistics follow the tables")]
+    return [
+        Finding(
+            "autovacuum",
+            "-",
+            "warn",
+            "PostgreSQL's autovacuum is off: statistics go stale and queries slow down as "
+            "tables grow",
+            "set autovacuum = on in postgresql.conf (the default), or ANALYZE regularly",
+        )
+    ]
 
 
 def load_rooftops(database: Database) -> list[Rooftop]:

@@ -146,3 +146,14 @@ def test_the_command_prints_the_table_and_exits_1_on_a_problem(
     result = CliRunner().invoke(app, [])
     assert result.exit_code == 0, result.output
     assert "all good" in result.output
+
+
+@pytest.mark.postgres_only
+def test_postgres_autovacuum_is_reported(world: OpsWorld) -> None:
+    """Off, statistics go stale and plans made for empty tables stay: a warning, with the fix."""
+    world.load_dealer()
+    with world.database.engine.connect() as connection:
+        setting = connection.execute(text("SHOW autovacuum")).scalar()
+    (found,) = [f for f in doctor(world) if f.check == "autovacuum"]
+    assert found.status == ("ok" if setting == "on" else "warn")
+    assert found.status == "ok" or "autovacuum = on" in found.fix
