@@ -11,12 +11,13 @@ batches them).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    DateTime,
     Integer,
     String,
     Table,
@@ -225,12 +226,35 @@ def _execute_many(
     processors = []
     for bind_name in order:
         kind = compiled.binds[bind_name].type
-        processors.append((keys[bind_name], kind.dialect_impl(dialect).bind_processor(dialect)))
+        process = kind.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(kind, DateTime | UTCDateTime | JSON):
+            process = _remembered(process)
+        processors.append((keys[bind_name], process))
     parameters = [
         tuple(row[key] if process is None else process(row[key]) for key, process in processors)
         for row in rows
     ]
     connection.exec_driver_sql(compiled.string, parameters)
+
+
+def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A bind processor that converts each distinct value once: a page's rows share their
+    times (the poll's own, the DMS's opened and promised times through the parser's
+    cache) and mostly empty event details, and converting a datetime for SQLite costs
+    more than the row's update. Unhashable values (a detail dict) are converted each time.
+    """
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            converted = seen[value] = process(value)
+            return converted
+        except TypeError:
+            return process(value)
+
+    return convert
 
 
 def stored_lines(session: Session, ro_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
