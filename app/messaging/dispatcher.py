@@ -47,7 +47,7 @@ from app.messaging import outcomes
 from app.messaging.channels import sender_for, sms_recipient, whatsapp_window_open
 from app.messaging.models import OutboundMessage
 from app.messaging.outcomes import DispatchResult, SendOutcome, SendPlan
-from app.messaging.pacing import reserve_slots
+from app.messaging.pacing import reserve_batch_slots
 from app.messaging.policies import (
     BatchFacts,
     Verdict,
@@ -356,12 +356,13 @@ def _with_send_slots(session: Session, plans: list[SendPlan]) -> list[SendPlan]:
     by_sender: dict[str, list[int]] = {}
     for index, plan in enumerate(plans):
         by_sender.setdefault(plan.sender, []).append(index)
+    wanted = {
+        sender: (len(indexes), plans[indexes[0]].rate) for sender, indexes in by_sender.items()
+    }
+    slots = reserve_batch_slots(session, wanted=wanted, now=utcnow())
     slotted = list(plans)
-    for sender in sorted(by_sender):  # a fixed order, so two workers never lock in turn
-        indexes = by_sender[sender]
-        rate = plans[indexes[0]].rate
-        slots = reserve_slots(session, sender=sender, count=len(indexes), rate=rate, now=utcnow())
-        for index, slot in zip(indexes, slots, strict=True):
+    for sender, indexes in by_sender.items():
+        for index, slot in zip(indexes, slots[sender], strict=True):
             slotted[index] = replace(plans[index], send_at=slot)
     return slotted
 

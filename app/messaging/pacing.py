@@ -9,9 +9,11 @@ rooftop's `send_rate_per_second`, not N times it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Interval, func, literal, select
+from sqlalchemy import Table, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,38 +24,79 @@ from app.messaging.models import SenderPace
 def reserve_slots(
     session: Session, *, sender: str, count: int, rate: float, now: datetime
 ) -> list[datetime]:
-    """Reserve `count` consecutive send times for `sender` at `rate` per second.
+    """Reserve `count` consecutive send times for `sender` at `rate` per second."""
+    return reserve_batch_slots(session, wanted={sender: (count, rate)}, now=now).get(sender, [])
 
-    Call inside the claim transaction: the row lock (PostgreSQL) or the write lock
-    (SQLite) makes the reservation atomic across workers. PostgreSQL does it in one
-    upsert; SQLite, which holds its write lock already, reads then upserts.
+
+def reserve_batch_slots(
+    session: Session, *, wanted: Mapping[str, tuple[int, float]], now: datetime
+) -> dict[str, list[datetime]]:
+    """Reserve consecutive send times for each sender: `wanted[sender] = (count, rate)`.
+
+    Call inside the claim transaction: the row locks (PostgreSQL) or the write lock
+    (SQLite) make the reservation atomic across workers. PostgreSQL does every sender
+    of a batch in one upsert, locking the senders' rows in name order (two workers
+    never lock in turn); SQLite, which holds its write lock already, reads then upserts.
     """
-    if count <= 0:
-        return []
-    step = timedelta(seconds=1.0 / rate)
-    span = step * count
-    column = SenderPace.__table__.c.next_slot_at
+    spans = {
+        sender: (timedelta(seconds=1.0 / rate), count)
+        for sender, (count, rate) in sorted(wanted.items())
+        if count > 0
+    }
+    if not spans:
+        return {}
     if is_postgres(session):
-        at = literal(now, column.type)
-        upsert = postgresql.insert(SenderPace).values(sender=sender, next_slot_at=now + span)
-        end = session.scalars(
-            upsert.on_conflict_do_update(
-                index_elements=["sender"],
-                set_={
-                    "next_slot_at": func.greatest(SenderPace.next_slot_at, at, type_=column.type)
-                    + literal(span, Interval())
-                },
-            ).returning(SenderPace.next_slot_at)
-        ).one()
-        first = end - span
+        ends = _reserve_postgres(session, spans, now)
     else:
-        stored = session.scalar(select(SenderPace.next_slot_at).where(SenderPace.sender == sender))
-        first = now if stored is None else max(stored, now)
-        stored_upsert = sqlite.insert(SenderPace).values(sender=sender, next_slot_at=first + span)
+        ends = _reserve_sqlite(session, spans, now)
+    return {
+        sender: [ends[sender] - step * (count - i) for i in range(count)]
+        for sender, (step, count) in spans.items()
+    }
+
+
+def _reserve_postgres(
+    session: Session, spans: Mapping[str, tuple[timedelta, int]], now: datetime
+) -> dict[str, datetime]:
+    """One upsert for all senders; each row's end of reservation, read back."""
+    table = cast(Table, SenderPace.__table__)
+    column = table.c.next_slot_at
+    upsert = postgresql.insert(table).values(
+        [{"sender": s, "next_slot_at": now + step * count} for s, (step, count) in spans.items()]
+    )
+    at = literal(now, column.type)
+    # The row proposed for insert ends `span` after now: that span is added to the later
+    # of the stored next slot and now.
+    span = upsert.excluded.next_slot_at - at
+    returned = session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["sender"],
+            set_={"next_slot_at": func.greatest(column, at, type_=column.type) + span},
+        ).returning(table.c.sender, column)
+    )
+    return {sender: end for sender, end in returned}
+
+
+def _reserve_sqlite(
+    session: Session, spans: Mapping[str, tuple[timedelta, int]], now: datetime
+) -> dict[str, datetime]:
+    stored = dict(
         session.execute(
-            stored_upsert.on_conflict_do_update(
-                index_elements=["sender"],
-                set_={"next_slot_at": stored_upsert.excluded.next_slot_at},
+            select(SenderPace.sender, SenderPace.next_slot_at).where(
+                SenderPace.sender.in_(list(spans))
             )
+        ).all()
+    )
+    ends = {
+        sender: max(stored.get(sender) or now, now) + step * count
+        for sender, (step, count) in spans.items()
+    }
+    upsert = sqlite.insert(SenderPace).values(
+        [{"sender": sender, "next_slot_at": end} for sender, end in ends.items()]
+    )
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["sender"], set_={"next_slot_at": upsert.excluded.next_slot_at}
         )
-    return [first + step * i for i in range(count)]
+    )
+    return ends

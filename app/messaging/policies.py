@@ -71,7 +71,7 @@ def batch_facts(
     rooftops: dict[int, RooftopConfig],
     now: datetime,
 ) -> BatchFacts:
-    """Consent and today's counts for a whole batch: one query each (one per rooftop for counts)."""
+    """Consent and today's counts for a whole batch: one query each, whatever its rooftops."""
     facts = BatchFacts()
     phone_ids = {m.phone_id for m in messages if m.phone_id is not None}
     if phone_ids:
@@ -84,33 +84,41 @@ def batch_facts(
         )
         for phone_id, channel, purpose, action, source in ledger:
             facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
-    batch_ids = [m.id for m in messages]
-    for rooftop_id, config in rooftops.items():
-        customers = {
-            m.customer_id
-            for m in messages
-            if m.rooftop_id == rooftop_id and m.customer_id is not None
-        }
-        if not customers:
-            continue
-        day_start, next_day = _local_day(now, config)
-        counts = session.execute(
-            select(OutboundMessage.customer_id, func.count(OutboundMessage.id))
-            .where(
-                one_of(session, OutboundMessage.customer_id, customers),
-                OutboundMessage.rooftop_id == rooftop_id,
-                OutboundMessage.kind.in_(AUTOMATIC_KINDS),
-                one_of(session, OutboundMessage.id, batch_ids, negate=True),
-                or_(
-                    OutboundMessage.state == "sending",
-                    (OutboundMessage.sent_at >= day_start) & (OutboundMessage.sent_at < next_day),
-                ),
-            )
-            .group_by(OutboundMessage.customer_id)
+    wanted = {
+        (m.customer_id, m.rooftop_id)
+        for m in messages
+        if m.customer_id is not None and m.rooftop_id in rooftops
+    }
+    if not wanted:
+        return facts
+    # One query for every rooftop of the batch: each has its own local day, so rows from
+    # the earliest start to the latest end come back and each is counted against its own.
+    days = {rooftop_id: _local_day(now, config) for rooftop_id, config in rooftops.items()}
+    earliest = min(start for start, _end in days.values())
+    latest = max(end for _start, end in days.values())
+    rows = session.execute(
+        select(
+            OutboundMessage.customer_id,
+            OutboundMessage.rooftop_id,
+            OutboundMessage.state,
+            OutboundMessage.sent_at,
+        ).where(
+            one_of(session, OutboundMessage.customer_id, {c for c, _r in wanted}),
+            one_of(session, OutboundMessage.rooftop_id, {r for _c, r in wanted}),
+            OutboundMessage.kind.in_(AUTOMATIC_KINDS),
+            one_of(session, OutboundMessage.id, [m.id for m in messages], negate=True),
+            or_(
+                OutboundMessage.state == "sending",
+                (OutboundMessage.sent_at >= earliest) & (OutboundMessage.sent_at < latest),
+            ),
         )
-        for customer_id, count in counts:
-            if customer_id is not None:
-                facts.counted[(customer_id, rooftop_id)] = count
+    )
+    for customer_id, rooftop_id, state, sent_at in rows:
+        if customer_id is None or (customer_id, rooftop_id) not in wanted:
+            continue
+        start, end = days[rooftop_id]
+        if state == "sending" or (sent_at is not None and start <= sent_at < end):
+            facts.counted[(customer_id, rooftop_id)] += 1
     return facts
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from app.db import utcnow
 from app.deps import Database
 from app.messaging.models import SenderPace
-from app.messaging.pacing import reserve_slots
+from app.messaging.pacing import reserve_batch_slots, reserve_slots
 from integrations.twilio.sandbox import SandboxServer
 from tests.app.messaging.conftest import Shop, sent_to
 
@@ -35,6 +35,20 @@ def test_an_idle_sender_starts_now_and_senders_are_independent(database: Databas
     with database.transaction() as session:
         again = reserve_slots(session, sender="+14155550100", count=1, rate=1.0, now=later)
     assert other == [NOW] and again == [later]
+
+
+def test_a_batch_reserves_every_sender_at_its_own_rate_in_one_go(database: Database) -> None:
+    with database.transaction() as session:
+        reserve_slots(session, sender="+14155550100", count=2, rate=1.0, now=NOW)  # busy
+    with database.transaction() as session:
+        slots = reserve_batch_slots(
+            session, wanted={"+14155550100": (2, 1.0), "+14155550200": (3, 4.0)}, now=NOW
+        )
+    second, quarter = timedelta(seconds=1), timedelta(seconds=0.25)
+    assert slots == {
+        "+14155550100": [NOW + 2 * second, NOW + 3 * second],  # after its earlier batch
+        "+14155550200": [NOW, NOW + quarter, NOW + 2 * quarter],  # idle: from now
+    }
 
 
 def test_workers_reserving_at_once_never_share_a_slot(database: Database) -> None:
