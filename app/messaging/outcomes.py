@@ -121,6 +121,20 @@ def record(database: Database, done: list[SendOutcome], *, now: datetime) -> Cou
     if not settled:
         return counts
     with database.transaction() as session:
+        if is_postgres(session) and all(o.sent is not None for o in settled):
+            # The common case: Twilio took them all. The token-guarded UPDATE ... RETURNING
+            # alone tells which rows are still ours; no lookup (and lock) of the batch first.
+            recorded = _record_accepted(session, settled, now=now)
+            for outcome in settled:
+                if outcome.plan.message_id in recorded:
+                    counts["adopted" if outcome.adopted else "sent"] += 1
+                else:
+                    log.warning(
+                        "message %s: claim lost before recording its outcome",
+                        outcome.plan.message_id,
+                    )
+                    counts["lost_claims"] += 1
+            return counts
         ours = _still_claimed(session, [o.plan for o in settled])
         accepted: list[SendOutcome] = []
         for outcome in settled:
@@ -154,12 +168,13 @@ def _still_claimed(session: Session, plans: list[SendPlan]) -> set[int]:
     return {row_id for row_id, token in session.execute(query) if tokens[row_id] == token}
 
 
-def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> None:
+def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> set[int]:
     """Twilio holds these messages (new, or found by reconciliation): remember their sids.
 
-    PostgreSQL gets one UPDATE ... FROM unnest(arrays) for the batch (one round trip,
-    one statement text whatever the batch size); SQLite an executemany, which its
-    driver loops in C.
+    Only rows still carrying their plan's claim token are written; returns their ids.
+    PostgreSQL gets one UPDATE ... FROM unnest(arrays) ... RETURNING id for the batch
+    (one round trip, one statement text whatever the batch size); SQLite an
+    executemany, which its driver loops in C.
     """
     table = cast(Table, OutboundMessage.__table__)
     rows = []
@@ -193,7 +208,7 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
             .table_valued("id", "token", "sid", "status", "state", "segments", "note")
             .render_derived()
         )
-        session.execute(
+        written = session.scalars(
             update(table)
             .where(table.c.id == batch.c.id, table.c.claim_token == batch.c.token)
             .values(
@@ -204,8 +219,9 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
                 error_message=func.coalesce(batch.c.note, table.c.error_message),
                 **fixed,
             )
+            .returning(table.c.id)
         )
-        return
+        return set(written)
     statement = (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))
@@ -220,6 +236,8 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
     )
     names = ("b_id", "b_token", "b_sid", "b_status", "b_state", "b_segments", "b_note")
     session.connection().execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+    # SQLite: the caller checked every row is still ours, holding the write lock.
+    return {outcome.plan.message_id for outcome in accepted}
 
 
 ADOPTED_NOTE = "adopted an existing Twilio message after an ambiguous attempt"
