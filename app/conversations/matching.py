@@ -68,12 +68,12 @@ def find_or_create_contact(
 ) -> Contact:
     """The group's phone for this number and its customers; an unknown number becomes a contact.
 
-    With `question_asked_since`, the same round trip also finds the id of the phone's latest
-    unanswered "which vehicle?" question at this rooftop asked since then (`pending_question`).
+    The same round trip reads what answering needs next of each customer: whether they
+    have an open order anywhere, and their open conversation task at this rooftop. With
+    `question_asked_since`, it also finds the id of the phone's latest unanswered "which
+    vehicle?" question at this rooftop asked since then (`pending_question`).
     """
     group_id = rooftop.group_id
-    # The phone, its (not erased) customers and any pending question in one round trip:
-    # every inbound text asks.
     rows = session.execute(
         _contact_statement(with_question=question_asked_since is not None),
         {
