@@ -87,10 +87,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# An execution option naming a connection that only reads (see `Database.reading`).
+READ_ONLY = "pitwall_read_only"
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN so two writers queue on busy_timeout instead of
     # failing later with "database is locked" when a read transaction upgrades.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only unit of work begins deferred: in WAL mode it reads beside a writer.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # Seconds to wait for PostgreSQL to answer a new connection.

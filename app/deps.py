@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import app.models  # noqa: F401  # every mapper known before the first session, in any process
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import READ_ONLY, unit_of_work
 from integrations.twilio.webhooks import build_url, is_valid_signature
 
 
@@ -31,6 +31,20 @@ class Database:
         """One unit of work: the request handler is the edge that commits."""
         with unit_of_work(self.sessions) as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads, and so never waits for a writer.
+
+        On SQLite it begins deferred instead of taking the write lock (WAL lets it read
+        beside a writer); nothing it does is committed.
+        """
+        session = self.sessions(bind=self.engine.execution_options(**{READ_ONLY: True}))
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
 
 # `async` although they never wait: FastAPI runs a plain `def` dependency in a worker thread,

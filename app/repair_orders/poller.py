@@ -1,8 +1,13 @@
 """Poll one rooftop's DMS: a unit of work that owns its transactions.
 
-    lease `dms:<rooftop id>`  ->  pages since (cursor - overlap)  ->  one transaction
-    per page (quarantine, apply, cursor)  ->  page.ack()  ->  confirm vanished ROs
-    (snapshot DMSes)  ->  health in `dms_poll_state`  ->  release the lease
+    lease `dms:<rooftop id>`  ->  pages since (cursor - overlap), each fetched, compared
+    and normalised one page ahead in a second thread  ->  one transaction per page
+    (quarantine, apply, cursor)  ->  page.ack()  ->  confirm vanished ROs (snapshot
+    DMSes)  ->  health in `dms_poll_state`  ->  release the lease
+
+The read-ahead overlaps the DMS's answer time (and the normalising) with the database's
+write of the page before: with a DMS taking 150 ms a page, a 2,500-RO catch-up in three
+pages is stored in 0.72 s instead of 1.0 s (docs/SCALING.md).
 
 A broken record is quarantined and the page goes on; a broken page is rolled back
 (its cursor does not move, so the next poll re-reads it) and the poll stops there;
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +43,7 @@ from app.repair_orders.models import (
     DmsPollState,
 )
 from app.repair_orders.service import (
+    KnownRo,
     apply_records,
     known_repair_orders,
     payload_hash,
@@ -140,10 +146,16 @@ def _poll(
     try:
         adapter = adapter_factory(rooftop)
         page_job.adapter = adapter
-        for page in adapter.fetch_changed(cursor - overlap if cursor is not None else None):
-            counts.update(page_job.store(page))  # update: += would drop zero counts
-            if page.ack is not None:
-                page.ack()  # only after the page committed: the DMS may now forget it
+        pages = iter(adapter.fetch_changed(cursor - overlap if cursor is not None else None))
+        # The next page is fetched, compared and normalised in a second thread while this
+        # one writes the last: each waits on the database while the other computes.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dms-read-ahead") as ahead:
+            upcoming = ahead.submit(page_job.read_next, pages)
+            while (read := upcoming.result()) is not None:
+                upcoming = ahead.submit(page_job.read_next, pages)
+                counts.update(page_job.store(read))  # update: += would drop zero counts
+                if read.page.ack is not None:
+                    read.page.ack()  # only after the page committed: the DMS may now forget it
         if adapter.snapshot:
             counts["vanished"] = page_job.confirm_vanished()
     except DmsError as exc:
@@ -169,8 +181,36 @@ def _poll(
     )
 
 
+@dataclass(slots=True)
+class _Read:
+    """One DMS record as read ahead: its payload hash and, unless it is the very payload
+    stored, its normalised record or why it cannot be stored."""
+
+    raw: RawRecord
+    digest: str
+    normalised: bool = False
+    record: RepairOrderRecord | None = None
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class _ReadPage:
+    """A page read ahead of its write: its records and what was stored about them then."""
+
+    page: DmsPage
+    reads: list[_Read]
+    known: dict[str, KnownRo]
+    numbers: set[str]  # every RO number the page names, as sent and as normalised
+
+
 class _PageJob:
-    """Stores pages of one poll, each in its own transaction."""
+    """Stores pages of one poll, each in its own transaction.
+
+    `read_next` runs one page ahead of `store`, in another thread: it fetches the page,
+    reads what is stored about its ROs (in its own read-only transaction) and normalises
+    the records whose payload is not the one stored. What it read may predate the commit
+    of the page being stored meanwhile, so `store` reads again the ROs that page wrote.
+    """
 
     def __init__(
         self,
@@ -185,19 +225,52 @@ class _PageJob:
         self.clock, self.worker_id, self.lease_ttl = clock, worker_id, lease_ttl
         self.adapter: DmsAdapter | None = None
         self.seen_numbers: set[str] = set()
+        self.written: set[str] = set()  # RO numbers the last stored page wrote
 
-    def store(self, page: DmsPage) -> Counter[str]:
+    def read_next(self, pages: Iterator[DmsPage]) -> _ReadPage | None:
+        """Fetch the next page and read it ahead of its write; None after the last."""
+        page = next(pages, None)
+        return None if page is None else self._read(page)
+
+    def _read(self, page: DmsPage) -> _ReadPage:
+        hints = {raw.ro_number for raw in page.records if raw.ro_number}
+        with self.database.reading() as session:
+            known = known_repair_orders(session, rooftop_id=self.rooftop_id, ro_numbers=hints)
+            reads = [_Read(raw, payload_hash(raw.payload)) for raw in page.records]
+            for read in reads:
+                if not _unchanged(read, known):
+                    self._normalise(read)
+            numbers = hints | {read.record.ro_number for read in reads if read.record}
+            if missing := numbers - hints:
+                known.update(
+                    known_repair_orders(session, rooftop_id=self.rooftop_id, ro_numbers=missing)
+                )
+        return _ReadPage(page=page, reads=reads, known=known, numbers=numbers)
+
+    def _normalise(self, read: _Read) -> None:
+        assert self.adapter is not None
+        if read.normalised:
+            return
+        read.normalised = True
+        try:
+            read.record = self.adapter.normalise(read.raw)
+            read.problem = record_problem(read.record)
+        except MalformedRecord as exc:
+            read.problem = exc.reason
+
+    def store(self, read: _ReadPage) -> Counter[str]:
         """Store a page; if the batch hits an unexpected error, retry it record by record
         so that only the record at fault is set aside."""
         try:
-            return self._store(page, isolate=False)
+            counts = self._store(read, isolate=False)
         except (DmsError, LeaseLost, OperationalError, InterfaceError):
             raise
         except Exception:
             log.exception(
                 "rooftop %s: page failed as a batch; retrying record by record", self.rooftop_id
             )
-            return self._store(page, isolate=True)
+            counts = self._store(read, isolate=True)
+        return counts
 
     def _begin(self, session: Session) -> Rooftop:
         now = self.clock()
@@ -215,48 +288,48 @@ class _PageJob:
             .options(joinedload(Rooftop.group))  # one round trip per page, not two
         ).one()
 
-    def _store(self, page: DmsPage, *, isolate: bool) -> Counter[str]:
-        assert self.adapter is not None
+    def _known_now(self, session: Session, read: _ReadPage) -> dict[str, KnownRo]:
+        """What is stored about the page's ROs, read again for those the previous page
+        wrote after this one was read ahead (so their records are decided afresh)."""
+        stale = read.numbers & self.written
+        if not stale:
+            return read.known
+        fresh = known_repair_orders(session, rooftop_id=self.rooftop_id, ro_numbers=stale)
+        known = {number: ro for number, ro in read.known.items() if number not in stale}
+        known.update(fresh)
+        return known
+
+    def _store(self, read: _ReadPage, *, isolate: bool) -> Counter[str]:
         counts = _counts()
         with self.database.transaction() as session:
             rooftop = self._begin(session)
-            hints = {raw.ro_number for raw in page.records if raw.ro_number}
-            known = known_repair_orders(session, rooftop_id=rooftop.id, ro_numbers=hints)
+            known = self._known_now(session, read)
             records: list[tuple[RawRecord, RepairOrderRecord]] = []
             hashes: dict[str, str] = {}
-            for raw in page.records:
+            for item in read.reads:
+                raw = item.raw
                 counts["seen"] += 1
-                digest = payload_hash(raw.payload)
-                stored = known.get(raw.ro_number) if raw.ro_number else None
                 if raw.ro_number:
                     self.seen_numbers.add(raw.ro_number)
-                if (
-                    stored is not None
-                    and stored.payload_hash == digest
-                    and not stored.missing_polls
-                ):
+                if _unchanged(item, known):
                     counts["unchanged"] += 1  # the very payload we stored: not even normalised
                     continue
-                try:
-                    record = self.adapter.normalise(raw)
-                    problem = record_problem(record)
-                except MalformedRecord as exc:
-                    problem = exc.reason
-                if problem is not None:
+                self._normalise(item)  # done already, unless read ahead as unchanged
+                if item.problem is not None:
                     counts["quarantined"] += 1
                     quarantine(
-                        session, rooftop_id=rooftop.id, raw=raw, reason=problem, at=self.clock()
+                        session,
+                        rooftop_id=rooftop.id,
+                        raw=raw,
+                        reason=item.problem,
+                        at=self.clock(),
                     )
                     continue
+                record = item.record
+                assert record is not None  # normalised, without a problem
                 self.seen_numbers.add(record.ro_number)
-                hashes[record.ro_number] = digest
+                hashes[record.ro_number] = item.digest
                 records.append((raw, record))
-            missing = {record.ro_number for _, record in records} - hints
-            if missing:
-                known = {
-                    **known,
-                    **known_repair_orders(session, rooftop_id=rooftop.id, ro_numbers=missing),
-                }
             at = self.clock()
             if not isolate:
                 result = apply_records(
@@ -303,6 +376,7 @@ class _PageJob:
             updated = [r.updated_at for _, r in records if r.updated_at is not None]
             if updated:
                 _advance_cursor(session, rooftop.id, max(updated))
+        self.written = {record.ro_number for _, record in records}
         return counts
 
     def confirm_vanished(self) -> int:
@@ -317,6 +391,12 @@ class _PageJob:
             clock=self.clock,
             begin=self._begin,
         )
+
+
+def _unchanged(read: _Read, known: Mapping[str, KnownRo]) -> bool:
+    """The very payload stored (and the RO not missing from a snapshot): nothing to do."""
+    stored = known.get(read.raw.ro_number) if read.raw.ro_number else None
+    return stored is not None and stored.payload_hash == read.digest and not stored.missing_polls
 
 
 def _advance_cursor(session: Session, rooftop_id: int, seen: datetime) -> None:

@@ -21,7 +21,7 @@ from app.repair_orders.models import (
     UnmappedStatus,
 )
 from app.repair_orders.poller import poll_due_rooftops, poll_rooftop
-from integrations.dms.base import DmsAdapter, DmsAuthError
+from integrations.dms.base import DmsAdapter, DmsAuthError, RawRecord, RepairOrderRecord
 from integrations.dms.fakes.rest_fake import RestBridgeFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.dms.rest import RestBridgeAdapter
@@ -261,6 +261,74 @@ def test_a_page_none_of_which_can_be_stored_fails_and_keeps_its_cursor(
         worker_id="w1",
     )
     assert (fixed.outcome, fixed.counts["changed"]) == ("ok", 3)
+
+
+class _HeldWhileReadAhead(ScriptedDms):
+    """Tells when the poller has normalised a record of the second page, which it reads
+    ahead while the first is still being written."""
+
+    def __init__(self, pages: list[list[dict]]) -> None:  # type: ignore[type-arg]
+        super().__init__(pages=pages)
+        self.second_page = {id(record) for record in pages[1]}
+        self.second_page_read = threading.Event()
+
+    def normalise(self, record: RawRecord) -> RepairOrderRecord:
+        if id(record.payload) in self.second_page:
+            self.second_page_read.set()
+        return super().normalise(record)
+
+
+def test_an_ro_on_two_pages_in_a_row_is_decided_on_what_the_first_page_stored(
+    dealer: Database, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Page 2 is read ahead while page 1 is written, so what it read of R1 and R2 is stale
+    by the time it is stored: they are read again, and nothing is decided twice."""
+    poll(dealer, ScriptedDms(pages=[[bridge_record("R1", status="OPEN")]]))
+    dms = _HeldWhileReadAhead(
+        pages=[
+            [
+                bridge_record("R1", status="WIP", updated_at="2026-11-22T17:41:00Z"),
+                bridge_record("R2", status="OPEN", updated_at="2026-11-22T17:41:00Z"),
+            ],
+            [
+                bridge_record("R1", status="READY", updated_at="2026-11-22T17:42:00Z"),
+                bridge_record("R2", status="WIP", updated_at="2026-11-22T17:42:00Z"),
+            ],
+        ]
+    )
+    seen: list[tuple[str, bool, str | None, str]] = []
+
+    def hold_page_one_until_page_two_is_read(_session: Session, change) -> None:  # type: ignore[no-untyped-def]
+        seen.append((change.ro.ro_number, change.is_new, change.previous_stage, change.ro.stage))
+        if len(seen) <= 2:
+            assert dms.second_page_read.wait(10), "page 2 was not read ahead of page 1's commit"
+
+    result = poll_rooftop(
+        dealer,
+        rooftop_id=ids(dealer)["bayview-toyota"],
+        adapter_factory=lambda _r: dms,
+        hooks=[hold_page_one_until_page_two_is_read],
+        clock=lambda: NOW,
+        worker_id="w1",
+    )
+    assert (result.outcome, result.counts["changed"], dms.acked) == ("ok", 4, 2)
+    assert "failed as a batch" not in caplog.text  # R2 was not inserted twice
+    assert sorted(seen) == [
+        ("R1", False, "checked_in", "in_repair"),
+        ("R1", False, "in_repair", "ready_for_pickup"),
+        ("R2", False, "checked_in", "in_repair"),
+        ("R2", True, None, "checked_in"),
+    ]
+    stages = session.execute(
+        select(RoEvent.from_stage, RoEvent.to_stage)
+        .join(RepairOrder, RepairOrder.id == RoEvent.repair_order_id)
+        .where(RepairOrder.ro_number == "R1", RoEvent.to_stage.is_not(None))
+        .order_by(RoEvent.id)
+    ).all()
+    assert [tuple(row) for row in stages][-2:] == [
+        ("checked_in", "in_repair"),
+        ("in_repair", "ready_for_pickup"),
+    ]
 
 
 def _poll_in_another_process(url: str, rooftop_id: int, worker: str, hold: float, out) -> None:  # type: ignore[no-untyped-def]
