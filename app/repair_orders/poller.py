@@ -1,9 +1,9 @@
 """Poll one rooftop's DMS: a unit of work that owns its transactions.
 
     lease `dms:<rooftop id>`  ->  pages since (cursor - overlap), each fetched, compared
-    and normalised one page ahead in a second thread  ->  one transaction per page
-    (quarantine, apply, cursor)  ->  page.ack()  ->  confirm vanished ROs (snapshot
-    DMSes)  ->  health in `dms_poll_state`  ->  release the lease
+    and normalised a page ahead (in a second thread on PostgreSQL)  ->  one transaction
+    per page (quarantine, apply, cursor)  ->  page.ack()  ->  confirm vanished ROs
+    (snapshot DMSes)  ->  health in `dms_poll_state`  ->  release the lease
 
 The read-ahead overlaps the DMS's answer time (and the normalising) with the database's
 write of the page before: with a DMS taking 150 ms a page, a 2,500-RO catch-up in three
@@ -25,9 +25,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 
 AdapterFactory = Callable[[Rooftop], DmsAdapter]
 Clock = Callable[[], datetime]
+
+T = TypeVar("T")
 
 OVERLAP = timedelta(minutes=5)
 LEASE_TTL = timedelta(minutes=2)
@@ -147,9 +150,7 @@ def _poll(
         adapter = adapter_factory(rooftop)
         page_job.adapter = adapter
         pages = iter(adapter.fetch_changed(cursor - overlap if cursor is not None else None))
-        # The next page is fetched, compared and normalised in a second thread while this
-        # one writes the last: each waits on the database while the other computes.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dms-read-ahead") as ahead:
+        with _read_ahead(database) as ahead:
             upcoming = ahead.submit(page_job.read_next, pages)
             while (read := upcoming.result()) is not None:
                 upcoming = ahead.submit(page_job.read_next, pages)
@@ -179,6 +180,31 @@ def _poll(
         error=error,
         duration_ms=duration_ms,
     )
+
+
+def _read_ahead(database: Database) -> Executor:
+    """Where the next page is read while the last is written.
+
+    PostgreSQL: a second thread, so each waits on the database while the other computes
+    (a full re-read of 50,000 ROs: 3.07 -> 2.45 s). SQLite runs in this process, and the
+    two threads' row-by-row trade of the GIL costs more than it overlaps (2.97 -> 3.25 s):
+    there the page is read inline, just before its write.
+    """
+    if database.engine.dialect.name == "sqlite":
+        return _Inline()
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dms-read-ahead")
+
+
+class _Inline(Executor):
+    """An executor that runs each call at once, in the caller's thread."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
 
 
 @dataclass(slots=True)

@@ -278,6 +278,7 @@ class _HeldWhileReadAhead(ScriptedDms):
         return super().normalise(record)
 
 
+@pytest.mark.postgres_only  # SQLite reads each page inline, just before its write
 def test_an_ro_on_two_pages_in_a_row_is_decided_on_what_the_first_page_stored(
     dealer: Database, session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
