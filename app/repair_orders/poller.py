@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from app.db import utcnow
 from app.dealers.models import Rooftop
@@ -148,7 +148,7 @@ def _poll(
     page_job = _PageJob(database, rooftop_id, hooks, clock, worker_id, lease_ttl)
     try:
         adapter = adapter_factory(rooftop)
-        page_job.adapter = adapter
+        page_job.adapter, page_job.rooftop = adapter, rooftop
         pages = iter(adapter.fetch_changed(cursor - overlap if cursor is not None else None))
         with _read_ahead(database) as ahead:
             upcoming = ahead.submit(page_job.read_next, pages)
@@ -250,6 +250,7 @@ class _PageJob:
         self.database, self.rooftop_id, self.hooks = database, rooftop_id, hooks
         self.clock, self.worker_id, self.lease_ttl = clock, worker_id, lease_ttl
         self.adapter: DmsAdapter | None = None
+        self.rooftop: Rooftop | None = None  # with its group, read once per poll
         self.seen_numbers: set[str] = set()
         self.written: set[str] = set()  # RO numbers the last stored page wrote
 
@@ -308,11 +309,8 @@ class _PageJob:
             now=now,
         ):
             raise LeaseLost()
-        return session.scalars(
-            select(Rooftop)
-            .where(Rooftop.id == self.rooftop_id)
-            .options(joinedload(Rooftop.group))  # one round trip per page, not two
-        ).one()
+        assert self.rooftop is not None
+        return session.merge(self.rooftop, load=False)  # as read when the poll began
 
     def _known_now(self, session: Session, read: _ReadPage) -> dict[str, KnownRo]:
         """What is stored about the page's ROs, read again for those the previous page
