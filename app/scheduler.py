@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TICKS = {
     "poll": 5,
     "dispatch": 1,
+    "held_statuses": 5,
     "followups": 60,
     "watchdog": 60,
     "reconcile": 300,
@@ -41,6 +42,7 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
     jobs = {
         "poll": worker.poll_tick,
         "dispatch": worker.dispatch_until_idle,
+        "held_statuses": worker.held_statuses,
         "followups": worker.followups,
         "watchdog": worker.watchdog,
         "reconcile": worker.reconcile,

@@ -22,7 +22,7 @@ from app.db import utcnow
 from app.deps import Database
 from app.followups.jobs import run_followups, run_watchdog
 from app.messaging.dispatcher import DispatchResult, dispatch_due
-from app.messaging.jobs import refresh_unconfirmed, send_due_messages
+from app.messaging.jobs import apply_held_statuses, refresh_unconfirmed, send_due_messages
 from app.repair_orders.changes import ChangeHook
 from app.repair_orders.jobs import DmsPollJob
 from app.repair_orders.poller import AdapterFactory, PollResult, poll_due_rooftops
@@ -149,6 +149,10 @@ class Worker:
         """Ask Twilio about messages whose status callbacks never came."""
         return refresh_unconfirmed(self.database, gateway=self.gateway, clock=self.clock)
 
+    def held_statuses(self) -> int:
+        """Apply status callbacks that came before their sends were recorded."""
+        return apply_held_statuses(self.database, clock=self.clock)
+
     def followups(self) -> int:
         return run_followups(self.database, clock=self.clock)
 
@@ -162,6 +166,7 @@ class Worker:
         report.followups_queued = self.followups()
         report.watchdog_actions = self.watchdog()
         report.dispatch = self.dispatch_until_idle()
+        self.held_statuses()
         return report
 
     def close(self) -> None:

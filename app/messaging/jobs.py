@@ -11,7 +11,7 @@ from app.db import utcnow
 from app.deps import Database
 from app.messaging.dispatcher import Clock, DispatchResult, dispatch_due
 from app.messaging.models import OutboundMessage
-from app.messaging.service import StatusUpdate, apply_provider_status
+from app.messaging.service import StatusUpdate, apply_early_statuses, apply_provider_status
 from integrations.twilio.base import MessageGateway, SendError
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ def send_due_messages(
         concurrency=concurrency,
         max_batches=max_batches,
     )
+
+
+def apply_held_statuses(database: Database, *, clock: Clock = utcnow) -> int:
+    """Apply the status callbacks that came before their sends were recorded."""
+    with database.transaction() as session:
+        return apply_early_statuses(session, now=clock())
 
 
 def refresh_unconfirmed(

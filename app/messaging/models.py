@@ -83,3 +83,17 @@ class SenderPace(Base):
 
     sender: Mapped[str] = mapped_column(String(40), primary_key=True)
     next_slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EarlyStatus(Base):
+    """A status callback that came before its send was recorded (the outbox records a
+    batch's message SIDs once the whole batch is sent): held until the SID is known."""
+
+    __tablename__ = "early_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable, revoke_all
 from app.db import utcnow
 from app.dealers.models import Rooftop
-from app.messaging.models import OutboundMessage
+from app.messaging.models import EarlyStatus, OutboundMessage
 from app.ops.models import Alert
 from integrations.twilio.base import callback_error_marks_phone
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,47 @@ def apply_provider_status(session: Session, update: StatusUpdate) -> str:
     if update.status in _FINAL_PROVIDER_STATUSES:
         _record_delivery_failure(session, message, update)
     return "updated"
+
+
+# How long a callback for a SID Pitwall has not recorded is kept: a send is recorded
+# within seconds, so one still unknown after this is not ours (another system on the
+# account, or a message whose row is gone).
+EARLY_STATUS_KEPT = timedelta(hours=1)
+
+
+def hold_early_status(session: Session, update: StatusUpdate, *, now: datetime) -> None:
+    """Keep a callback whose message SID is not recorded yet (see `apply_early_statuses`)."""
+    session.add(
+        EarlyStatus(
+            provider_sid=update.sid[:64],
+            status=update.status[:20],
+            error_code=update.error_code,
+            error_message=update.error_message,
+            received_at=now,
+        )
+    )
+
+
+def apply_early_statuses(session: Session, *, now: datetime) -> int:
+    """Apply the held callbacks whose sends are now recorded, in the order they came;
+    forget those older than `EARLY_STATUS_KEPT`. How many were applied."""
+    held = session.scalars(
+        select(EarlyStatus)
+        .join(OutboundMessage, OutboundMessage.provider_sid == EarlyStatus.provider_sid)
+        .order_by(EarlyStatus.id)
+        .limit(1000)
+    ).all()
+    for row in held:
+        update = StatusUpdate(row.provider_sid, row.status, row.error_code, row.error_message)
+        apply_provider_status(session, update)
+        session.delete(row)
+    session.flush()
+    stale = session.execute(
+        delete(EarlyStatus).where(EarlyStatus.received_at < now - EARLY_STATUS_KEPT)
+    )
+    if stale.rowcount:  # type: ignore[attr-defined]
+        log.warning("dropped %s status callbacks for messages never recorded", stale.rowcount)  # type: ignore[attr-defined]
+    return len(held)
 
 
 def _record_delivery_failure(

@@ -6,8 +6,9 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 
+from app.db import utcnow
 from app.deps import Database, DatabaseDep, TwilioFormDep, in_webhook_thread
-from app.messaging.service import StatusUpdate, apply_provider_status
+from app.messaging.service import StatusUpdate, apply_provider_status, hold_early_status
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,9 @@ def _error_code(raw: str) -> int | None:
 async def message_status(request: Request, form: TwilioFormDep, database: DatabaseDep) -> Response:
     """Apply a signed status callback; idempotent, forward-only.
 
-    An unknown MessageSid is answered 200 (and logged): Twilio must not retry a
-    callback we can never place.
+    A MessageSid not recorded yet is answered 200 and held: the worker records a batch's
+    SIDs once the whole batch is sent, and Twilio may report the first sends sooner. The
+    worker applies held callbacks every few seconds (`apply_early_statuses`).
     """
     sid = form.get("MessageSid") or form.get("SmsSid")
     status = form.get("MessageStatus") or form.get("SmsStatus")
@@ -44,10 +46,13 @@ async def message_status(request: Request, form: TwilioFormDep, database: Databa
     )
     outcome = await in_webhook_thread(request, _apply, database, update)
     if outcome == "unknown":
-        log.warning("status callback for unknown message %s (%s); ignored", sid, status)
+        log.info("status callback for %s (%s) before its send was recorded: held", sid, status)
     return Response(status_code=200)
 
 
 def _apply(database: Database, update: StatusUpdate) -> str:
     with database.transaction() as session:
-        return apply_provider_status(session, update)
+        outcome = apply_provider_status(session, update)
+        if outcome == "unknown":  # Twilio can report a send before our batch records it
+            hold_early_status(session, update, now=utcnow())
+        return outcome

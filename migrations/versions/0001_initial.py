@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 17:58:45.514270
+Create Date: 2026-12-01 22:43:56.850727
 """
 
 from collections.abc import Sequence
@@ -40,6 +40,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dealer_group")),
         sa.UniqueConstraint("name", name=op.f("uq_dealer_group_name")),
     )
+    op.create_table(
+        "early_status",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider_sid", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("error_code", sa.Integer(), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_early_status")),
+    )
+    with op.batch_alter_table("early_status", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_early_status_provider_sid"), ["provider_sid"], unique=False
+        )
+
     op.create_table(
         "lease",
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -951,6 +966,10 @@ def downgrade() -> None:
 
     op.drop_table("login_attempt")
     op.drop_table("lease")
+    with op.batch_alter_table("early_status", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_early_status_provider_sid"))
+
+    op.drop_table("early_status")
     op.drop_table("dealer_group")
     op.drop_table("alert")
     # ### end Alembic commands ###

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select, update
 
 from app.config import Settings
 from app.customers.models import Phone
+from app.messaging.jobs import apply_held_statuses
+from app.messaging.models import EarlyStatus, OutboundMessage
+from app.messaging.service import EARLY_STATUS_KEPT
 from integrations.twilio.sandbox import SandboxServer
 from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
 from tests.app.messaging.conftest import Shop
@@ -124,3 +129,40 @@ def test_unknown_sid_is_acknowledged(
 ) -> None:
     form = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
     assert post_status(served_app, app_settings, form) == 200
+
+
+def test_callbacks_that_beat_the_recording_of_their_send_are_held_then_applied(
+    served_app: ServedApp,
+    app_settings: Settings,
+    shop: Shop,
+    sandbox: SandboxServer,
+    dispatch: Callable[..., Any],
+) -> None:
+    """The worker records a batch's SIDs once the batch is sent; Twilio may report the
+    first sends sooner. Such callbacks are kept and applied once the SID is known."""
+    early = "SM" + "7" * 32
+    for status in ("sent", "delivered"):
+        form = {"MessageSid": early, "MessageStatus": status}
+        assert post_status(served_app, app_settings, form) == 200
+    never = {"MessageSid": "SM" + "8" * 32, "MessageStatus": "delivered"}
+    assert post_status(served_app, app_settings, never) == 200
+    with shop.database.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(EarlyStatus)) == 3
+
+    # The batch's recording lands: the row now carries the SID, nothing reported on it yet.
+    sent_message(shop, dispatch, sandbox)
+    with shop.database.transaction() as session:
+        session.execute(
+            update(OutboundMessage).values(provider_sid=early, provider_status=None, state="sent")
+        )
+    assert apply_held_statuses(shop.database) == 2
+    message = shop.messages()[0]
+    assert (message.state, message.provider_status) == ("delivered", "delivered")
+    with shop.database.sessions() as session:
+        assert session.scalars(select(EarlyStatus.provider_sid)).all() == [never["MessageSid"]]
+
+    # A callback for a SID never recorded is forgotten after an hour.
+    later = datetime.now(UTC) + EARLY_STATUS_KEPT + timedelta(minutes=1)
+    assert apply_held_statuses(shop.database, clock=lambda: later) == 0
+    with shop.database.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(EarlyStatus)) == 0
