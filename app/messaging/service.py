@@ -276,12 +276,13 @@ def apply_early_statuses(session: Session, *, now: datetime) -> int:
         .join(OutboundMessage, OutboundMessage.provider_sid == EarlyStatus.provider_sid)
         .order_by(EarlyStatus.id)
         .limit(1000)
+        .with_for_update(of=EarlyStatus, skip_locked=True)  # another worker's: left to it
     ).all()
     for row in held:
         update = StatusUpdate(row.provider_sid, row.status, row.error_code, row.error_message)
         apply_provider_status(session, update)
-        session.delete(row)
-    session.flush()
+    if held:
+        session.execute(delete(EarlyStatus).where(EarlyStatus.id.in_([row.id for row in held])))
     stale = session.execute(
         delete(EarlyStatus).where(EarlyStatus.received_at < now - EARLY_STATUS_KEPT)
     )
