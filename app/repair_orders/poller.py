@@ -214,8 +214,7 @@ class _Read:
 
     raw: RawRecord
     digest: str
-    normalised: bool = False
-    record: RepairOrderRecord | None = None
+    record: RepairOrderRecord | None = None  # set by `_normalise`, or else `problem` is
     problem: str | None = None
 
 
@@ -232,10 +231,11 @@ class _ReadPage:
 class _PageJob:
     """Stores pages of one poll, each in its own transaction.
 
-    `read_next` runs one page ahead of `store`, in another thread: it fetches the page,
-    reads what is stored about its ROs (in its own read-only transaction) and normalises
-    the records whose payload is not the one stored. What it read may predate the commit
-    of the page being stored meanwhile, so `store` reads again the ROs that page wrote.
+    `read_next` runs one page ahead of `store` (in another thread on PostgreSQL, see
+    `_read_ahead`): it fetches the page, reads what is stored about its ROs (in its own
+    read-only unit of work) and normalises the records whose payload is not the one
+    stored. What it read may predate the commit of the page being stored meanwhile, so
+    `store` reads again the ROs that page wrote.
     """
 
     def __init__(
@@ -276,9 +276,8 @@ class _PageJob:
 
     def _normalise(self, read: _Read) -> None:
         assert self.adapter is not None
-        if read.normalised:
-            return
-        read.normalised = True
+        if read.record is not None or read.problem is not None:
+            return  # normalised already
         try:
             read.record = self.adapter.normalise(read.raw)
             read.problem = record_problem(read.record)
