@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -40,15 +40,20 @@ class Database:
         beside a writer). On PostgreSQL it runs in autocommit, each statement with its own
         snapshot: no BEGIN and ROLLBACK round trips around a lookup.
         """
-        options: dict[str, Any] = {READ_ONLY: True}
-        if self.engine.dialect.name == "postgresql":
-            options["isolation_level"] = "AUTOCOMMIT"
-        session = self.sessions(bind=self.engine.execution_options(**options))
+        session = self.sessions(bind=self._reading_engine)
         try:
             yield session
         finally:
             session.rollback()
             session.close()
+
+    @cached_property
+    def _reading_engine(self) -> Engine:
+        """The engine with `reading`'s execution options, made once (a poll asks per page)."""
+        options: dict[str, Any] = {READ_ONLY: True}
+        if self.engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        return self.engine.execution_options(**options)
 
 
 # `async` although they never wait: FastAPI runs a plain `def` dependency in a worker thread,
