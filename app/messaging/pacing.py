@@ -21,13 +21,6 @@ from app.db import is_postgres
 from app.messaging.models import SenderPace
 
 
-def reserve_slots(
-    session: Session, *, sender: str, count: int, rate: float, now: datetime
-) -> list[datetime]:
-    """Reserve `count` consecutive send times for `sender` at `rate` per second."""
-    return reserve_batch_slots(session, wanted={sender: (count, rate)}, now=now).get(sender, [])
-
-
 def reserve_batch_slots(
     session: Session, *, wanted: Mapping[str, tuple[int, float]], now: datetime
 ) -> dict[str, list[datetime]]:

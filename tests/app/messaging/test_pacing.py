@@ -7,14 +7,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.db import utcnow
 from app.deps import Database
 from app.messaging.models import SenderPace
-from app.messaging.pacing import reserve_batch_slots, reserve_slots
+from app.messaging.pacing import reserve_batch_slots
 from integrations.twilio.sandbox import SandboxServer
 from tests.app.messaging.conftest import Shop, sent_to
 
 NOW = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+
+
+def reserve_slots(
+    session: Session, *, sender: str, count: int, rate: float, now: datetime
+) -> list[datetime]:
+    """One sender's slots, reserved as the dispatcher reserves a batch's."""
+    return reserve_batch_slots(session, wanted={sender: (count, rate)}, now=now)[sender]
 
 
 def test_consecutive_batches_continue_where_the_last_one_ended(database: Database) -> None:
