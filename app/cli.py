@@ -79,15 +79,30 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
-def freeze_startup_objects() -> None:
+# A worker's poll allocates some twenty container objects per repair order (the record,
+# its customer, lines, hashes' tuples, the row it writes), nearly all freed by reference
+# counting. At Python's default threshold (700) a page of 1,000 ROs still paid for some
+# thirty young collections; at 50,000 a poll of 2,500 changed ROs took a median 316 ms
+# instead of 370, and 315 instead of 345 in a second run (polls alternating in one
+# process; the best polls barely moved: collections only add to the unlucky ones). Only
+# cyclic garbage waits for a collection, so the cost is a few MB at most.
+WORKER_YOUNG_GC_THRESHOLD = 50_000
+
+
+def freeze_startup_objects(*, young_threshold: int | None = None) -> None:
     """Move everything built at startup (the app, its routes, SQLAlchemy's mappers, the
     templates: ~150,000 objects) out of the garbage collector's sight.
 
     A full collection walked them all: an ~85 ms pause of every request in flight,
     every few thousand requests. Frozen, the same collection takes a few milliseconds.
+    `young_threshold` (the worker's `WORKER_YOUNG_GC_THRESHOLD`) makes young collections
+    rarer; the web process keeps the default, whose collections are the shortest.
     """
     gc.collect()
     gc.freeze()
+    if young_threshold is not None:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(young_threshold, middle, old)
 
 
 def open_database(settings: Settings) -> Database:
@@ -220,7 +235,7 @@ def worker(
             report = runner.run_once()
             typer.echo(report.summary())
             return
-        freeze_startup_objects()
+        freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
         run_forever(runner)
 
 

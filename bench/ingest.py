@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.cli import WORKER_YOUNG_GC_THRESHOLD, freeze_startup_objects
 from app.customers.models import Customer, CustomerPhone, CustomerRef, Phone
 from app.customers.service import dms_ref_source
 from app.db import make_engine, make_session_factory
@@ -299,6 +300,7 @@ def measure(url: str, count: int) -> dict[str, Any]:
     upgrade(url)
     engine = make_engine(url)
     database = Database(engine=engine, sessions=make_session_factory(engine))
+    threshold = gc.get_threshold()
     try:
         load_sample_dealer(database)
         with database.transaction() as session:
@@ -312,9 +314,9 @@ def measure(url: str, count: int) -> dict[str, Any]:
         counter = WriteCounter(engine)
         # The in-memory "DMS" (50,000 payloads, a million objects) is the harness, not
         # Pitwall: out of the collector's sight, as `pitwall worker` freezes its startup
-        # objects, or each full collection during a timed poll walks all of it.
-        gc.collect()
-        gc.freeze()
+        # objects, or each full collection during a timed poll walks all of it. The
+        # polls then run with the worker's collector settings.
+        freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
 
         unchanged = _poll(database, rooftop.id, payloads)
         figures["unchanged_poll_s"] = round(unchanged["wall"], 3)
@@ -355,6 +357,7 @@ def measure(url: str, count: int) -> dict[str, Any]:
         return figures
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
         engine.dispose()
 
 
