@@ -68,8 +68,10 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
 def _declined_lines(
     session: Session, *, rooftops: Sequence[Rooftop], since: date
 ) -> list[tuple[RoLine, RepairOrder]]:
-    # A day of slack in UTC, then the exact local-date test per rooftop below.
-    bound = datetime.combine(since, time(), tzinfo=UTC) - timedelta(days=1)
+    # A day of slack in UTC, then the exact local-date test per rooftop below (no slack
+    # before the first day a date can hold: `since=0001-01-01` asks for everything).
+    slack = since - timedelta(days=1) if since > date.min else since
+    bound = datetime.combine(slack, time(), tzinfo=UTC)
     rows = session.execute(
         select(RoLine, RepairOrder)
         .join(RepairOrder, RepairOrder.id == RoLine.repair_order_id)

@@ -151,6 +151,9 @@ def check_since_defaults_to_ninety_days_and_filters_by_decline_date(
     assert all(line["declined_on"] >= "2026-10-25" for line in later["lines"])
     everything = httpx.get(url, params={"since": SINCE}, headers=headers, timeout=30).json()
     assert 0 < len(later["lines"]) < len(everything["lines"])
+    first_day = httpx.get(url, params={"since": "0001-01-01"}, headers=headers, timeout=30)
+    assert first_day.status_code == 200  # was a 500: the day before it is out of range
+    assert len(first_day.json()["lines"]) == len(everything["lines"])
     default = httpx.get(url, headers=headers, timeout=30).json()
     assert date.fromisoformat(default["since"]) < date.today()
 
