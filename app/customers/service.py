@@ -25,12 +25,13 @@ verdict (Twilio error 30006 / a lookup) turns `textable` off, via `mark_not_text
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
 from app.db import is_postgres, utcnow
@@ -73,76 +74,274 @@ def resolve_customer(
     dms_customer: DmsCustomer,
     source: str,
 ) -> Customer:
-    """The one Pitwall customer for a DMS customer; created or updated as needed.
+    """The one Pitwall customer for a DMS customer; created or updated as needed (flushed).
 
     Also links the phones the DMS gives and carries its consent fields into the
-    ledger (only when they differ from the ledger's current state).
+    ledger (only when they differ from the ledger's current state). A page of
+    records matches its customers together through a `CustomerBook` instead.
     """
-    # One flush at the end instead of an autoflush before each of a dozen lookups:
-    # a first poll of a big rooftop resolves thousands of customers in one page.
-    with session.no_autoflush:
-        customer = _resolve(
-            session, group=group, rooftop=rooftop, dms_customer=dms_customer, source=source
-        )
+    book = CustomerBook(
+        session, group=group, rooftop=rooftop, source=source, customers=[dms_customer]
+    )
+    customer = book.resolve(dms_customer)
     session.flush()
     return customer
 
 
-def _resolve(
-    session: Session,
-    *,
-    group: DealerGroup,
-    rooftop: Rooftop,
-    dms_customer: DmsCustomer,
-    source: str,
-) -> Customer:
-    phones = [_phone_for(session, group=group, dms_phone=p) for p in dms_customer.phones]
-    customer = session.scalar(
-        select(Customer)
-        .join(CustomerRef, CustomerRef.customer_id == Customer.id)
-        .where(
-            CustomerRef.source == source,
-            CustomerRef.external_id == dms_customer.external_id,
-            Customer.group_id == group.id,
-        )
-    )
-    if customer is None:
-        customer = _same_person(session, group=group, dms_customer=dms_customer, phones=phones)
-        if customer is None:
-            customer = Customer(group_id=group.id)
-            session.add(customer)
-            session.flush()
-        session.add(
-            CustomerRef(
-                customer_id=customer.id,
-                source=source,
-                external_id=dms_customer.external_id,
-                rooftop_id=rooftop.id,
+class CustomerBook:
+    """The customers of one page of DMS records, matched together.
+
+    Everything the matching rules (module docstring) consult is read up front, in a
+    handful of set-based queries for the whole page: the DMS ids already on file, the
+    group's phones (new numbers inserted in one statement), the customers on those
+    phones and the latest consent of each. `resolve` then matches one DMS customer in
+    memory and adds what is new to the session; the caller's next flush writes the
+    page's customers, references and links in a few batched INSERTs. Each `resolve`
+    sees what the page's earlier ones made: the same person twice in a page is one
+    customer, a household two.
+
+    A first poll of 1,000 new ROs took ten statements per customer before (8 ms
+    each on PostgreSQL); the page's statements no longer grow with its customers.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        group: DealerGroup,
+        rooftop: Rooftop,
+        source: str,
+        customers: Iterable[DmsCustomer],
+    ) -> None:
+        self.session, self.group, self.rooftop, self.source = session, group, rooftop, source
+        wanted = list(customers)
+        self._e164: dict[str, tuple[str | None, str | None]] = {}  # as typed -> E.164, reason
+        with session.no_autoflush:
+            self.by_ref = self._read_refs({c.external_id for c in wanted})
+            numbers = {
+                e164
+                for c in wanted
+                for p in c.phones
+                if (e164 := self._normalised(p.number)[0]) is not None
+            }
+            self.phones = self._read_phones(numbers, wanted)
+            unknown = {
+                e164
+                for c in wanted
+                if c.external_id not in self.by_ref and name_key(c.first_name, c.last_name)
+                for p in c.phones
+                if (e164 := self._normalised(p.number)[0]) is not None
+            }
+            self.on_phone = self._read_households(unknown)
+            self.latest = self._read_consents(
+                [self.phones[n].id for n in numbers]
+                if any(c.sms_consent is not None or c.marketing_consent is not None for c in wanted)
+                else []
             )
-        )
-    _update_details(customer, dms_customer)
-    _link_phones(session, customer=customer, phones=phones)
-    _carry_dms_consent(
-        session, customer=customer, phones=phones, dms_customer=dms_customer, rooftop=rooftop
-    )
-    return customer
 
+    # --- reading the page's state, set-based ------------------------------------------
 
-def _same_person(
-    session: Session, *, group: DealerGroup, dms_customer: DmsCustomer, phones: list[Phone]
-) -> Customer | None:
-    wanted = name_key(dms_customer.first_name, dms_customer.last_name)
-    if not wanted:
+    def _normalised(self, typed: str) -> tuple[str | None, str | None]:
+        found = self._e164.get(typed)
+        if found is None:
+            found = self._e164[typed] = normalise_phone(typed, self.group.default_region)
+        return found
+
+    def _read_refs(self, external_ids: set[str]) -> dict[str, Customer]:
+        found: dict[str, Customer] = {}
+        for chunk in _chunks(sorted(external_ids)):
+            rows = self.session.execute(
+                select(CustomerRef.external_id, Customer)
+                .join(Customer, CustomerRef.customer_id == Customer.id)
+                .where(
+                    CustomerRef.source == self.source,
+                    CustomerRef.external_id.in_(chunk),
+                    Customer.group_id == self.group.id,
+                )
+                .options(selectinload(Customer.phone_links).joinedload(CustomerPhone.phone))
+            )
+            found.update((external_id, customer) for external_id, customer in rows)
+        return found
+
+    def _read_phones(self, numbers: set[str], wanted: list[DmsCustomer]) -> dict[str, Phone]:
+        """The group's Phone row for each E.164 number; the missing ones inserted first
+        (ON CONFLICT DO NOTHING: another rooftop's poller may insert one meanwhile)."""
+        phones = self._select_phones(numbers)
+        missing: dict[str, dict[str, Any]] = {}
+        for customer in wanted:
+            for dms_phone in customer.phones:
+                e164 = self._normalised(dms_phone.number)[0]
+                if e164 is not None and e164 not in phones and e164 not in missing:
+                    missing[e164] = {
+                        "group_id": self.group.id,
+                        "e164": e164,
+                        "as_typed": dms_phone.number[:64],
+                        "kind": dms_phone.kind,
+                        "textable": True,
+                        "created_at": utcnow(),
+                    }
+        if missing:
+            insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
+            rows = list(missing.values())
+            for start in range(0, len(rows), 100):  # 6 parameters a row: under every limit
+                self.session.execute(
+                    insert(Phone)
+                    .values(rows[start : start + 100])
+                    .on_conflict_do_nothing(index_elements=["group_id", "e164"])
+                )
+            phones.update(self._select_phones(set(missing)))
+        return phones
+
+    def _select_phones(self, numbers: set[str]) -> dict[str, Phone]:
+        found: dict[str, Phone] = {}
+        for chunk in _chunks(sorted(numbers)):
+            query = select(Phone).where(Phone.group_id == self.group.id, Phone.e164.in_(chunk))
+            found.update((phone.e164, phone) for phone in self.session.scalars(query) if phone.e164)
+        return found
+
+    def _read_households(self, numbers: set[str]) -> dict[str, list[Customer]]:
+        """E.164 -> the group's customers on it, oldest first (`customers_for_phone`)."""
+        found: dict[str, list[Customer]] = {}
+        for chunk in _chunks(sorted(numbers)):
+            rows = self.session.execute(
+                select(Phone.e164, Customer)
+                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+                .join(Phone, Phone.id == CustomerPhone.phone_id)
+                .where(
+                    Phone.group_id == self.group.id,
+                    Phone.e164.in_(chunk),
+                    Customer.erased_at.is_(None),
+                )
+                .order_by(Customer.id)
+                .options(selectinload(Customer.phone_links).joinedload(CustomerPhone.phone))
+            )
+            for e164, customer in rows:
+                found.setdefault(str(e164), []).append(customer)
+        return found
+
+    def _read_consents(self, phone_ids: list[int]) -> dict[tuple[int, str], Consent]:
+        """(phone id, purpose) -> the latest SMS consent row of each of these phones."""
+        latest: dict[tuple[int, str], Consent] = {}
+        for chunk in _chunks(sorted(set(phone_ids))):
+            query = (
+                select(Consent)
+                .where(Consent.phone_id.in_(chunk), Consent.channel == "sms")
+                .order_by(Consent.id)
+            )
+            for row in self.session.scalars(query):
+                latest[(row.phone_id, row.purpose)] = row  # ordered by id: the last one wins
+        return latest
+
+    # --- matching one DMS customer, in memory -------------------------------------------
+
+    def resolve(self, dms_customer: DmsCustomer) -> Customer:
+        """The page's customer for this DMS customer (pending until the next flush if new)."""
+        with self.session.no_autoflush:
+            phones = [self._phone(p) for p in dms_customer.phones]
+            customer = self.by_ref.get(dms_customer.external_id)
+            if customer is None:
+                customer = self._same_person(dms_customer, phones)
+                if customer is None:
+                    customer = Customer(group_id=self.group.id)
+                    self.session.add(customer)
+                self.session.add(
+                    CustomerRef(
+                        customer=customer,
+                        source=self.source,
+                        external_id=dms_customer.external_id,
+                        rooftop_id=self.rooftop.id,
+                    )
+                )
+                self.by_ref[dms_customer.external_id] = customer
+            _update_details(customer, dms_customer)
+            self._link_phones(customer, phones)
+            self._carry_dms_consent(customer, phones, dms_customer)
+        return customer
+
+    def _phone(self, dms_phone: DmsPhone) -> Phone:
+        e164, reason = self._normalised(dms_phone.number)
+        if e164 is None:
+            # Unparseable numbers are kept per customer (linked in _link_phones), never shared.
+            return Phone(
+                group_id=self.group.id,
+                e164=None,
+                as_typed=dms_phone.number[:64],
+                kind=dms_phone.kind,
+                textable=False,
+                not_textable_reason=reason,
+            )
+        phone = self.phones[e164]
+        if phone.kind is None and dms_phone.kind is not None:
+            phone.kind = dms_phone.kind
+        return phone
+
+    def _same_person(self, dms_customer: DmsCustomer, phones: list[Phone]) -> Customer | None:
+        wanted = name_key(dms_customer.first_name, dms_customer.last_name)
+        if not wanted:
+            return None
+        # Mobiles first: a shared landline says less about identity than a mobile does.
+        for phone in sorted(phones, key=lambda p: p.kind != "mobile"):
+            if phone.e164 is None:
+                continue
+            for candidate in self.on_phone.get(phone.e164, ()):
+                if name_key(candidate.first_name, candidate.last_name) == wanted:
+                    return candidate
         return None
-    # Mobiles first: a shared landline says less about identity than a mobile does.
-    ordered = sorted(phones, key=lambda p: p.kind != "mobile")
-    for phone in ordered:
-        if phone.e164 is None:
-            continue
-        for candidate in customers_for_phone(session, group_id=group.id, e164=phone.e164):
-            if name_key(candidate.first_name, candidate.last_name) == wanted:
-                return candidate
-    return None
+
+    def _link_phones(self, customer: Customer, phones: list[Phone]) -> None:
+        linked = {link.phone for link in customer.phone_links}
+        typed = {phone.as_typed for phone in linked if phone.e164 is None}
+        has_primary = any(link.is_primary for link in customer.phone_links)
+        for phone in phones:
+            if phone.e164 is None:
+                if phone.as_typed in typed:
+                    continue  # this unparseable number is already on file for them
+                typed.add(phone.as_typed)
+            if phone in linked:
+                continue
+            primary = not has_primary and phone.textable
+            has_primary = has_primary or primary
+            link = CustomerPhone(kind=phone.kind, is_primary=primary)
+            link.phone = phone
+            customer.phone_links.append(link)
+            linked.add(phone)
+            if phone.e164 is not None:
+                household = self.on_phone.setdefault(phone.e164, [])
+                if customer not in household:
+                    household.append(customer)  # later records of the page match on it
+
+    def _carry_dms_consent(
+        self, customer: Customer, phones: Iterable[Phone], dms_customer: DmsCustomer
+    ) -> None:
+        """Append the DMS's consent fields to the ledger, only where they change its state.
+
+        A DMS grant never overrides a revocation that came from elsewhere (the customer's
+        STOP, a carrier opt-out, an advisor): a checkbox in the DMS is not the customer
+        saying START.
+        """
+        source = f"dms:{self.rooftop.slug}"
+        wanted = {"status": dms_customer.sms_consent, "marketing": dms_customer.marketing_consent}
+        for phone in phones:
+            if phone.e164 is None or phone.id is None:
+                continue
+            for purpose, value in wanted.items():
+                if value is None:
+                    continue
+                latest = self.latest.get((phone.id, purpose))
+                current = None if latest is None else latest.action == "granted"
+                if current == value:
+                    continue
+                if value and latest is not None and not latest.source.startswith("dms:"):
+                    continue
+                self.latest[(phone.id, purpose)] = record_consent(
+                    self.session,
+                    phone=phone,
+                    customer=customer,
+                    channel="sms",
+                    purpose=purpose,
+                    action="granted" if value else "revoked",
+                    source=source,
+                )
 
 
 def _update_details(customer: Customer, dms_customer: DmsCustomer) -> None:
@@ -153,66 +352,10 @@ def _update_details(customer: Customer, dms_customer: DmsCustomer) -> None:
             setattr(customer, attr, value)
 
 
-def _phone_for(session: Session, *, group: DealerGroup, dms_phone: DmsPhone) -> Phone:
-    """The group's Phone row for a number as typed (created when new)."""
-    e164, reason = normalise_phone(dms_phone.number, group.default_region)
-    if e164 is None:
-        # Unparseable numbers are kept per customer (linked in _link_phones), never shared.
-        return Phone(
-            group_id=group.id,
-            e164=None,
-            as_typed=dms_phone.number[:64],
-            kind=dms_phone.kind,
-            textable=False,
-            not_textable_reason=reason,
-        )
-    phone: Phone | None = session.scalar(
-        select(Phone).where(Phone.group_id == group.id, Phone.e164 == e164)
-    )
-    if phone is None:
-        # Another rooftop's poller may create the same number at the same moment.
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
-        session.execute(
-            insert(Phone)
-            .values(
-                group_id=group.id,
-                e164=e164,
-                as_typed=dms_phone.number[:64],
-                kind=dms_phone.kind,
-                textable=True,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["group_id", "e164"])
-        )
-        return session.scalars(
-            select(Phone).where(Phone.group_id == group.id, Phone.e164 == e164)
-        ).one()
-    if phone.kind is None and dms_phone.kind is not None:
-        phone.kind = dms_phone.kind
-    return phone
-
-
-def _link_phones(session: Session, *, customer: Customer, phones: list[Phone]) -> None:
-    links = {link.phone_id: link for link in customer.phone_links}
-    typed = {link.phone.as_typed for link in customer.phone_links if link.phone.e164 is None}
-    has_primary = any(link.is_primary for link in links.values())
-    for phone in phones:
-        if phone.id is None:
-            if phone.as_typed in typed:
-                continue  # this unparseable number is already on file for them
-            session.add(phone)
-            session.flush()
-            typed.add(phone.as_typed)
-        if phone.id in links:
-            continue
-        primary = not has_primary and phone.textable
-        has_primary = has_primary or primary
-        link = CustomerPhone(
-            customer_id=customer.id, phone_id=phone.id, kind=phone.kind, is_primary=primary
-        )
-        link.phone = phone
-        customer.phone_links.append(link)
-        links[phone.id] = link
+def _chunks(items: list[Any], size: int = 900) -> Iterator[list[Any]]:
+    """`items` in slices under every backend's bound-parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def customers_for_phone(session: Session, *, group_id: int, e164: str) -> list[Customer]:
@@ -293,6 +436,8 @@ def record_consent(
         detail=detail[:200] if detail else None,
         at=utcnow(),
     )
+    if customer is not None and customer.id is None:
+        row.customer = customer  # a page's new customer, not flushed yet: the flush sets the id
     session.add(row)
     return row
 
@@ -315,42 +460,3 @@ def revoke_all(session: Session, *, phone: Phone, channel: str, source: str) -> 
         )
         for purpose in PURPOSES
     ]
-
-
-def _carry_dms_consent(
-    session: Session,
-    *,
-    customer: Customer,
-    phones: Iterable[Phone],
-    dms_customer: DmsCustomer,
-    rooftop: Rooftop,
-) -> None:
-    """Append the DMS's consent fields to the ledger, only where they change its state.
-
-    A DMS grant never overrides a revocation that came from elsewhere (the customer's
-    STOP, a carrier opt-out, an advisor): a checkbox in the DMS is not the customer
-    saying START.
-    """
-    source = f"dms:{rooftop.slug}"
-    wanted = {"status": dms_customer.sms_consent, "marketing": dms_customer.marketing_consent}
-    for phone in phones:
-        if phone.e164 is None or phone.id is None:
-            continue
-        for purpose, value in wanted.items():
-            if value is None:
-                continue
-            latest = _latest(session, phone_id=phone.id, channel="sms", purpose=purpose)
-            current = None if latest is None else latest.action == "granted"
-            if current == value:
-                continue
-            if value and latest is not None and not latest.source.startswith("dms:"):
-                continue
-            record_consent(
-                session,
-                phone=phone,
-                customer=customer,
-                channel="sms",
-                purpose=purpose,
-                action="granted" if value else "revoked",
-                source=source,
-            )

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app.customers.service import dms_ref_source, resolve_customer
+from app.customers.models import Customer
+from app.customers.service import CustomerBook, dms_ref_source
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import LineChange, RepairOrderChange
 from app.repair_orders.hashing import customer_hash, iso, lines_hash, vehicle_hash
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
-from integrations.dms.base import DmsLine, DmsVehicle, RepairOrderRecord
+from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RepairOrderRecord
 
 if TYPE_CHECKING:
     from app.repair_orders.service import KnownRo
@@ -55,6 +56,7 @@ class _RoWrite:
     dms_vehicle: DmsVehicle | None
     vehicle_moved: bool  # the DMS describes the vehicle differently, or a new customer
     dms_lines: tuple[DmsLine, ...] | None  # None: the DMS lists the same lines as last time
+    dms_customer: DmsCustomer | None = None  # to match: the DMS describes them differently
     line_changes: list[tuple[str, str | None]] = field(default_factory=list)
 
     @property
@@ -81,8 +83,22 @@ class PageWriter:
     def plan(
         self, record: RepairOrderRecord, *, digest: str, stored: KnownRo | None, stage: str
     ) -> None:
-        """Work out the RO's new columns; its customer is matched here when it changed."""
-        customer_id, customer_digest = self._customer(record, stored)
+        """Work out the RO's new columns. A customer the DMS describes differently is
+        matched in `write`, with the rest of the page's (`CustomerBook`)."""
+        customer = record.customer
+        customer_digest = customer_hash(customer)
+        if customer is None:  # the DMS does not say: the RO keeps whom it had
+            customer_id = stored.customer_id if stored else None
+            customer_digest = stored.customer_hash if stored else None
+            to_match = None
+        elif (
+            stored is not None
+            and stored.customer_id is not None
+            and (stored.customer_hash == customer_digest)
+        ):
+            customer_id, to_match = stored.customer_id, None  # the same person as last time
+        else:
+            customer_id, to_match = None, customer  # filled in by `_match_customers`
         digest_of_lines = lines_hash(record.lines)
         same_lines = stored is not None and stored.lines_hash == digest_of_lines
         digest_of_vehicle = vehicle_hash(record.vehicle)
@@ -90,7 +106,8 @@ class PageWriter:
             stored is None
             or stored.vehicle_hash != digest_of_vehicle
             or (stored.vehicle_id is None and record.vehicle is not None)  # one was deleted
-            or stored.customer_id != customer_id  # the vehicle may take its owner
+            # the vehicle may take its owner (a customer still to match: `_match_customers`)
+            or (to_match is None and stored.customer_id != customer_id)
         )
         if self.payload_hashes is not None:
             payload = self.payload_hashes.get(record.ro_number)
@@ -122,31 +139,34 @@ class PageWriter:
                 dms_vehicle=record.vehicle,
                 vehicle_moved=vehicle_moved,
                 dms_lines=None if same_lines else record.lines,
+                dms_customer=to_match,
             )
         )
 
-    def _customer(
-        self, record: RepairOrderRecord, stored: KnownRo | None
-    ) -> tuple[int | None, str | None]:
-        customer = record.customer
-        if customer is None:  # the DMS does not say: the RO keeps whom it had
-            return (stored.customer_id, stored.customer_hash) if stored else (None, None)
-        digest = customer_hash(customer)
-        if stored is not None and stored.customer_id is not None and stored.customer_hash == digest:
-            return stored.customer_id, digest  # the same person as last time: nothing to match
-        matched = resolve_customer(
-            self.session,
-            group=self.rooftop.group,
-            rooftop=self.rooftop,
-            dms_customer=customer,
-            source=self.source,
-        )
-        return matched.id, digest
+    def _match_customers(self) -> None:
+        """Match the page's changed customers together, in page order, and flush them (and
+        anything else the ORM holds) so that the ROs can point at their rows."""
+        pending = [(ro, ro.dms_customer) for ro in self.ros if ro.dms_customer is not None]
+        matched: list[tuple[_RoWrite, Customer]] = []
+        if pending:
+            book = CustomerBook(
+                self.session,
+                group=self.rooftop.group,
+                rooftop=self.rooftop,
+                source=self.source,
+                customers=[customer for _, customer in pending],
+            )
+            matched = [(ro, book.resolve(customer)) for ro, customer in pending]
+        self.session.flush()
+        for ro, customer in matched:
+            ro.values["customer_id"] = customer.id
+            if ro.stored is None or ro.stored.customer_id != customer.id:
+                ro.vehicle_moved = True  # the vehicle may take its owner
 
     def write(self) -> None:
         """Write the planned ROs: vehicles, ROs, lines, events, in that order."""
         session = self.session
-        session.flush()  # customers matched through the ORM are rows before ROs point at them
+        self._match_customers()  # rows (flushed) before the ROs point at them
         self._write_vehicles()
         new = [ro for ro in self.ros if ro.is_new]
         rows = [

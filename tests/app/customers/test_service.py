@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.customers.models import Consent, Customer, CustomerRef, Phone
 from app.customers.service import (
+    CustomerBook,
     current_consent,
     customers_for_phone,
     normalise_phone,
@@ -167,3 +168,40 @@ def test_nameless_customers_never_merge_by_phone(
     a = resolve(session, shop["bayview-toyota"], sam("C-1", first_name=None, last_name=None))
     b = resolve(session, shop["bayview-toyota"], sam("C-2", first_name=None, last_name=None))
     assert a.id != b.id
+
+
+def test_a_page_matches_its_customers_together(session: Session, shop: dict[str, Rooftop]) -> None:
+    toyota = shop["bayview-toyota"]
+    page = [
+        sam("C-1", sms_consent=True),
+        sam("C-2", "415.555.0142", first_name=" SÁM "),  # the same person under a second id
+        sam("C-3", first_name="Kim"),  # a household: the same phone, another name
+        sam("C-1", email="sam@example.com", sms_consent=True),  # a repeat of the first
+        sam("C-4", "call the shop"),
+        sam("C-4", "call the shop"),
+    ]
+    book = CustomerBook(
+        session, group=toyota.group, rooftop=toyota, source=f"dms:{toyota.id}", customers=page
+    )
+    found = [book.resolve(customer) for customer in page]
+    session.flush()
+
+    sam_lee, kim_lee, nobody = found[0], found[2], found[4]
+    assert found[1] is sam_lee and found[3] is sam_lee and found[5] is nobody
+    assert len({sam_lee.id, kim_lee.id, nobody.id}) == 3
+    assert sam_lee.email == "sam@example.com"
+    assert count(session, Customer) == 3 and count(session, CustomerRef) == 4
+    phone = session.scalars(select(Phone).where(Phone.e164.is_not(None))).one()
+    assert [
+        c.id for c in customers_for_phone(session, group_id=phone.group_id, e164=phone.e164)
+    ] == [
+        sam_lee.id,
+        kim_lee.id,
+    ]
+    assert count(session, Phone) == 2  # the unparseable number once, for its one customer
+    consent = session.scalars(select(Consent)).one()  # granted once, however often repeated
+    assert (consent.customer_id, consent.phone_id, consent.action) == (
+        sam_lee.id,
+        phone.id,
+        "granted",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.customers.models import Consent
@@ -204,3 +204,49 @@ def test_a_page_without_hooks_writes_only_what_moved(
     session.rollback()  # end the read: SQLite has one writer at a time
     _store_page(dealer, [bridge_record("R2", status="OPEN", vehicle={**other_vin, "year": 2023})])
     assert session.get(RepairOrder, ros["R1"].id).vehicle.year == 2023  # the shared vehicle
+
+
+def _new_customers(start: int, count: int) -> list[dict]:
+    """ROs of `count` people the group has never seen, each with a vehicle and consent."""
+    payloads = []
+    for n in range(start, start + count):
+        customer = dict(
+            bridge_record()["customer"],
+            id=f"NEW-{n}",
+            last_name=f"Lee{n}",
+            phones=[{"number": f"415-555-{1000 + n:04d}", "kind": "mobile"}],
+        )
+        vehicle = dict(bridge_record()["vehicle"], vin=f"JTMW1RFV5MD{n:06d}")
+        payloads.append(bridge_record(f"N{n}", customer=customer, vehicle=vehicle))
+    return payloads
+
+
+def test_a_page_of_new_customers_is_matched_set_based(
+    dealer: Database, session: Session, engine
+) -> None:
+    # Each customer alone once cost ten statements; a page's count no longer grows with it
+    # (on SQLite, its reads and updates).
+    statements: dict[int, int] = {}
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for start, count in ((0, 10), (100, 40)):
+            seen.clear()
+            result = _store_page(dealer, _new_customers(start, count))
+            assert result.changed == count
+            kept = seen
+            if engine.dialect.name == "sqlite":  # its driver returns new ids a row at a time
+                kept = [s for s in seen if not s.lstrip().upper().startswith("INSERT")]
+            statements[count] = len(kept)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements[40] == statements[10], statements
+
+    ros = session.scalars(select(RepairOrder).where(RepairOrder.ro_number.like("N%"))).all()
+    assert len({ro.customer_id for ro in ros}) == 50 and None not in {r.customer_id for r in ros}
+    consents = session.scalars(select(Consent).where(Consent.customer_id.is_not(None))).all()
+    assert len(consents) == 100  # status granted + marketing revoked, each with its customer
