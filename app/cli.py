@@ -82,11 +82,12 @@ def load_settings(**overrides: Any) -> Settings:
 # A worker's poll allocates some twenty container objects per repair order (the record,
 # its customer, lines, hashes' tuples, the row it writes), nearly all freed by reference
 # counting. At Python's default threshold (700) a page of 1,000 ROs still paid for some
-# thirty young collections; at 50,000 a poll of 2,500 changed ROs took a median 316 ms
-# instead of 370, and 315 instead of 345 in a second run (polls alternating in one
-# process; the best polls barely moved: collections only add to the unlucky ones). Only
-# cyclic garbage waits for a collection, so the cost is a few MB at most.
-WORKER_YOUNG_GC_THRESHOLD = 50_000
+# thirty young collections. Alternating polls of 2,500 changed ROs in one process, the
+# median poll took 313 ms at 10,000 instead of 351 (50,000: 292, 100,000: 307; the best
+# polls barely moved: collections only add to the unlucky ones). Only cyclic garbage
+# waits for a collection: after 100,000 dispatched messages a worker held 125 MB at
+# 10,000 against 122 MB at 700 and 136 MB at 50,000, and its send rate did not move.
+WORKER_YOUNG_GC_THRESHOLD = 10_000
 
 
 def freeze_startup_objects(*, young_threshold: int | None = None) -> None:

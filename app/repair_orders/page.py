@@ -2,9 +2,10 @@
 
 `PageWriter.plan` takes each changed record with what is stored about its RO
 (`KnownRo`) and works out the RO's new columns; `write` then writes the page in a
-fixed order, each step one set-based statement (see `writes`): vehicles (their ids
-go on the ROs), new ROs (INSERT ... RETURNING id) and changed ones (one UPDATE),
-lines (read only for ROs whose DMS lines changed), events. No ORM object is built
+fixed order, each step set-based (see `writes`): the customers the DMS describes
+differently, matched together (`CustomerBook`, one flush), vehicles (their ids go on
+the ROs), new ROs (INSERT ... RETURNING id) and changed ones (one UPDATE), lines (read
+only for ROs whose DMS lines changed), events. No ORM object is built
 for the page unless `changes` is asked for (there are change hooks): then the
 changed ROs and their lines are loaded in one query.
 """
@@ -85,20 +86,17 @@ class PageWriter:
     ) -> None:
         """Work out the RO's new columns. A customer the DMS describes differently is
         matched in `write`, with the rest of the page's (`CustomerBook`)."""
-        customer = record.customer
-        customer_digest = customer_hash(customer)
+        customer, to_match = record.customer, None
         if customer is None:  # the DMS does not say: the RO keeps whom it had
             customer_id = stored.customer_id if stored else None
             customer_digest = stored.customer_hash if stored else None
-            to_match = None
-        elif (
-            stored is not None
-            and stored.customer_id is not None
-            and (stored.customer_hash == customer_digest)
-        ):
-            customer_id, to_match = stored.customer_id, None  # the same person as last time
         else:
-            customer_id, to_match = None, customer  # filled in by `_match_customers`
+            customer_digest = customer_hash(customer)
+            same = stored is not None and stored.customer_hash == customer_digest
+            if same and stored is not None and stored.customer_id is not None:
+                customer_id = stored.customer_id  # the same person as last time
+            else:
+                customer_id, to_match = None, customer  # filled in by `_match_customers`
         digest_of_lines = lines_hash(record.lines)
         same_lines = stored is not None and stored.lines_hash == digest_of_lines
         digest_of_vehicle = vehicle_hash(record.vehicle)
