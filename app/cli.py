@@ -83,8 +83,8 @@ def load_settings(**overrides: Any) -> Settings:
 # its customer, lines, hashes' tuples, the row it writes), nearly all freed by reference
 # counting. At Python's default threshold (700) a page of 1,000 ROs still paid for some
 # thirty young collections. Alternating polls of 2,500 changed ROs in one process, the
-# median poll took 313 ms at 10,000 instead of 351 (50,000: 292, 100,000: 307; the best
-# polls barely moved: collections only add to the unlucky ones). Only cyclic garbage
+# median poll took 313 ms at 10,000 and 292 at 50,000 instead of 351 (the best polls
+# barely moved: collections only add to the unlucky ones). Only cyclic garbage
 # waits for a collection: after 100,000 dispatched messages a worker held 125 MB at
 # 10,000 against 122 MB at 700 and 136 MB at 50,000, and its send rate did not move.
 WORKER_YOUNG_GC_THRESHOLD = 10_000
