@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -199,6 +199,16 @@ _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")
 def redact_url(url: str) -> str:
     """A database URL safe to print: the password replaced by ***."""
     return _PASSWORD.sub(r"\1***@", url)
+
+
+T = TypeVar("T")
+
+BOUND_PARAMETERS = 900  # items a statement may bind: under every backend's parameter limit
+
+
+def chunks(items: Sequence[T], size: int = BOUND_PARAMETERS) -> list[Sequence[T]]:
+    """`items` in slices small enough for any backend's bound-parameter limit."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

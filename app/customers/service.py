@@ -25,7 +25,7 @@ verdict (Twilio error 30006 / a lookup) turns `textable` off, via `mark_not_text
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import phonenumbers
@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
-from app.db import is_postgres, utcnow
+from app.db import chunks, is_postgres, utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from integrations.dms.base import DmsCustomer, DmsPhone
 
@@ -149,7 +149,7 @@ class CustomerBook:
 
     def _read_refs(self, external_ids: set[str]) -> dict[str, Customer]:
         found: dict[str, Customer] = {}
-        for chunk in _chunks(sorted(external_ids)):
+        for chunk in chunks(sorted(external_ids)):
             rows = self.session.execute(
                 select(CustomerRef.external_id, Customer)
                 .join(Customer, CustomerRef.customer_id == Customer.id)
@@ -182,11 +182,10 @@ class CustomerBook:
                     }
         if missing:
             insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
-            rows = list(missing.values())
-            for start in range(0, len(rows), 100):  # 6 parameters a row: under every limit
+            for chunk in chunks(list(missing.values()), 100):  # 6 parameters a row
                 self.session.execute(
                     insert(Phone)
-                    .values(rows[start : start + 100])
+                    .values(list(chunk))
                     .on_conflict_do_nothing(index_elements=["group_id", "e164"])
                 )
             phones.update(self._select_phones(set(missing)))
@@ -194,7 +193,7 @@ class CustomerBook:
 
     def _select_phones(self, numbers: set[str]) -> dict[str, Phone]:
         found: dict[str, Phone] = {}
-        for chunk in _chunks(sorted(numbers)):
+        for chunk in chunks(sorted(numbers)):
             query = select(Phone).where(Phone.group_id == self.group.id, Phone.e164.in_(chunk))
             found.update((phone.e164, phone) for phone in self.session.scalars(query) if phone.e164)
         return found
@@ -202,7 +201,7 @@ class CustomerBook:
     def _read_households(self, numbers: set[str]) -> dict[str, list[Customer]]:
         """E.164 -> the group's customers on it, oldest first (`customers_for_phone`)."""
         found: dict[str, list[Customer]] = {}
-        for chunk in _chunks(sorted(numbers)):
+        for chunk in chunks(sorted(numbers)):
             rows = self.session.execute(
                 select(Phone.e164, Customer)
                 .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
@@ -222,7 +221,7 @@ class CustomerBook:
     def _read_consents(self, phone_ids: list[int]) -> dict[tuple[int, str], Consent]:
         """(phone id, purpose) -> the latest SMS consent row of each of these phones."""
         latest: dict[tuple[int, str], Consent] = {}
-        for chunk in _chunks(sorted(set(phone_ids))):
+        for chunk in chunks(sorted(set(phone_ids))):
             query = (
                 select(Consent)
                 .where(Consent.phone_id.in_(chunk), Consent.channel == "sms")
@@ -350,12 +349,6 @@ def _update_details(customer: Customer, dms_customer: DmsCustomer) -> None:
         value = getattr(dms_customer, attr)
         if value is not None and getattr(customer, attr) != value:
             setattr(customer, attr, value)
-
-
-def _chunks(items: list[Any], size: int = 900) -> Iterator[list[Any]]:
-    """`items` in slices under every backend's bound-parameter limit."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def customers_for_phone(session: Session, *, group_id: int, e164: str) -> list[Customer]:

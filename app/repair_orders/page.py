@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.customers.models import Customer
 from app.customers.service import CustomerBook, dms_ref_source
-from app.db import utcnow
+from app.db import chunks, utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import LineChange, RepairOrderChange
@@ -281,7 +281,7 @@ class PageWriter:
     def changes(self) -> list[RepairOrderChange]:
         """The page's changes for the hooks, with the ROs (and lines) loaded in one query."""
         loaded: dict[int, RepairOrder] = {}
-        for chunk in writes.chunks([ro.values["id"] for ro in self.ros]):
+        for chunk in chunks([ro.values["id"] for ro in self.ros]):
             query = (
                 select(RepairOrder)
                 .where(RepairOrder.id.in_(chunk))

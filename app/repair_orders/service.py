@@ -32,7 +32,7 @@ from typing import NamedTuple
 from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from app.db import is_postgres
+from app.db import chunks, is_postgres
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import ChangeHook, RepairOrderChange
@@ -127,15 +127,15 @@ def known_repair_orders(
     )
     if is_postgres(session):
         # One array parameter: PostgreSQL plans `= ANY($1)` far faster than 900 placeholders.
-        chunks: Iterable[Sequence[str]] = [numbers] if numbers else []
+        batches: Iterable[Sequence[str]] = [numbers] if numbers else []
         match = ro.ro_number == any_(bindparam("numbers", type_=ARRAY(String)))
     else:
-        chunks = writes.chunks(numbers)
+        batches = chunks(numbers)
         match = ro.ro_number.in_(bindparam("numbers", expanding=True))
     query = select(*columns).where(ro.rooftop_id == rooftop_id, match)
     make = KnownRo._make
-    for chunk in chunks:
-        for row in session.execute(query, {"numbers": list(chunk)}):
+    for batch in batches:
+        for row in session.execute(query, {"numbers": list(batch)}):
             known[row[0]] = make(row[1:])
     return known
 
@@ -188,7 +188,7 @@ def apply_records(
                 reappeared.append(stored.id)  # back in the snapshot: no longer missing
             continue
         changed.append((record, digest, stored))
-    for chunk in writes.chunks(reappeared):
+    for chunk in chunks(reappeared):
         session.execute(
             update(RepairOrder)
             .where(RepairOrder.id.in_(chunk))

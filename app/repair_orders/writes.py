@@ -36,10 +36,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from app.db import UTCDateTime, is_postgres
+from app.db import UTCDateTime, chunks, is_postgres
 from app.repair_orders.models import RepairOrder, RoEvent, RoLine, Vehicle
-
-_CHUNK = 900  # stays under every backend's bound-parameter limit
 
 RO_TABLE = cast(Table, RepairOrder.__table__)
 LINE_TABLE = cast(Table, RoLine.__table__)
@@ -100,11 +98,6 @@ STORED_LINE_COLUMNS = (
     "status_changed_at",
     "customer_approved_at",
 )
-
-
-def chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
-    """`items` in slices small enough for any backend's parameter limit."""
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def update_by_id(

@@ -21,13 +21,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.db import chunks
 from app.dealers.models import DealerGroup, Rooftop
 from app.followups.models import FollowupLine, FollowupTouch, Recovery
 from app.followups.recovery import SENT_STATES
@@ -58,11 +59,6 @@ T = TypeVar("T")
 
 def default_since(today: date) -> date:
     return today - timedelta(days=DEFAULT_SINCE_DAYS)
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
 
 
 def _declined_lines(
@@ -103,7 +99,7 @@ def _recoveries(
     session: Session, line_ids: list[int]
 ) -> dict[int, tuple[Recovery, RoLine, RepairOrder]]:
     found: dict[int, tuple[Recovery, RoLine, RepairOrder]] = {}
-    for chunk in _chunks(line_ids):
+    for chunk in chunks(line_ids, _CHUNK):
         for recovery, line, ro in session.execute(
             select(Recovery, RoLine, RepairOrder)
             .join(RoLine, RoLine.id == Recovery.recovering_line_id)
@@ -116,7 +112,7 @@ def _recoveries(
 
 def _plans(session: Session, line_ids: list[int]) -> dict[int, int]:
     plans: dict[int, int] = {}
-    for chunk in _chunks(line_ids):
+    for chunk in chunks(line_ids, _CHUNK):
         rows = session.execute(
             select(FollowupLine.ro_line_id, FollowupLine.plan_id).where(
                 FollowupLine.ro_line_id.in_(chunk)
@@ -128,7 +124,7 @@ def _plans(session: Session, line_ids: list[int]) -> dict[int, int]:
 
 def _last_sent_touch(session: Session, plan_ids: list[int]) -> dict[int, int]:
     sent: dict[int, int] = {}
-    for chunk in _chunks(plan_ids):
+    for chunk in chunks(plan_ids, _CHUNK):
         rows = session.execute(
             select(FollowupTouch.plan_id, func.max(FollowupTouch.touch_no))
             .join(OutboundMessage, OutboundMessage.id == FollowupTouch.outbound_message_id)
