@@ -106,6 +106,11 @@ def freeze_startup_objects(*, young_threshold: int | None = None) -> None:
         gc.set_threshold(young_threshold, middle, old)
 
 
+def prepare_worker_gc() -> None:
+    """The collector as `pitwall worker` sets it before its first tick (the benches too)."""
+    freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
+
+
 def open_database(settings: Settings) -> Database:
     """Connect and check the database answers, with a one-line error if not."""
     try:
@@ -236,7 +241,7 @@ def worker(
             report = runner.run_once()
             typer.echo(report.summary())
             return
-        freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
+        prepare_worker_gc()
         run_forever(runner)
 
 

@@ -202,7 +202,7 @@ def _ready_then_wait_for_go() -> None:
 
 def worker_main(args: argparse.Namespace) -> dict[str, Any]:
     """What `pitwall worker` does on its dispatch tick, until nothing is due."""
-    from app.cli import WORKER_YOUNG_GC_THRESHOLD, freeze_startup_objects
+    from app.cli import prepare_worker_gc
     from app.repair_orders.jobs import AdapterCache
     from app.worker import Worker
     from integrations.twilio.gateway import TwilioGateway
@@ -217,8 +217,7 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
         hooks=[],
         send_concurrency=args.concurrency,
     )
-    # as `pitwall worker` does before its first tick
-    freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
+    prepare_worker_gc()  # as `pitwall worker` does before its first tick
     _ready_then_wait_for_go()
     started = time.time()
     totals: dict[str, Any] = {"sent": 0, "claimed": 0, "lost_claims": 0, "runs": 0}

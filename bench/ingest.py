@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.cli import WORKER_YOUNG_GC_THRESHOLD, freeze_startup_objects
+from app.cli import prepare_worker_gc
 from app.customers.models import Customer, CustomerPhone, CustomerRef, Phone
 from app.customers.service import dms_ref_source
 from app.db import make_engine, make_session_factory
@@ -316,7 +316,7 @@ def measure(url: str, count: int) -> dict[str, Any]:
         # Pitwall: out of the collector's sight, as `pitwall worker` freezes its startup
         # objects, or each full collection during a timed poll walks all of it. The
         # polls then run with the worker's collector settings.
-        freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
+        prepare_worker_gc()
 
         unchanged = _poll(database, rooftop.id, payloads)
         figures["unchanged_poll_s"] = round(unchanged["wall"], 3)

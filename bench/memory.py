@@ -44,7 +44,7 @@ def _stop_on_stdin(stop: threading.Event) -> None:
 
 
 def child_main(args: argparse.Namespace) -> None:
-    from app.cli import WORKER_YOUNG_GC_THRESHOLD, freeze_startup_objects
+    from app.cli import prepare_worker_gc
     from app.repair_orders.jobs import AdapterCache
     from app.worker import Worker
     from integrations.twilio.gateway import TwilioGateway
@@ -60,7 +60,7 @@ def child_main(args: argparse.Namespace) -> None:
         hooks=[],
         send_concurrency=CONCURRENCY,
     )
-    freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)  # as `pitwall worker`
+    prepare_worker_gc()  # as `pitwall worker`
     threading.Thread(target=_stop_on_stdin, args=(stop,), daemon=True).start()
     print("ready", flush=True)
     while not stop.is_set():
