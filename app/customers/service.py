@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
 
 import phonenumbers
 from sqlalchemy import func, select
@@ -118,13 +117,12 @@ class CustomerBook:
         self._e164: dict[str, tuple[str | None, str | None]] = {}  # as typed -> E.164, reason
         with session.no_autoflush:
             self.by_ref = self._read_refs({c.external_id for c in wanted})
-            numbers = {
-                e164
-                for c in wanted
-                for p in c.phones
-                if (e164 := self._normalised(p.number)[0]) is not None
-            }
-            self.phones = self._read_phones(numbers, wanted)
+            numbers: dict[str, DmsPhone] = {}  # E.164 -> the page's first phone with it
+            for c in wanted:
+                for p in c.phones:
+                    if (e164 := self._normalised(p.number)[0]) is not None:
+                        numbers.setdefault(e164, p)
+            self.phones = self._read_phones(numbers)
             unknown = {
                 e164
                 for c in wanted
@@ -163,23 +161,23 @@ class CustomerBook:
             found.update((external_id, customer) for external_id, customer in rows)
         return found
 
-    def _read_phones(self, numbers: set[str], wanted: list[DmsCustomer]) -> dict[str, Phone]:
-        """The group's Phone row for each E.164 number; the missing ones inserted first
-        (ON CONFLICT DO NOTHING: another rooftop's poller may insert one meanwhile)."""
-        phones = self._select_phones(numbers)
-        missing: dict[str, dict[str, Any]] = {}
-        for customer in wanted:
-            for dms_phone in customer.phones:
-                e164 = self._normalised(dms_phone.number)[0]
-                if e164 is not None and e164 not in phones and e164 not in missing:
-                    missing[e164] = {
-                        "group_id": self.group.id,
-                        "e164": e164,
-                        "as_typed": dms_phone.number[:64],
-                        "kind": dms_phone.kind,
-                        "textable": True,
-                        "created_at": utcnow(),
-                    }
+    def _read_phones(self, numbers: dict[str, DmsPhone]) -> dict[str, Phone]:
+        """The group's Phone row for each E.164 number; the missing ones inserted first, as
+        the page first types them (ON CONFLICT DO NOTHING: another rooftop's poller may
+        insert one meanwhile)."""
+        phones = self._select_phones(set(numbers))
+        missing = {
+            e164: {
+                "group_id": self.group.id,
+                "e164": e164,
+                "as_typed": dms_phone.number[:64],
+                "kind": dms_phone.kind,
+                "textable": True,
+                "created_at": utcnow(),
+            }
+            for e164, dms_phone in numbers.items()
+            if e164 not in phones
+        }
         if missing:
             insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
             for chunk in chunks(list(missing.values()), 100):  # 6 parameters a row
