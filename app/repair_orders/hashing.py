@@ -15,7 +15,7 @@ import json
 import marshal
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from integrations.dms.base import (
     DmsCustomer,
@@ -31,6 +31,29 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
+class RecordDigests(NamedTuple):
+    """The hashes a poll compares a normalised record by, computed together."""
+
+    content: str
+    customer: str | None
+    lines: str
+    vehicle: str | None
+
+
+def record_digests(record: RepairOrderRecord) -> RecordDigests:
+    """The record's content, customer, lines and vehicle hashes, its content built once:
+    the parts are slices of `RepairOrderRecord.content` (so each equals its own function
+    below), and the poller works them out for every changed record."""
+    content = record.content()
+    customer, vehicle, lines = content[8], content[9], content[10]
+    return RecordDigests(
+        content=_digest(content),
+        customer=None if customer is None else _digest(customer),
+        lines=_digest(lines),
+        vehicle=None if vehicle is None else _digest(vehicle[:4]),  # not the mileage
+    )
+
+
 def content_hash(record: RepairOrderRecord) -> str:
     """The record's content hash (see `RepairOrderRecord.content_hash`): equal -> no write."""
     return record.content_hash()
@@ -38,22 +61,25 @@ def content_hash(record: RepairOrderRecord) -> str:
 
 def lines_hash(lines: tuple[DmsLine, ...]) -> str:
     """Hash of an RO's job lines as the DMS lists them: unchanged -> the lines are not read."""
-    return hashlib.sha256(marshal.dumps(lines_content(lines), 2)).hexdigest()
+    return _digest(lines_content(lines))
 
 
 def vehicle_hash(vehicle: DmsVehicle | None) -> str | None:
     """Hash of what an RO's vehicle step reads (VIN, year, make, model; not mileage)."""
     if vehicle is None:
         return None
-    content = (vehicle.vin, vehicle.year, vehicle.make, vehicle.model)
-    return hashlib.sha256(marshal.dumps(content, 2)).hexdigest()
+    return _digest((vehicle.vin, vehicle.year, vehicle.make, vehicle.model))
 
 
 def customer_hash(customer: DmsCustomer | None) -> str | None:
     """Hash of the customer part of a record: unchanged -> no customer matching needed."""
     if customer is None:
         return None
-    return hashlib.sha256(marshal.dumps(customer.content(), 2)).hexdigest()
+    return _digest(customer.content())
+
+
+def _digest(content: tuple[Any, ...]) -> str:
+    return hashlib.sha256(marshal.dumps(content, 2)).hexdigest()
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:

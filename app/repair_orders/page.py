@@ -26,7 +26,7 @@ from app.db import chunks, utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import LineChange, RepairOrderChange
-from app.repair_orders.hashing import customer_hash, iso, lines_hash, vehicle_hash
+from app.repair_orders.hashing import RecordDigests, iso
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RepairOrderRecord
 
@@ -82,7 +82,12 @@ class PageWriter:
         self.ros: list[_RoWrite] = []
 
     def plan(
-        self, record: RepairOrderRecord, *, digest: str, stored: KnownRo | None, stage: str
+        self,
+        record: RepairOrderRecord,
+        *,
+        digests: RecordDigests,
+        stored: KnownRo | None,
+        stage: str,
     ) -> None:
         """Work out the RO's new columns. A customer the DMS describes differently is
         matched in `write`, with the rest of the page's (`CustomerBook`)."""
@@ -91,15 +96,15 @@ class PageWriter:
             customer_id = stored.customer_id if stored else None
             customer_digest = stored.customer_hash if stored else None
         else:
-            customer_digest = customer_hash(customer)
+            customer_digest = digests.customer
             same = stored is not None and stored.customer_hash == customer_digest
             if same and stored is not None and stored.customer_id is not None:
                 customer_id = stored.customer_id  # the same person as last time
             else:
                 customer_id, to_match = None, customer  # filled in by `_match_customers`
-        digest_of_lines = lines_hash(record.lines)
+        digest_of_lines = digests.lines
         same_lines = stored is not None and stored.lines_hash == digest_of_lines
-        digest_of_vehicle = vehicle_hash(record.vehicle)
+        digest_of_vehicle = digests.vehicle
         vehicle_moved = (
             stored is None
             or stored.vehicle_hash != digest_of_vehicle
@@ -121,7 +126,7 @@ class PageWriter:
             "advisor_ref": record.advisor_id,
             "advisor_name": record.advisor_name[:100] if record.advisor_name else None,
             "dms_updated_at": record.updated_at,
-            "content_hash": digest,
+            "content_hash": digests.content,
             "payload_hash": payload,
             "customer_id": customer_id,
             "customer_hash": customer_digest,

@@ -39,6 +39,7 @@ from app.dealers.models import Rooftop
 from app.deps import Database
 from app.ops.leases import acquire_lease, release_lease, renew_lease
 from app.repair_orders.changes import ChangeHook
+from app.repair_orders.hashing import RecordDigests, record_digests
 from app.repair_orders.health import record_health, redact
 from app.repair_orders.models import (
     DmsPollState,
@@ -210,11 +211,12 @@ class _Inline(Executor):
 @dataclass(slots=True)
 class _Read:
     """One DMS record as read ahead: its payload hash and, unless it is the very payload
-    stored, its normalised record or why it cannot be stored."""
+    stored, its normalised record and the record's hashes, or why it cannot be stored."""
 
     raw: RawRecord
     digest: str
     record: RepairOrderRecord | None = None  # set by `_normalise`, or else `problem` is
+    digests: RecordDigests | None = None  # set with `record`
     problem: str | None = None
 
 
@@ -283,6 +285,9 @@ class _PageJob:
             read.problem = record_problem(read.record)
         except MalformedRecord as exc:
             read.problem = exc.reason
+        else:
+            if read.problem is None:
+                read.digests = record_digests(read.record)
 
     def store(self, read: _ReadPage) -> Counter[str]:
         """Store a page; if the batch hits an unexpected error, retry it record by record
@@ -328,6 +333,7 @@ class _PageJob:
             rooftop = self._begin(session)
             known = self._known_now(session, read)
             records: list[tuple[RawRecord, RepairOrderRecord]] = []
+            digests: list[RecordDigests] = []
             hashes: dict[str, str] = {}
             for item in read.reads:
                 raw = item.raw
@@ -349,10 +355,11 @@ class _PageJob:
                     )
                     continue
                 record = item.record
-                assert record is not None  # normalised, without a problem
+                assert record is not None and item.digests is not None  # without a problem
                 self.seen_numbers.add(record.ro_number)
                 hashes[record.ro_number] = item.digest
                 records.append((raw, record))
+                digests.append(item.digests)
             at = self.clock()
             if not isolate:
                 result = apply_records(
@@ -362,6 +369,7 @@ class _PageJob:
                     hooks=self.hooks,
                     at=at,
                     payload_hashes=hashes,
+                    digests=digests,
                     known=known,
                 )
                 counts.update(
@@ -369,7 +377,7 @@ class _PageJob:
                 )
             else:
                 failures: list[tuple[RawRecord, str]] = []
-                for raw, record in records:
+                for (raw, record), digest in zip(records, digests, strict=True):
                     try:
                         with session.begin_nested():
                             result = apply_records(
@@ -379,6 +387,7 @@ class _PageJob:
                                 hooks=self.hooks,
                                 at=at,
                                 payload_hashes=hashes,
+                                digests=[digest],
                             )
                         counts.update(
                             changed=result.changed,

@@ -36,6 +36,7 @@ from app.db import chunks, is_postgres
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import ChangeHook, RepairOrderChange
+from app.repair_orders.hashing import RecordDigests, record_digests
 from app.repair_orders.hashing import content_hash as content_hash
 from app.repair_orders.hashing import customer_hash as customer_hash
 from app.repair_orders.hashing import payload_hash as payload_hash
@@ -94,13 +95,18 @@ def record_problem(record: RepairOrderRecord) -> str | None:
 
 
 def map_stage(rooftop: Rooftop, raw_status: str) -> str | None:
-    """The stage the rooftop maps this raw DMS status to, or None when unmapped.
+    """The stage the rooftop maps this raw DMS status to, or None when unmapped."""
+    return stage_map(rooftop).get(raw_status)
+
+
+def stage_map(rooftop: Rooftop) -> Mapping[str, str]:
+    """The rooftop's raw DMS status -> stage map, for a page's records.
 
     Read from the stored (already validated) config: re-validating the whole
     RooftopConfig for every page of a poll costs more than the page itself.
     """
     status_map: dict[str, str] = rooftop.config.get("status_map") or {}
-    return status_map.get(raw_status)
+    return status_map
 
 
 def known_repair_orders(
@@ -163,6 +169,7 @@ def apply_records(
     hooks: Sequence[ChangeHook],
     at: datetime,
     payload_hashes: Mapping[str, str] | None = None,
+    digests: Sequence[RecordDigests] | None = None,
     known: Mapping[str, KnownRo] | None = None,
     load_changes: bool = False,
 ) -> ApplyResult:
@@ -170,19 +177,24 @@ def apply_records(
 
     `known` (from `known_repair_orders`) may be passed when the caller already
     loaded it; `payload_hashes` (RO number -> raw payload hash) is stored so the
-    next identical re-read can be skipped before normalising. The changes (with ORM
-    ROs) are built when there are hooks or `load_changes` is set.
+    next identical re-read can be skipped before normalising; `digests`, one per record
+    (`record_digests`), may be passed when worked out already (the poller's read-ahead).
+    The changes (with ORM ROs) are built when there are hooks or `load_changes` is set.
     """
-    by_number = {record.ro_number: record for record in records}  # a repeat: the last wins
+    if digests is None:
+        digests = [record_digests(record) for record in records]
+    # RO number -> (record, digests); a repeat: the last wins
+    by_number = {
+        record.ro_number: (record, digest) for record, digest in zip(records, digests, strict=True)
+    }
     result = ApplyResult(seen=len(by_number))
     if known is None:
         known = known_repair_orders(session, rooftop_id=rooftop.id, ro_numbers=by_number)
-    changed: list[tuple[RepairOrderRecord, str, KnownRo | None]] = []
+    changed: list[tuple[RepairOrderRecord, RecordDigests, KnownRo | None]] = []
     reappeared: list[int] = []
-    for number, record in by_number.items():
-        digest = content_hash(record)
+    for number, (record, digest) in by_number.items():
         stored = known.get(number)
-        if stored is not None and stored.content_hash == digest:
+        if stored is not None and stored.content_hash == digest.content:
             result.unchanged += 1
             if stored.missing_polls:
                 reappeared.append(stored.id)  # back in the snapshot: no longer missing
@@ -201,13 +213,14 @@ def apply_records(
     page = PageWriter(session, rooftop=rooftop, at=at, payload_hashes=payload_hashes)
     unmapped: Counter[str] = Counter()
     examples: dict[str, str] = {}
+    status_map = stage_map(rooftop)
     for record, digest, stored in changed:
-        stage = map_stage(rooftop, record.raw_status)
+        stage = status_map.get(record.raw_status)
         if stage is None:
             unmapped[record.raw_status] += 1
             examples[record.raw_status] = record.ro_number
             stage = stored.stage if stored else ("closed" if record.closed_at else "checked_in")
-        page.plan(record, digest=digest, stored=stored, stage=stage)
+        page.plan(record, digests=digest, stored=stored, stage=stage)
     page.write()
     result.changed = len(changed)
     _count_unmapped(session, rooftop_id=rooftop.id, counts=unmapped, examples=examples, at=at)

@@ -97,18 +97,15 @@ class RepairOrderRecord:
     vehicle: DmsVehicle | None = None
     lines: tuple[DmsLine, ...] = ()
 
-    def content_hash(self) -> str:
-        """SHA-256 of everything but ``updated_at``, stable across processes.
+    def content(self) -> tuple[Any, ...]:
+        """Everything but ``updated_at``, as plain tuples: what `content_hash` hashes.
 
-        ``updated_at`` is left out so that a re-read of an unchanged RO (an
-        overlap window, a snapshot DMS that stamps fetch time) hashes the same
-        and costs the poller zero writes. A poll hashes every record it reads, so
-        the canonical form is marshal (version 2: no interning flags, so equal
-        content gives equal bytes in every process) of plain tuples, with times as
-        POSIX seconds (equal instants in any zone hash the same).
+        Positions 8, 9 and 10 are the customer's `DmsCustomer.content()`, the vehicle
+        (VIN, year, make, model, mileage) and `lines_content(lines)`, so a caller that
+        also hashes those parts (the poller) builds them once.
         """
         customer, vehicle = self.customer, self.vehicle
-        content = (
+        return (
             "ro:1",
             self.ro_number,
             self.raw_status,
@@ -123,7 +120,18 @@ class RepairOrderRecord:
             else (vehicle.vin, vehicle.year, vehicle.make, vehicle.model, vehicle.mileage),
             lines_content(self.lines),
         )
-        return hashlib.sha256(marshal.dumps(content, 2)).hexdigest()
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything but ``updated_at`` (`content`), stable across processes.
+
+        ``updated_at`` is left out so that a re-read of an unchanged RO (an
+        overlap window, a snapshot DMS that stamps fetch time) hashes the same
+        and costs the poller zero writes. A poll hashes every record it reads, so
+        the canonical form is marshal (version 2: no interning flags, so equal
+        content gives equal bytes in every process) of plain tuples, with times as
+        POSIX seconds (equal instants in any zone hash the same).
+        """
+        return hashlib.sha256(marshal.dumps(self.content(), 2)).hexdigest()
 
 
 def lines_content(lines: tuple[DmsLine, ...]) -> tuple[tuple[Any, ...], ...]:

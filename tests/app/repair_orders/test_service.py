@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.customers.models import Consent
 from app.deps import Database
 from app.repair_orders.changes import RepairOrderChange
+from app.repair_orders.hashing import customer_hash, lines_hash, record_digests, vehicle_hash
 from app.repair_orders.models import RepairOrder, RoEvent, UnmappedStatus
 from app.repair_orders.service import ApplyResult, apply_record, apply_records, content_hash
 from integrations.dms.rest import normalise_bridge_record
@@ -42,6 +43,19 @@ def test_content_hash_matches_the_port() -> None:
     for payload in sim.records_at(sim.now()):
         record = normalise_bridge_record(payload)
         assert content_hash(record) == record.content_hash()
+
+
+def test_record_digests_are_the_parts_hashed_one_by_one() -> None:
+    sim = SimulatorAdapter(seed=5, ro_count=20, start_offset_minutes=400)
+    records = [normalise_bridge_record(payload) for payload in sim.records_at(sim.now())]
+    records.append(normalise_bridge_record(bridge_record("BARE", customer=None, vehicle=None)))
+    for record in records:
+        digests = record_digests(record)
+        assert digests.content == content_hash(record)
+        assert digests.customer == customer_hash(record.customer)
+        assert digests.lines == lines_hash(record.lines)
+        assert digests.vehicle == vehicle_hash(record.vehicle)
+    assert (digests.customer, digests.vehicle) == (None, None)
 
 
 def test_an_unchanged_ro_costs_zero_writes(dealer: Database, engine) -> None:
