@@ -124,6 +124,32 @@ def test_a_vanished_ro_is_confirmed_before_it_is_closed(dealer: Database, sessio
     assert kinds == ["stage", "vanished"]
 
 
+def test_an_ro_back_in_the_snapshot_is_no_longer_missing(
+    dealer: Database, session: Session
+) -> None:
+    dms = ScriptedDms(snapshot=True, pages=[[bridge_record("R1"), bridge_record("R2")]])
+    poll(dealer, dms)
+    dms.pages = [[bridge_record("R3")]]  # R1 and R2 left out, and unknown when asked
+    poll(dealer, dms)
+    missing = session.scalars(select(RepairOrder).where(RepairOrder.missing_polls == 1)).all()
+    assert sorted(ro.ro_number for ro in missing) == ["R1", "R2"]
+    assert all(ro.missing_since is not None for ro in missing)
+    session.rollback()
+    # Back: R1 as it was (no write but the reset), R2 moved on (its update resets it too),
+    # beside R3 moving on while never missing.
+    dms.pages = [
+        [bridge_record("R1"), bridge_record("R2", status="QC"), bridge_record("R3", status="QC")]
+    ]
+    poll(dealer, dms)
+    ros = {ro.ro_number: ro for ro in session.scalars(select(RepairOrder))}
+    assert {n: (ro.missing_polls, ro.missing_since) for n, ro in ros.items()} == {
+        "R1": (0, None),
+        "R2": (0, None),
+        "R3": (0, None),
+    }
+    assert (ros["R2"].stage, ros["R3"].stage) == ("quality_check", "quality_check")
+
+
 def test_a_failing_rooftop_never_stops_another(dealer: Database, session: Session) -> None:
     rooftops = ids(dealer)
     adapters = {

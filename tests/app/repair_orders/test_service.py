@@ -12,7 +12,15 @@ from app.deps import Database
 from app.repair_orders.changes import RepairOrderChange
 from app.repair_orders.hashing import customer_hash, lines_hash, record_digests, vehicle_hash
 from app.repair_orders.models import RepairOrder, RoEvent, UnmappedStatus
-from app.repair_orders.service import ApplyResult, apply_record, apply_records, content_hash
+from app.repair_orders.page import KNOWN_COLUMNS
+from app.repair_orders.service import (
+    ApplyResult,
+    KnownRo,
+    apply_record,
+    apply_records,
+    content_hash,
+)
+from app.repair_orders.writes import RO_COLUMNS
 from integrations.dms.rest import normalise_bridge_record
 from integrations.dms.simulator import SimulatorAdapter
 from tests.app.repair_orders.conftest import NOW, WriteCounter, bridge_record, rooftop_named
@@ -56,6 +64,11 @@ def test_record_digests_are_the_parts_hashed_one_by_one() -> None:
         assert digests.lines == lines_hash(record.lines)
         assert digests.vehicle == vehicle_hash(record.vehicle)
     assert (digests.customer, digests.vehicle) == (None, None)
+
+
+def test_the_columns_a_page_sets_only_when_moved_are_known_for_every_stored_ro() -> None:
+    # A column the lookup does not read could never be told unchanged: it is always set.
+    assert set(KNOWN_COLUMNS) <= set(KnownRo._fields) & set(RO_COLUMNS)
 
 
 def test_an_unchanged_ro_costs_zero_writes(dealer: Database, engine) -> None:
@@ -179,11 +192,26 @@ def test_a_page_without_hooks_writes_only_what_moved(
             bridge_record("R3", status="OPEN", vehicle=None),
         ],
     )
-    with WriteCounter(engine) as writes:
-        result = _store_page(dealer, [bridge_record("R1", status="WIP")])
-    # A status-only change: the RO and its event, never its lines, vehicle or customer.
+    updates: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE REPAIR_ORDER"):
+            updates.append(statement.split(" WHERE ")[0].split(" FROM ")[0])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with WriteCounter(engine) as writes:
+            result = _store_page(dealer, [bridge_record("R1", status="WIP")])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # A status-only change: the RO and its event, never its lines, vehicle or customer;
+    # and on the RO only the columns that can have moved.
     assert sorted(writes.excluding("ro_event")) == ["repair_order"]
     assert result.changed == 1 and result.changes == []  # no hooks: no ORM ROs built
+    [update] = updates
+    assert "stage" in update and "raw_status" in update
+    for unmoved in ("customer_id", "customer_hash", "vehicle_id", "lines_hash", "missing_polls"):
+        assert unmoved not in update, update
 
     added_line = {"line": "C", "op_code": "WIPER", "description": "Wipers", "status": "approved"}
     result = _store_page(
