@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, itemgetter, ne
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -343,11 +344,15 @@ def _moved_columns(ros: list[_RoWrite]) -> dict[str, TypeEngine[Any]]:
     each one it can that moved on at least one of them. Every column set is decoded from the
     batch for every row: a page of 1,000 status moves is updated in 20 ms setting six
     columns, 27 ms setting all sixteen."""
+    values, stored = [ro.values for ro in ros], [ro.stored for ro in ros]
+
+    def moved(name: str) -> bool:  # compared in C: 9 columns x 2,500 ROs in a poll
+        return any(map(ne, map(itemgetter(name), values), map(attrgetter(name), stored)))
+
     return {
         name: kind
         for name, kind in writes.RO_COLUMNS.items()
-        if name not in KNOWN_COLUMNS
-        or any(ro.values[name] != getattr(ro.stored, name) for ro in ros)
+        if name not in KNOWN_COLUMNS or moved(name)
     }
 
 
