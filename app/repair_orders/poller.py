@@ -112,14 +112,13 @@ def poll_rooftop(
     `adapter_factory(rooftop)` returns the rooftop's adapter; the factory owns it
     (it may cache it across polls), so the poller never closes it.
     """
-    lease = f"dms:{rooftop_id}"
+    lease, leased_at = f"dms:{rooftop_id}", clock()
     with database.transaction() as session:
-        if not acquire_lease(session, name=lease, holder=worker_id, ttl=lease_ttl, now=clock()):
+        if not acquire_lease(session, name=lease, holder=worker_id, ttl=lease_ttl, now=leased_at):
             return PollResult(rooftop_id=rooftop_id, outcome="skipped")
     try:
-        return _poll(
-            database, rooftop_id, adapter_factory, hooks, clock, worker_id, overlap, lease_ttl
-        )
+        page_job = _PageJob(database, rooftop_id, hooks, clock, worker_id, lease_ttl, leased_at)
+        return _poll(database, page_job, adapter_factory, overlap)
     finally:
         try:
             with database.transaction() as session:
@@ -129,16 +128,10 @@ def poll_rooftop(
 
 
 def _poll(
-    database: Database,
-    rooftop_id: int,
-    adapter_factory: AdapterFactory,
-    hooks: Sequence[ChangeHook],
-    clock: Clock,
-    worker_id: str,
-    overlap: timedelta,
-    lease_ttl: timedelta,
+    database: Database, page_job: _PageJob, adapter_factory: AdapterFactory, overlap: timedelta
 ) -> PollResult:
-    started, t0 = clock(), time.monotonic()
+    rooftop_id = page_job.rooftop_id
+    started, t0 = page_job.clock(), time.monotonic()
     with database.transaction() as session:
         rooftop = session.scalars(
             select(Rooftop).where(Rooftop.id == rooftop_id).options(selectinload(Rooftop.group))
@@ -146,7 +139,7 @@ def _poll(
         state = session.get(DmsPollState, rooftop_id)
         cursor = state.cursor_at if state is not None else None
     counts, error = _counts(), None
-    page_job = _PageJob(database, rooftop_id, hooks, clock, worker_id, lease_ttl)
+    page_job.cursor = cursor
     try:
         adapter = adapter_factory(rooftop)
         page_job.adapter, page_job.rooftop = adapter, rooftop
@@ -248,9 +241,12 @@ class _PageJob:
         clock: Clock,
         worker_id: str,
         lease_ttl: timedelta,
+        leased_at: datetime,
     ) -> None:
         self.database, self.rooftop_id, self.hooks = database, rooftop_id, hooks
         self.clock, self.worker_id, self.lease_ttl = clock, worker_id, lease_ttl
+        self.leased_at = leased_at  # when the lease was last taken or renewed
+        self.cursor: datetime | None = None  # as stored: read when the poll began, then ours
         self.adapter: DmsAdapter | None = None
         self.rooftop: Rooftop | None = None  # with its group, read once per poll
         self.seen_numbers: set[str] = set()
@@ -304,15 +300,20 @@ class _PageJob:
         return counts
 
     def _begin(self, session: Session) -> Rooftop:
+        """A page's transaction begins: the lease renewed once a quarter of its time has
+        gone (before that nobody else can have taken it: it has three quarters to run),
+        and the rooftop as read when the poll began."""
         now = self.clock()
-        if not renew_lease(
-            session,
-            name=f"dms:{self.rooftop_id}",
-            holder=self.worker_id,
-            ttl=self.lease_ttl,
-            now=now,
-        ):
-            raise LeaseLost()
+        if now - self.leased_at >= self.lease_ttl / 4:
+            if not renew_lease(
+                session,
+                name=f"dms:{self.rooftop_id}",
+                holder=self.worker_id,
+                ttl=self.lease_ttl,
+                now=now,
+            ):
+                raise LeaseLost()
+            self.leased_at = now
         assert self.rooftop is not None
         return session.merge(self.rooftop, load=False)  # as read when the poll began
 
@@ -406,8 +407,13 @@ class _PageJob:
                     counts["quarantined"] += 1
                     quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason[:2000], at=at)
             updated = [r.updated_at for _, r in records if r.updated_at is not None]
-            if updated:
-                _advance_cursor(session, rooftop.id, max(updated))
+            seen = max(updated, default=None)
+            if seen is not None and (self.cursor is None or seen > self.cursor):
+                _advance_cursor(session, rooftop.id, seen)
+            else:
+                seen = None  # the cursor stays: no statement
+        if seen is not None:
+            self.cursor = seen  # committed (one poller per rooftop: nobody else moves it)
         self.written = {record.ro_number for _, record in records}
         return counts
 

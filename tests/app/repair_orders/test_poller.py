@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.dealers.models import Rooftop
 from app.deps import Database
-from app.ops.leases import lease_holder
+from app.ops.leases import acquire_lease, lease_holder
 from app.repair_orders.models import (
     DmsPollState,
     QuarantinedRecord,
@@ -21,7 +23,13 @@ from app.repair_orders.models import (
     UnmappedStatus,
 )
 from app.repair_orders.poller import poll_due_rooftops, poll_rooftop
-from integrations.dms.base import DmsAdapter, DmsAuthError, RawRecord, RepairOrderRecord
+from integrations.dms.base import (
+    DmsAdapter,
+    DmsAuthError,
+    DmsPage,
+    RawRecord,
+    RepairOrderRecord,
+)
 from integrations.dms.fakes.rest_fake import RestBridgeFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.dms.rest import RestBridgeAdapter
@@ -148,6 +156,69 @@ def test_an_ro_back_in_the_snapshot_is_no_longer_missing(
         "R3": (0, None),
     }
     assert (ros["R2"].stage, ros["R3"].stage) == ("quality_check", "quality_check")
+
+
+@dataclass
+class PacedDms(ScriptedDms):
+    """Pages whose acks (each page committed) run `between(page number)`: time passing."""
+
+    between: Callable[[int], None] = field(default=lambda _n: None)
+
+    def fetch_changed(self, since: datetime | None) -> Iterator[DmsPage]:
+        for n, page in enumerate(super().fetch_changed(since), start=1):
+            page.ack = lambda n=n: self.between(n)
+            yield page
+
+
+def _paced_poll(dealer: Database, now: list[datetime], dms: PacedDms):
+    return poll_rooftop(
+        dealer,
+        rooftop_id=ids(dealer)["bayview-toyota"],
+        adapter_factory=lambda _r: dms,
+        hooks=[],
+        clock=lambda: now[0],
+        worker_id="w1",
+        lease_ttl=timedelta(minutes=2),
+    )
+
+
+def _take_over(dealer: Database, at: datetime) -> bool:
+    rooftop_id = ids(dealer)["bayview-toyota"]
+    with dealer.transaction() as session:
+        return acquire_lease(
+            session, name=f"dms:{rooftop_id}", holder="w2", ttl=timedelta(minutes=2), now=at
+        )
+
+
+def test_a_poll_that_outlives_its_lease_stops_writing(dealer: Database, session: Session) -> None:
+    now = [NOW]
+    pages = [[bridge_record(f"R{n}", updated_at=f"2026-11-22T17:0{n}:00Z")] for n in (1, 2, 3)]
+
+    def stall(page: int) -> None:
+        if page == 1:  # after page 1 the worker stalls past its lease; w2 takes the rooftop
+            now[0] = NOW + timedelta(minutes=3)
+            assert _take_over(dealer, now[0])
+
+    result = _paced_poll(dealer, now, PacedDms(pages=pages, between=stall))
+    assert result.outcome == "failed" and "lease lost" in (result.error or "")
+    assert session.scalars(select(RepairOrder.ro_number)).all() == ["R1"]  # page 1 only
+    state = session.scalars(select(DmsPollState)).one()
+    assert state is not None and state.cursor_at == NOW.replace(hour=17, minute=1)
+
+
+def test_a_long_poll_renews_its_lease_as_it_goes(dealer: Database, session: Session) -> None:
+    now = [NOW]
+    taken: list[bool] = []
+
+    def slow(page: int) -> None:  # a minute a page, against a lease of two
+        now[0] += timedelta(minutes=1)
+        if page == 2:
+            taken.append(_take_over(dealer, now[0] + timedelta(seconds=30)))
+
+    pages = [[bridge_record(f"R{n}")] for n in (1, 2, 3)]
+    result = _paced_poll(dealer, now, PacedDms(pages=pages, between=slow))
+    assert result.outcome == "ok" and result.counts["changed"] == 3
+    assert taken == [False]  # at 2.5 minutes the lease, renewed at 1, was still w1's
 
 
 def test_a_failing_rooftop_never_stops_another(dealer: Database, session: Session) -> None:
