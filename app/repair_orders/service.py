@@ -141,7 +141,7 @@ def known_repair_orders(
     query = select(*columns).where(ro.rooftop_id == rooftop_id, match)
     make = KnownRo._make
     for batch in batches:
-        for row in session.execute(query, {"numbers": list(batch)}):
+        for row in session.execute(query, {"numbers": list(batch)}).all():
             known[row[0]] = make(row[1:])
     return known
 
