@@ -288,6 +288,7 @@ class _PageJob:
     def store(self, read: _ReadPage) -> Counter[str]:
         """Store a page; if the batch hits an unexpected error, retry it record by record
         so that only the record at fault is set aside."""
+        leased_at = self.leased_at
         try:
             counts = self._store(read, isolate=False)
         except (DmsError, LeaseLost, OperationalError, InterfaceError):
@@ -296,6 +297,7 @@ class _PageJob:
             log.exception(
                 "rooftop %s: page failed as a batch; retrying record by record", self.rooftop_id
             )
+            self.leased_at = leased_at  # a renewal in the rolled-back batch never happened
             counts = self._store(read, isolate=True)
         return counts
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.dealers.models import Rooftop
 from app.deps import Database
 from app.ops.leases import acquire_lease, lease_holder
+from app.ops.models import Lease
 from app.repair_orders.models import (
     DmsPollState,
     QuarantinedRecord,
@@ -318,6 +319,37 @@ def test_a_record_that_cannot_be_stored_is_set_aside_and_the_page_kept(
     assert (result.outcome, result.counts["changed"], result.counts["quarantined"]) == ("ok", 2, 1)
     assert sorted(session.scalars(select(RepairOrder.ro_number))) == ["R1", "R3"]
     assert "rule broke on R2" in session.scalars(select(QuarantinedRecord.reason)).one()
+
+
+def test_a_renewal_rolled_back_with_a_failed_batch_is_made_again(
+    dealer: Database, session: Session
+) -> None:
+    now, expiries = [NOW], []
+
+    def picky_rule(_session: Session, change) -> None:  # type: ignore[no-untyped-def]
+        if change.ro.ro_number == "R2":
+            raise RuntimeError("rule broke on R2")
+
+    def later(page: int) -> None:  # after the page committed: the lease as stored
+        with dealer.transaction() as s:
+            expiries.append(s.scalars(select(Lease.expires_at)).one())
+        now[0] += timedelta(minutes=1)
+
+    dms = PacedDms(pages=[[bridge_record("R1")], [bridge_record(f"R{i}") for i in (2, 3)]])
+    dms.between = later
+    result = poll_rooftop(
+        dealer,
+        rooftop_id=ids(dealer)["bayview-toyota"],
+        adapter_factory=lambda _r: dms,
+        hooks=[picky_rule],
+        clock=lambda: now[0],
+        worker_id="w1",
+        lease_ttl=timedelta(minutes=2),
+    )
+    assert (result.outcome, result.counts["quarantined"]) == ("ok", 1)
+    # Page 2 (at 1 minute) renewed the lease in its batch, rolled back with it; the
+    # record-by-record retry renewed it again.
+    assert expiries == [NOW + timedelta(minutes=2), NOW + timedelta(minutes=3)]
 
 
 def test_a_page_none_of_which_can_be_stored_fails_and_keeps_its_cursor(
