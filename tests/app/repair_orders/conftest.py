@@ -79,16 +79,19 @@ _WRITE = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I
 
 
 class WriteCounter:
-    """Counts INSERT/UPDATE/DELETE statements (and executemany rows) per table on an engine."""
+    """Counts INSERT/UPDATE/DELETE statements (and executemany rows) per table on an engine,
+    and keeps each one's text as it was sent."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tables: list[str] = []
+        self.statements: list[str] = []
 
     def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         match = _WRITE.match(statement)
         if match:
             self.tables.append(match.group(2).lower())
+            self.statements.append(statement)
 
     def __enter__(self) -> WriteCounter:
         event.listen(self.engine, "before_cursor_execute", self._seen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +16,7 @@ from app.dealers.models import Rooftop
 from app.deps import Database
 from app.ops.leases import acquire_lease, lease_holder
 from app.ops.models import Lease
+from app.repair_orders.changes import ChangeHook
 from app.repair_orders.models import (
     DmsPollState,
     QuarantinedRecord,
@@ -171,12 +172,14 @@ class PacedDms(ScriptedDms):
             yield page
 
 
-def _paced_poll(dealer: Database, now: list[datetime], dms: PacedDms):
+def _paced_poll(
+    dealer: Database, now: list[datetime], dms: PacedDms, hooks: Sequence[ChangeHook] = ()
+):
     return poll_rooftop(
         dealer,
         rooftop_id=ids(dealer)["bayview-toyota"],
         adapter_factory=lambda _r: dms,
-        hooks=[],
+        hooks=list(hooks),
         clock=lambda: now[0],
         worker_id="w1",
         lease_ttl=timedelta(minutes=2),
@@ -335,17 +338,8 @@ def test_a_renewal_rolled_back_with_a_failed_batch_is_made_again(
             expiries.append(s.scalars(select(Lease.expires_at)).one())
         now[0] += timedelta(minutes=1)
 
-    dms = PacedDms(pages=[[bridge_record("R1")], [bridge_record(f"R{i}") for i in (2, 3)]])
-    dms.between = later
-    result = poll_rooftop(
-        dealer,
-        rooftop_id=ids(dealer)["bayview-toyota"],
-        adapter_factory=lambda _r: dms,
-        hooks=[picky_rule],
-        clock=lambda: now[0],
-        worker_id="w1",
-        lease_ttl=timedelta(minutes=2),
-    )
+    pages = [[bridge_record("R1")], [bridge_record(f"R{i}") for i in (2, 3)]]
+    result = _paced_poll(dealer, now, PacedDms(pages=pages, between=later), hooks=[picky_rule])
     assert (result.outcome, result.counts["quarantined"]) == ("ok", 1)
     # Page 2 (at 1 minute) renewed the lease in its batch, rolled back with it; the
     # record-by-record retry renewed it again.
