@@ -408,16 +408,23 @@ class _PageJob:
                 for raw, reason in failures:
                     counts["quarantined"] += 1
                     quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason[:2000], at=at)
-            updated = [r.updated_at for _, r in records if r.updated_at is not None]
-            seen = max(updated, default=None)
-            if seen is not None and (self.cursor is None or seen > self.cursor):
-                _advance_cursor(session, rooftop.id, seen)
-            else:
-                seen = None  # the cursor stays: no statement
-        if seen is not None:
-            self.cursor = seen  # committed (one poller per rooftop: nobody else moves it)
+            cursor = self._moved_cursor(records)
+            if cursor is not None:
+                _advance_cursor(session, rooftop.id, cursor)
+        if cursor is not None:
+            self.cursor = cursor  # committed (one poller per rooftop: nobody else moves it)
         self.written = {record.ro_number for _, record in records}
         return counts
+
+    def _moved_cursor(
+        self, records: Sequence[tuple[RawRecord, RepairOrderRecord]]
+    ) -> datetime | None:
+        """Where the page moves the cursor (its records' latest `updated_at`), or None
+        when it stays where it is."""
+        seen = max((r.updated_at for _, r in records if r.updated_at is not None), default=None)
+        if seen is None or (self.cursor is not None and seen <= self.cursor):
+            return None
+        return seen
 
     def confirm_vanished(self) -> int:
         """Snapshot DMSes: ask about open ROs the snapshot left out (see `vanished`)."""
