@@ -14,14 +14,18 @@ transaction and commit at once: a lease only protects anyone once committed.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import is_postgres
 from app.ops.models import Lease
+
+# A released lease keeps its row, expired at the epoch: the next taker's conditional
+# UPDATE finds it (one statement, no INSERT), whatever its own clock says.
+RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def acquire_lease(
@@ -63,10 +67,11 @@ def renew_lease(session: Session, *, name: str, holder: str, ttl: timedelta, now
 
 
 def release_lease(session: Session, *, name: str, holder: str) -> bool:
-    """Give the lease up so the next worker need not wait for it to expire."""
+    """Give the lease up so the next worker need not wait for it to expire (see RELEASED)."""
     released: CursorResult[tuple[()]] = session.execute(  # type: ignore[assignment]
-        delete(Lease)
-        .where(Lease.name == name, Lease.holder == holder)
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == holder, Lease.expires_at > RELEASED)
+        .values(expires_at=RELEASED)
         .execution_options(synchronize_session=False)
     )
     return released.rowcount == 1
