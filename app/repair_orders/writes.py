@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -169,7 +170,9 @@ def _batch(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, TypeEngine[A
     as the values. Times go as ISO 8601 with their offset.
     """
     names = list(columns)
-    document = json.dumps([[row[name] for name in names] for row in rows], default=_IsoTimes())
+    pick = itemgetter(*names)  # a tuple per row (a bare value when there is one column)
+    arrays = [pick(row) for row in rows] if len(names) > 1 else [[pick(row)] for row in rows]
+    document = json.dumps(arrays, default=_IsoTimes())
     element = (
         func.jsonb_array_elements(sql_cast(literal(document, Text()), JSONB()))
         .table_valued("value")
