@@ -2,46 +2,49 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.repair_orders.models import DmsPollState
-
-log = logging.getLogger(__name__)
 
 _SECRET_KEYS = ("token", "client_secret", "password", "client_id", "username")
 
 
 def record_health(
-    database: Database,
+    session: Session,
     rooftop_id: int,
     started: datetime,
     duration_ms: int,
     counts: dict[str, int],
     error: str | None,
 ) -> None:
-    """Store a poll's outcome in `dms_poll_state`; never raises (the poll's result stands)."""
-    try:
-        with database.transaction() as session:
-            state = session.get(DmsPollState, rooftop_id)
-            if state is None:
-                state = DmsPollState(rooftop_id=rooftop_id, consecutive_failures=0)
-                session.add(state)
-            state.last_attempt_at = started
-            state.last_duration_ms = duration_ms
-            state.last_counts = counts
-            if error:
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-                state.last_error = error[:2000]
-            else:
-                state.consecutive_failures = 0
-                state.last_success_at = started
-                state.last_error = None
-    except Exception:
-        log.exception("could not record poll health of rooftop %s", rooftop_id)
+    """Store a poll's outcome in `dms_poll_state`: one UPDATE (an INSERT the first time)."""
+    values: dict[str, Any] = {
+        "last_attempt_at": started,
+        "last_duration_ms": duration_ms,
+        "last_counts": counts,
+    }
+    if error:
+        values.update(
+            consecutive_failures=DmsPollState.consecutive_failures + 1, last_error=error[:2000]
+        )
+    else:
+        values.update(consecutive_failures=0, last_success_at=started, last_error=None)
+    updated = session.execute(
+        update(DmsPollState)
+        .where(DmsPollState.rooftop_id == rooftop_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount:  # type: ignore[attr-defined]
+        return
+    values["consecutive_failures"] = 1 if error else 0
+    session.add(DmsPollState(rooftop_id=rooftop_id, **values))
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+|token=|secret=|password=)[^\s&\"']+")

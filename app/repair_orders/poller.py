@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.db import utcnow
 from app.dealers.models import Rooftop
@@ -116,35 +116,35 @@ def poll_rooftop(
     with database.transaction() as session:
         if not acquire_lease(session, name=lease, holder=worker_id, ttl=lease_ttl, now=leased_at):
             return PollResult(rooftop_id=rooftop_id, outcome="skipped")
+        rooftop, cursor = _rooftop_and_cursor(session, rooftop_id)
+    page_job = _PageJob(database, rooftop, cursor, hooks, clock, worker_id, lease_ttl, leased_at)
+    result: PollResult | None = None
     try:
-        page_job = _PageJob(database, rooftop_id, hooks, clock, worker_id, lease_ttl, leased_at)
-        return _poll(database, page_job, adapter_factory, overlap)
+        result = _poll(page_job, adapter_factory, overlap)
+        return result
     finally:
-        try:
-            with database.transaction() as session:
-                release_lease(session, name=lease, holder=worker_id)
-        except Exception:  # the lease expires by itself; do not mask the poll's outcome
-            log.exception("could not release lease %s", lease)
+        _finish(database, page_job, lease, result)
 
 
-def _poll(
-    database: Database, page_job: _PageJob, adapter_factory: AdapterFactory, overlap: timedelta
-) -> PollResult:
-    rooftop_id = page_job.rooftop_id
-    started, t0 = page_job.clock(), time.monotonic()
-    with database.transaction() as session:
-        rooftop = session.scalars(
-            select(Rooftop).where(Rooftop.id == rooftop_id).options(selectinload(Rooftop.group))
-        ).one()
-        state = session.get(DmsPollState, rooftop_id)
-        cursor = state.cursor_at if state is not None else None
+def _rooftop_and_cursor(session: Session, rooftop_id: int) -> tuple[Rooftop, datetime | None]:
+    """The rooftop (with its group) and its cursor, in one query."""
+    rooftop, cursor = session.execute(
+        select(Rooftop, DmsPollState.cursor_at)
+        .outerjoin(DmsPollState, DmsPollState.rooftop_id == Rooftop.id)
+        .where(Rooftop.id == rooftop_id)
+        .options(joinedload(Rooftop.group))
+    ).one()
+    return rooftop, cursor
+
+
+def _poll(page_job: _PageJob, adapter_factory: AdapterFactory, overlap: timedelta) -> PollResult:
+    rooftop, cursor = page_job.rooftop, page_job.cursor
+    t0 = time.monotonic()
     counts, error = _counts(), None
-    page_job.cursor = cursor
     try:
-        adapter = adapter_factory(rooftop)
-        page_job.adapter, page_job.rooftop = adapter, rooftop
+        adapter = page_job.adapter = adapter_factory(rooftop)
         pages = iter(adapter.fetch_changed(cursor - overlap if cursor is not None else None))
-        with _read_ahead(database) as ahead:
+        with _read_ahead(page_job.database) as ahead:
             upcoming = ahead.submit(page_job.read_next, pages)
             while (read := upcoming.result()) is not None:
                 upcoming = ahead.submit(page_job.read_next, pages)
@@ -163,17 +163,32 @@ def _poll(
     except Exception as exc:
         log.exception("poll of rooftop %s failed", rooftop.slug)
         error = f"rooftop '{rooftop.slug}': {type(exc).__name__}: {exc}"
-    duration_ms = int((time.monotonic() - t0) * 1000)
-    error = redact(error, rooftop) if error else None
-    totals = {key: int(value) for key, value in counts.items()}
-    record_health(database, rooftop_id, started, duration_ms, totals, error)
     return PollResult(
-        rooftop_id=rooftop_id,
+        rooftop_id=rooftop.id,
         outcome="failed" if error else "ok",
-        counts=totals,
-        error=error,
-        duration_ms=duration_ms,
+        counts={key: int(value) for key, value in counts.items()},
+        error=redact(error, rooftop) if error else None,
+        duration_ms=int((time.monotonic() - t0) * 1000),
     )
+
+
+def _finish(database: Database, page_job: _PageJob, lease: str, result: PollResult | None) -> None:
+    """The poll's health recorded (when it ran to a result) and its lease released, in one
+    transaction. Never raises: the poll's outcome stands, and the lease expires by itself."""
+    try:
+        with database.transaction() as session:
+            if result is not None:
+                record_health(
+                    session,
+                    result.rooftop_id,
+                    page_job.started,
+                    result.duration_ms,
+                    result.counts,
+                    result.error,
+                )
+            release_lease(session, name=lease, holder=page_job.worker_id)
+    except Exception:
+        log.exception("could not record the poll's health or release lease %s", lease)
 
 
 def _read_ahead(database: Database) -> Executor:
@@ -236,19 +251,21 @@ class _PageJob:
     def __init__(
         self,
         database: Database,
-        rooftop_id: int,
+        rooftop: Rooftop,
+        cursor: datetime | None,
         hooks: Sequence[ChangeHook],
         clock: Clock,
         worker_id: str,
         lease_ttl: timedelta,
         leased_at: datetime,
     ) -> None:
-        self.database, self.rooftop_id, self.hooks = database, rooftop_id, hooks
+        self.database, self.rooftop, self.hooks = database, rooftop, hooks
+        self.rooftop_id = rooftop.id
         self.clock, self.worker_id, self.lease_ttl = clock, worker_id, lease_ttl
+        self.started = leased_at  # when the poll began: its health's attempt time
         self.leased_at = leased_at  # when the lease was last taken or renewed
-        self.cursor: datetime | None = None  # as stored: read when the poll began, then ours
+        self.cursor = cursor  # as stored: read when the poll began, then ours
         self.adapter: DmsAdapter | None = None
-        self.rooftop: Rooftop | None = None  # with its group, read once per poll
         self.seen_numbers: set[str] = set()
         self.written: set[str] = set()  # RO numbers the last stored page wrote
 
@@ -316,7 +333,6 @@ class _PageJob:
             ):
                 raise LeaseLost()
             self.leased_at = now
-        assert self.rooftop is not None
         return session.merge(self.rooftop, load=False)  # as read when the poll began
 
     def _known_now(self, session: Session, read: _ReadPage) -> dict[str, KnownRo]:
