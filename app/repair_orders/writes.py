@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, cast
 
@@ -26,7 +27,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal,
     literal_column,
     or_,
     select,
@@ -114,9 +114,9 @@ def update_by_id(
     names = [name for name in columns if name != "id"]
     fixed = dict(fixed or {})
     if is_postgres(session):
-        batch = _batch(rows, columns)
-        values = {name: batch.c[name] for name in names}
-        session.execute(update(table).where(table.c.id == batch.c.id).values(**values, **fixed))
+        statement = _update_from_batch(table, tuple(columns.items()), tuple(fixed))
+        parameters = {f"fixed_{name}": value for name, value in fixed.items()}
+        session.execute(statement, {"batch": _document(rows, columns), **parameters})
         return
     everything = [*names, *fixed]
     statement = (
@@ -151,42 +151,69 @@ def insert_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None
         return
     names = list(EVENT_COLUMNS)
     if is_postgres(session):
-        batch = _batch(events, EVENT_COLUMNS)
-        session.execute(
-            insert(EVENT_TABLE).from_select(names, select(*(batch.c[name] for name in names)))
-        )
+        session.execute(_insert_events_from_batch(), {"batch": _document(events, EVENT_COLUMNS)})
         return
     statement = insert(EVENT_TABLE).values(**{name: bindparam(f"b_{name}") for name in names})
     _execute_many(session, statement, events, {f"b_{name}": name for name in names})
 
 
-def _batch(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, TypeEngine[Any]]) -> Any:
-    """PostgreSQL: `rows` as one JSON parameter (an array per row), read back as typed columns.
+@lru_cache(maxsize=64)
+def _update_from_batch(
+    table: Table, columns: tuple[tuple[str, TypeEngine[Any]], ...], fixed: tuple[str, ...]
+) -> Any:
+    """PostgreSQL: `UPDATE table ... FROM (the batch)` for one shape of batch, built once.
+
+    Building the expression costs about a millisecond of CPU each time, as much as the
+    database spends on a small batch; a poll writes a few shapes over and over. The batch
+    document and the fixed values are bind parameters (`batch`, `fixed_<column>`).
+    """
+    batch = _batch(dict(columns))
+    values: dict[str, Any] = {name: batch.c[name] for name, _ in columns if name != "id"}
+    values.update({name: bindparam(f"fixed_{name}", type_=table.c[name].type) for name in fixed})
+    return update(table).where(table.c.id == batch.c.id).values(**values)
+
+
+@lru_cache(maxsize=1)
+def _insert_events_from_batch() -> Any:
+    """PostgreSQL: `INSERT INTO ro_event ... SELECT` from the batch, built once."""
+    names = list(EVENT_COLUMNS)
+    batch = _batch(EVENT_COLUMNS)
+    return insert(EVENT_TABLE).from_select(names, select(*(batch.c[name] for name in names)))
+
+
+def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
+    """PostgreSQL: the rows of the `batch` parameter (`_document`), read back as typed columns.
 
     One text parameter: psycopg dumps a Python list as an array element by element,
     which for a page's 15 columns x 2,500 ROs costs more than the UPDATE itself; the
     C JSON encoder does it in a few milliseconds. JSONB, because `->>` on plain JSON
     re-parses the row for every column; arrays, because keys cost as much to encode
-    as the values. Times go as ISO 8601 with their offset.
+    as the values.
     """
-    names = list(columns)
-    pick = itemgetter(*names)  # a tuple per row (a bare value when there is one column)
-    arrays = [pick(row) for row in rows] if len(names) > 1 else [[pick(row)] for row in rows]
-    document = json.dumps(arrays, default=_IsoTimes())
+    document = bindparam("batch", type_=Text())
     element = (
-        func.jsonb_array_elements(sql_cast(literal(document, Text()), JSONB()))
+        func.jsonb_array_elements(sql_cast(document, JSONB()))
         .table_valued("value")
         .render_derived(name="element")
     )
     fields: list[Any] = []
-    for index, name in enumerate(names):
-        kind, position = columns[name], literal_column(str(index), Integer())
+    for index, (name, kind) in enumerate(columns.items()):
+        position = literal_column(str(index), Integer())
         if isinstance(kind, JSON):
             field = sql_cast(element.c.value.op("->", return_type=JSONB())(position), kind)
         else:
             field = sql_cast(element.c.value.op("->>", return_type=Text())(position), kind)
         fields.append(field.label(name))
     return select(*fields).subquery("batch")
+
+
+def _document(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, TypeEngine[Any]]) -> str:
+    """`rows` as the JSON text `_batch` reads: an array of each row's values in the order
+    of `columns`. Times go as ISO 8601 with their offset."""
+    names = list(columns)
+    pick = itemgetter(*names)  # a tuple per row (a bare value when there is one column)
+    arrays = [pick(row) for row in rows] if len(names) > 1 else [[pick(row)] for row in rows]
+    return json.dumps(arrays, default=_IsoTimes())
 
 
 class _IsoTimes(dict[datetime, str]):
