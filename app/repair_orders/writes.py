@@ -10,13 +10,13 @@ batches them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -186,7 +186,7 @@ def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
 
     One text parameter: psycopg dumps a Python list as an array element by element,
     which for a page's 15 columns x 2,500 ROs costs more than the UPDATE itself; the
-    C JSON encoder does it in a few milliseconds. JSONB, because `->>` on plain JSON
+    JSON encoder does it in a few milliseconds. JSONB, because `->>` on plain JSON
     re-parses the row for every column; arrays, because keys cost as much to encode
     as the values.
     """
@@ -209,11 +209,14 @@ def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
 
 def _document(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, TypeEngine[Any]]) -> str:
     """`rows` as the JSON text `_batch` reads: an array of each row's values in the order
-    of `columns`. Times go as ISO 8601 with their offset."""
+    of `columns`. orjson, six times faster than `json` here; times go through `_IsoTimes`
+    (ISO 8601 with their offset, a naive one refused) rather than orjson's own format."""
     names = list(columns)
     pick = itemgetter(*names)  # a tuple per row (a bare value when there is one column)
     arrays = [pick(row) for row in rows] if len(names) > 1 else [[pick(row)] for row in rows]
-    return json.dumps(arrays, default=_IsoTimes())
+    return orjson.dumps(
+        arrays, default=_IsoTimes(), option=orjson.OPT_PASSTHROUGH_DATETIME
+    ).decode()
 
 
 class _IsoTimes(dict[datetime, str]):
