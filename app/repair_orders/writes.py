@@ -112,7 +112,6 @@ def update_by_id(
     """Set `columns` (and the `fixed` values) on each row of `table` matched by its id."""
     if not rows:
         return
-    names = [name for name in columns if name != "id"]
     fixed = dict(fixed or {})
     if is_postgres(session):
         statement = _update_from_batch(table, tuple(columns.items()), tuple(fixed))
@@ -120,6 +119,7 @@ def update_by_id(
         session.execute(statement, {"batch": _document(rows, columns), **parameters})
         return
     connection = session.connection()
+    names = tuple(name for name in columns if name != "id")
     plan = _update_many(table, (*names, *fixed), connection.dialect)
     _execute_many(connection, plan, [{**row, **fixed} for row in rows] if fixed else rows)
 
