@@ -17,7 +17,7 @@ from integrations.twilio.base import (
     SendError,
     SentMessage,
 )
-from integrations.twilio.gateway import TwilioGateway
+from integrations.twilio.gateway import TwilioGateway, form_encode
 from integrations.twilio.sandbox import SandboxServer
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, LANDLINE, ROOFTOP
@@ -53,6 +53,30 @@ def test_send_then_fetch(sandbox: SandboxServer, gateway: TwilioGateway) -> None
     fetched = gateway.fetch(sent.sid)
     assert fetched.sid == sent.sid
     assert stored_bodies(sandbox) == ["Your RAV4 is ready for pickup."]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"To": "+14155550142", "Body": "Hé & = ü ✓ + /? 100%", "StatusCallback": "http://x/?a=b"},
+        {"MediaUrl": ["http://a/b?c=d", None, "x"], "To": "whatsapp:+14155550142"},
+        {"PageSize": 50, "SmartEncoded": "true", "Skipped": None},
+    ],
+)
+def test_form_body_is_what_requests_would_encode(fields: dict[str, object]) -> None:
+    """The body is encoded once by the gateway; it must be byte for byte what requests sends."""
+    import requests
+
+    prepared = requests.Request("POST", "http://twilio.invalid/", data=fields).prepare()
+    assert form_encode(fields) == str(prepared.body).encode()
+
+
+def test_unicode_and_reserved_characters_arrive_intact(
+    sandbox: SandboxServer, gateway: TwilioGateway
+) -> None:
+    body = "Tu Corolla está listo ✅ & 100% = paid + tax? Reply 1/2"
+    gateway.send(text(body))
+    assert stored_bodies(sandbox) == [body]
 
 
 def test_segments_follow_gsm7_and_ucs2(sandbox: SandboxServer, gateway: TwilioGateway) -> None:
