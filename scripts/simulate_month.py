@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import time_machine
 from sqlalchemy import select
 
@@ -169,7 +170,7 @@ def _plan_visit(
 
     def put(**changes: object) -> Callable[[], None]:
         def action() -> None:
-            world.records[key] = dataclasses.replace(world.records.get(key, base), **changes)
+            world.records[key] = msgspec.structs.replace(world.records.get(key, base), **changes)
             world.dirty.add(key)
 
         return action

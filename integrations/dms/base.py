@@ -1,7 +1,7 @@
 """The DMS port: the only module the app imports from ``integrations.dms``.
 
 Every adapter (REST bridge, CDK, Tekion, Dealertrack, CSV drop, simulator) turns
-its vendor's shapes into the frozen dataclasses below; nothing vendor-specific
+its vendor's shapes into the frozen records below; nothing vendor-specific
 crosses this line. Stage mapping is not done here: ``raw_status`` is passed on
 as the DMS wrote it and the app maps it through the rooftop's status map.
 """
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import msgspec
+
 LineStatus = Literal["approved", "declined", "pending", "completed"]
 LINE_STATUSES: tuple[LineStatus, ...] = ("approved", "declined", "pending", "completed")
 
@@ -24,16 +26,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class DmsPhone:
+class _Record(msgspec.Struct, frozen=True, gc=False):
+    """A normalised record's base: immutable, hashable, compared by value.
+
+    A msgspec Struct rather than a frozen dataclass: a poll builds six of these per
+    RO it reads, and a frozen dataclass's ``__init__`` (an ``object.__setattr__`` per
+    field) took 5.7 of the 10.5 us that normalising a bridge RO cost. They hold only
+    values and tuples of records (no cycles), so the collector need not track them.
+    Copy one with changes through ``msgspec.structs.replace``.
+    """
+
+
+class DmsPhone(_Record, frozen=True, gc=False):
     """A phone number exactly as the DMS holds it; the app parses it to E.164."""
 
     number: str
     kind: str | None = None  # "mobile" | "home" | "work" | None
 
 
-@dataclass(frozen=True, slots=True)
-class DmsCustomer:
+class DmsCustomer(_Record, frozen=True, gc=False):
     """The customer on a repair order, under the DMS's own id for them."""
 
     external_id: str
@@ -59,8 +70,7 @@ class DmsCustomer:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class DmsVehicle:
+class DmsVehicle(_Record, frozen=True, gc=False):
     """The vehicle on a repair order; ``vin`` is None unless it is a well-formed VIN."""
 
     vin: str | None = None
@@ -70,8 +80,7 @@ class DmsVehicle:
     mileage: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DmsLine:
+class DmsLine(_Record, frozen=True, gc=False):
     """One job line. Money is always integer cents."""
 
     line_code: str
@@ -81,8 +90,7 @@ class DmsLine:
     status: LineStatus
 
 
-@dataclass(frozen=True, slots=True)
-class RepairOrderRecord:
+class RepairOrderRecord(_Record, frozen=True, gc=False):
     """A normalised repair order. All datetimes are aware and in UTC."""
 
     ro_number: str

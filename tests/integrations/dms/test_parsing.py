@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from msgspec.structs import replace
 
 from integrations.dms import parsing as p
 from integrations.dms.base import DmsError, MalformedRecord
