@@ -70,3 +70,23 @@ def test_sqlite_runs_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
     engine.dispose()
+
+
+def test_sqlite_units_of_work_reuse_an_open_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A connection per unit of work paid a connect, its PRAGMAs and a WAL checkpoint on
+    close each time; pooled, the WAL stays and a second unit of work connects nothing."""
+    from sqlalchemy import event
+
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}")
+    connects: list[object] = []
+    event.listen(engine, "connect", lambda *_: connects.append(1))
+    for n in range(3):
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS t (n INTEGER)"))
+            conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+    assert len(connects) == 1
+    assert (tmp_path / "x.db-wal").exists()  # not checkpointed away after every unit
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 3
+    engine.dispose()
