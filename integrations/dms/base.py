@@ -37,14 +37,14 @@ class _Record(msgspec.Struct, frozen=True, gc=False):
     """
 
 
-class DmsPhone(_Record, frozen=True, gc=False):
+class DmsPhone(_Record, frozen=True):
     """A phone number exactly as the DMS holds it; the app parses it to E.164."""
 
     number: str
     kind: str | None = None  # "mobile" | "home" | "work" | None
 
 
-class DmsCustomer(_Record, frozen=True, gc=False):
+class DmsCustomer(_Record, frozen=True):
     """The customer on a repair order, under the DMS's own id for them."""
 
     external_id: str
@@ -70,7 +70,7 @@ class DmsCustomer(_Record, frozen=True, gc=False):
         )
 
 
-class DmsVehicle(_Record, frozen=True, gc=False):
+class DmsVehicle(_Record, frozen=True):
     """The vehicle on a repair order; ``vin`` is None unless it is a well-formed VIN."""
 
     vin: str | None = None
@@ -80,7 +80,7 @@ class DmsVehicle(_Record, frozen=True, gc=False):
     mileage: int | None = None
 
 
-class DmsLine(_Record, frozen=True, gc=False):
+class DmsLine(_Record, frozen=True):
     """One job line. Money is always integer cents."""
 
     line_code: str
@@ -90,7 +90,7 @@ class DmsLine(_Record, frozen=True, gc=False):
     status: LineStatus
 
 
-class RepairOrderRecord(_Record, frozen=True, gc=False):
+class RepairOrderRecord(_Record, frozen=True):
     """A normalised repair order. All datetimes are aware and in UTC."""
 
     ro_number: str

@@ -246,9 +246,7 @@ class TwilioGateway:
         if code is not None and code == status:
             # twilio-python puts the HTTP status in `code` when the body has none.
             code = None
-        retry_after = parse_retry_after(
-            {k.lower(): v for k, v in self._http.last_headers().items()}.get("retry-after")
-        )
+        retry_after = parse_retry_after(self._http.last_headers().get("Retry-After"))
         detail = getattr(exc, "msg", None) or str(exc)
         return SendError.from_code(
             f"twilio {action} failed: {detail}",

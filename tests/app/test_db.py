@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import db
 from app.db import make_engine
@@ -75,8 +75,6 @@ def test_sqlite_runs_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no
 def test_sqlite_units_of_work_reuse_an_open_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A connection per unit of work paid a connect, its PRAGMAs and a WAL checkpoint on
     close each time; pooled, the WAL stays and a second unit of work connects nothing."""
-    from sqlalchemy import event
-
     path = tmp_path / "x.db"
     engine = make_engine(f"sqlite:///{path}")
     connects: list[object] = []
