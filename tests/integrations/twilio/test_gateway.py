@@ -17,7 +17,11 @@ from integrations.twilio.base import (
     SendError,
     SentMessage,
 )
-from integrations.twilio.gateway import TwilioGateway, form_encode
+from integrations.twilio.gateway import (
+    TwilioGateway,
+    form_encode,
+    prepare_request,
+)
 from integrations.twilio.sandbox import SandboxServer
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, LANDLINE, ROOFTOP
@@ -69,6 +73,81 @@ def test_form_body_is_what_requests_would_encode(fields: dict[str, object]) -> N
 
     prepared = requests.Request("POST", "http://twilio.invalid/", data=fields).prepare()
     assert form_encode(fields) == str(prepared.body).encode()
+
+
+@pytest.mark.parametrize(
+    ("method", "uri", "params", "data"),
+    [
+        (
+            "POST",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json",
+            None,
+            {
+                "To": "+14155550142",
+                "Body": "Hé & = ü ✓ + /? 100%",
+                "StatusCallback": "http://x/?a=b",
+            },
+        ),
+        (
+            "GET",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json",
+            {"To": "whatsapp:+14155550142", "From": "+1 415", "PageSize": 50},
+            None,
+        ),
+        ("GET", "http://127.0.0.1:8123/2010-04-01/Accounts/AC1/Messages/SM1.json", None, None),
+        ("POST", "http://127.0.0.1:8123/v1/x.json?a=1", {"b": "c d"}, None),
+    ],
+)
+def test_prepared_request_is_what_requests_would_prepare(
+    method: str, uri: str, params: dict[str, object] | None, data: dict[str, object] | None
+) -> None:
+    """prepare_request reuses requests' preparation of a request's head: the URL, headers
+    and body it returns must be the ones requests builds for the same call."""
+    import requests
+
+    headers = {"User-Agent": "twilio-python/9", "Accept": "application/json"}
+    if data:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    auth = (ACCOUNT_SID, AUTH_TOKEN)
+    body = form_encode(data) if data else None
+    query = form_encode(params).decode() if params else None
+    for _ in range(2):  # the second call comes from the cached head
+        ours = prepare_request(method, uri, query=query, body=body, headers=headers, auth=auth)
+        theirs = requests.Request(
+            method, uri, params=query, data=body, headers=headers, auth=auth
+        ).prepare()
+        assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
+        assert dict(ours.headers) == dict(theirs.headers)
+
+
+def test_a_thread_finds_its_connection_pool_once(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests works out a request's connection pool and TLS settings on every request
+    (stat-ing a CA bundle path each time); the gateway's adapter does it once per host
+    and thread, and again after close() has closed the pool."""
+    import requests.adapters
+
+    found: list[str] = []
+    original = requests.adapters.HTTPAdapter.get_connection_with_tls_context
+
+    def counting(
+        self: requests.adapters.HTTPAdapter, request: object, *args: object, **kw: object
+    ) -> object:
+        found.append(str(getattr(request, "url", "")))
+        return original(self, request, *args, **kw)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context", counting)
+    gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url=sandbox.url)
+    for n in range(3):
+        gateway.send(text(f"ro {n} ready"))
+    assert len(found) == 1
+    gateway.close()
+    gateway.send(text("after close"))
+    assert len(found) == 2
+    assert sorted(stored_bodies(sandbox)) == sorted(
+        [*(f"ro {n} ready" for n in range(3)), "after close"]
+    )
 
 
 def test_unicode_and_reserved_characters_arrive_intact(
