@@ -3,7 +3,11 @@
 Both post the same messages (To, From, Body, StatusCallback) to the same Twilio
 fake (bench/twilio_fake.py, its own process) with the same concurrency, each in
 its own process started before timing begins. Duplicates and lost messages are
-counted from what the fake received (over every run). Each rate is the best of
+counted from what the fake received (over every run). At 0 ms, where the client's
+CPU is the limit, the same loop is also run through Pitwall's own HTTP client (no
+twilio library, no database) and reported beside the ceiling: the gateway prepares
+less per request than a stock requests Session, so Pitwall can pass the plain loop
+there, and this figure shows what the rest of the worker costs. Each rate is the best of
 ROUNDS runs, for the ceiling and Pitwall alike. The two rooftops send through
 numbers with `send_rate_per_second = 1000` (a short code or Messaging Service),
 so pacing is not what limits the figures.
@@ -254,6 +258,30 @@ def ceiling_main(args: argparse.Namespace) -> dict[str, Any]:
     return {"sent": len(forms), "started": started, "finished": time.time()}
 
 
+def own_client_main(args: argparse.Namespace) -> dict[str, Any]:
+    """The same plain loop through Pitwall's own HTTP client (the gateway's
+    ThreadLocalHttpClient: requests' adapter, each request's head prepared once per
+    shape), without the twilio library and without a database. Reported beside the
+    ceiling: how much of a send the client itself costs, and so what the rest of the
+    worker (twilio, the outbox) adds."""
+    from integrations.twilio.gateway import ThreadLocalHttpClient
+
+    forms = json.loads(Path(args.forms).read_text())
+    url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    client = ThreadLocalHttpClient(timeout=30)
+
+    def post(form: dict[str, str]) -> None:
+        json.loads(client.request("POST", url, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN)).text)
+
+    _ready_then_wait_for_go()
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        list(pool.map(post, forms))
+    finished = time.time()
+    client.close()
+    return {"sent": len(forms), "started": started, "finished": finished}
+
+
 def _child(mode: str, **options: Any) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "bench.dispatch", mode]
     for key, value in options.items():
@@ -338,6 +366,17 @@ def measure_backend(
                         _child("ceiling", fake=fake.url, concurrency=CONCURRENCY, forms=forms_file)
                     ]
                     _keep_best(runs, f"ceiling_{tag}", _measure(fake, expected, ceiling))
+                    if not latency:  # where the client's CPU is what limits
+                        fake.control(reset=True)
+                        own = [
+                            _child(
+                                "own-client",
+                                fake=fake.url,
+                                concurrency=CONCURRENCY,
+                                forms=forms_file,
+                            )
+                        ]
+                        _keep_best(runs, f"own_client_{tag}", _measure(fake, expected, own))
                     for workers in (1, 3) if latency else (1,):
                         reset(url)
                         fake.control(reset=True)
@@ -369,6 +408,10 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
         }
         for name, r in runs.items():
             figures[f"{name}_msg_s"] = round(r.rate, 1)
+        # Beside the ceiling (not a target): Pitwall against the same loop on its own client.
+        figures["pitwall_vs_own_client_0ms"] = round(
+            ratio(runs["pitwall_1w_0ms"].rate, runs["own_client_0ms"].rate), 2
+        )
         duplicates = sum(r.duplicates for r in runs.values())
         lost = sum(r.lost for r in runs.values())
         figures["duplicates"], figures["lost"] = duplicates, lost
@@ -402,13 +445,14 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("worker", "ceiling"))
+    parser.add_argument("mode", choices=("worker", "ceiling", "own-client"))
     parser.add_argument("--url")
     parser.add_argument("--fake", required=True)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--forms")
     args = parser.parse_args()
-    report = worker_main(args) if args.mode == "worker" else ceiling_main(args)
+    mains = {"worker": worker_main, "ceiling": ceiling_main, "own-client": own_client_main}
+    report = mains[args.mode](args)
     print(json.dumps(report), flush=True)
 
 

@@ -36,6 +36,7 @@ def test_the_runner_writes_its_table_as_json_with_zero_duplicates_and_lost(
     assert result["figures"]["duplicates"] == 0 and result["figures"]["lost"] == 0
     assert {t["name"] for t in result["targets"]} >= {"duplicates", "lost"}
     assert result["figures"]["pitwall_3w_50ms_msg_s"] > 0
+    assert result["figures"]["own_client_0ms_msg_s"] > 0  # beside the ceiling, at 0 ms
 
 
 def test_the_memory_bench_samples_a_worker_that_keeps_sending(tmp_path: Path) -> None:
