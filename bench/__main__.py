@@ -29,6 +29,8 @@ MODULES = ("dispatch", "ingest", "webhooks", "memory", "peer", "scale")
 
 def _value(value: float | int | str) -> str:
     if isinstance(value, float):
+        if abs(value) < 10:  # ratios: a third decimal, so that 2.495 does not read as 2.50
+            return f"{value:,.3f}"
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"

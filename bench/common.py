@@ -26,7 +26,10 @@ Figure = float | int | str
 
 @dataclass(frozen=True)
 class Target:
-    """One pass/fail check: ``value op bound`` (e.g. a ratio >= 0.8, an RSS <= 150 MB)."""
+    """One pass/fail check: ``value op bound`` (e.g. a ratio >= 0.8, an RSS <= 150 MB).
+
+    ``value`` is the measured figure unrounded: the table rounds it for reading, the
+    verdict never (2.495x is not 2.50x)."""
 
     name: str
     value: float

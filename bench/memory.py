@@ -180,9 +180,9 @@ def measure(backend: str, pg_url: str, sqlite_dir: Path, *, count: int, soak: fl
         "rss_soak_last_tenth_mb": round(statistics.mean(samples[-window:]), 1),
     }
     targets = [
-        Target(f"RSS after {count:,} messages", round(rss_after, 1), RSS_BOUND_MB, "<=", "MB"),
-        Target("RSS peak (run + soak)", round(peak, 1), RSS_BOUND_MB, "<=", "MB"),
-        Target(f"RSS growth over {soak:.0f} s soak", round(growth, 1), GROWTH_BOUND_MB, "<=", "MB"),
+        Target(f"RSS after {count:,} messages", rss_after, RSS_BOUND_MB, "<=", "MB"),
+        Target("RSS peak (run + soak)", peak, RSS_BOUND_MB, "<=", "MB"),
+        Target(f"RSS growth over {soak:.0f} s soak", growth, GROWTH_BOUND_MB, "<=", "MB"),
     ]
     return BenchResult(f"memory: worker RSS ({backend})", figures, targets)
 
