@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -237,25 +238,33 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
     return totals
 
 
+def _plain_loop(
+    args: argparse.Namespace, post: Callable[[str, dict[str, str]], None]
+) -> dict[str, Any]:
+    """Post every form with `post(url, form)` from a pool of `args.concurrency` threads,
+    timed from the go signal: the plain loops that stand beside the worker."""
+    forms = json.loads(Path(args.forms).read_text())
+    url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    _ready_then_wait_for_go()
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        list(pool.map(lambda form: post(url, form), forms))
+    return {"sent": len(forms), "started": started, "finished": time.time()}
+
+
 def ceiling_main(args: argparse.Namespace) -> dict[str, Any]:
     """The same requests, posted by a plain loop on the same pool size: requests, no database."""
     import requests
 
-    forms = json.loads(Path(args.forms).read_text())
-    url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     local = threading.local()
 
-    def post(form: dict[str, str]) -> None:
+    def post(url: str, form: dict[str, str]) -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
         session.post(url, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=30).json()
 
-    _ready_then_wait_for_go()
-    started = time.time()
-    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        list(pool.map(post, forms))
-    return {"sent": len(forms), "started": started, "finished": time.time()}
+    return _plain_loop(args, post)
 
 
 def own_client_main(args: argparse.Namespace) -> dict[str, Any]:
@@ -266,20 +275,15 @@ def own_client_main(args: argparse.Namespace) -> dict[str, Any]:
     worker (twilio, the outbox) adds."""
     from integrations.twilio.gateway import ThreadLocalHttpClient
 
-    forms = json.loads(Path(args.forms).read_text())
-    url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     client = ThreadLocalHttpClient(timeout=30)
 
-    def post(form: dict[str, str]) -> None:
+    def post(url: str, form: dict[str, str]) -> None:
         json.loads(client.request("POST", url, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN)).text)
 
-    _ready_then_wait_for_go()
-    started = time.time()
-    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        list(pool.map(post, forms))
-    finished = time.time()
-    client.close()
-    return {"sent": len(forms), "started": started, "finished": finished}
+    try:
+        return _plain_loop(args, post)
+    finally:
+        client.close()
 
 
 def _child(mode: str, **options: Any) -> subprocess.Popen[str]:

@@ -17,11 +17,7 @@ from integrations.twilio.base import (
     SendError,
     SentMessage,
 )
-from integrations.twilio.gateway import (
-    TwilioGateway,
-    form_encode,
-    prepare_request,
-)
+from integrations.twilio.gateway import TwilioGateway, form_encode, prepare_request
 from integrations.twilio.sandbox import SandboxServer
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, LANDLINE, ROOFTOP
