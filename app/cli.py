@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import gc
 import getpass
-import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app.config import ConfigError, Settings, load_dealer_config
-from app.db import make_engine, make_session_factory, ping, redact_url, utcnow
-from app.deps import Database
+from app.cli_support import (
+    CliError,
+    configure_logging,
+    load_settings,
+    one_line_errors,
+    open_database,
+    transaction,
+)
+from app.config import load_dealer_config
+from app.db import redact_url, utcnow
 
 app = typer.Typer(
     name="pitwall",
@@ -39,44 +40,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class CliError(Exception):
-    """An expected failure: printed as one line, exit code 2."""
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
-
-
-def one_line_errors(fn: F) -> F:
-    """Turn expected failures into `error: ...` and exit code 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (CliError, ConfigError, LookupError) as exc:
-            raise fail(str(exc).strip("'\"")) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "settings"
-            raise fail(f"{where}: {first['msg']}") from None
-        except OperationalError as exc:
-            raise fail(f"cannot reach the database: {_first_line(exc.orig or exc)}") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
 
 
 # A worker's poll allocates some twenty container objects per repair order (the record,
@@ -109,45 +72,6 @@ def freeze_startup_objects(*, young_threshold: int | None = None) -> None:
 def prepare_worker_gc() -> None:
     """The collector as `pitwall worker` sets it before its first tick (the benches too)."""
     freeze_startup_objects(young_threshold=WORKER_YOUNG_GC_THRESHOLD)
-
-
-def open_database(settings: Settings) -> Database:
-    """Connect and check the database answers, with a one-line error if not."""
-    try:
-        engine = make_engine(settings.database_url)
-        ping(engine)
-    except (SQLAlchemyError, ValueError) as exc:
-        raise CliError(
-            f"cannot reach the database at {redact_url(settings.database_url)}: "
-            f"{_first_line(getattr(exc, 'orig', None) or exc)}"
-        ) from None
-    return Database(engine=engine, sessions=make_session_factory(engine))
-
-
-@contextmanager
-def transaction(settings: Settings) -> Iterator[Any]:
-    database = open_database(settings)
-    try:
-        with database.transaction() as session:
-            yield session
-    finally:
-        database.engine.dispose()
-
-
-def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
-    """Readable lines, or JSON when PITWALL_LOG_FORMAT=json; secrets and phones masked."""
-    from app.ops.logging import configure_logging as configure
-
-    configure(
-        json=settings.log_format == "json",
-        level=level,
-        secrets=[settings.twilio_auth_token, settings.secret_key],
-    )
-    # One line per tick or per HTTP call drowns what matters; their warnings still show.
-    for chatty in ("apscheduler", "httpx", "httpcore", "twilio.http_client"):
-        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
-    # A tick skipped because the last one (paced sending) still runs is by design.
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 # --- db -------------------------------------------------------------------------
@@ -406,6 +330,7 @@ def _rooftops(session: Any, group_id: int, slugs: list[str]) -> list[Any]:
 
 
 def _add_domain_commands() -> None:
+    from app.conversations.cli import intents_app
     from app.customers.cli import consent_app, customers_app
     from app.messaging.cli import templates_app
     from app.ops.cli import backup_command, doctor_command, restore_command, twilio_app
@@ -413,6 +338,7 @@ def _add_domain_commands() -> None:
     app.add_typer(templates_app, name="templates")
     app.add_typer(customers_app, name="customers")
     app.add_typer(consent_app, name="consent")
+    app.add_typer(intents_app, name="intents")
     app.command("doctor")(doctor_command)
     app.add_typer(twilio_app, name="twilio")
     app.command("backup")(backup_command)

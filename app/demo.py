@@ -69,7 +69,7 @@ def prepare_demo(database: Database, *, source: str = "demo") -> dict[str, str]:
 
 def run_demo(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     """Start everything and serve until Ctrl-C."""
-    from app.cli import configure_logging
+    from app.cli_support import configure_logging
     from app.main import create_app
     from app.scheduler import run_forever
     from app.worker import Worker

@@ -32,7 +32,7 @@ def erase_command(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
     """Erase a customer's personal data everywhere; reports keep anonymous counts."""
-    from app.cli import CliError, load_settings, one_line_errors, transaction
+    from app.cli_support import CliError, load_settings, one_line_errors, transaction
     from app.customers.privacy import CustomerNotFound, erase_customer
 
     @one_line_errors
@@ -69,7 +69,7 @@ def export_command(
     ] = False,
 ) -> None:
     """Print the consent ledger as CSV: at, phone, channel, purpose, action, source, detail."""
-    from app.cli import CliError, load_settings, one_line_errors, transaction
+    from app.cli_support import CliError, load_settings, one_line_errors, transaction
     from app.customers.privacy import consent_csv, consent_rows
     from app.dealers.service import rooftop_by_slug, single_group
 
