@@ -37,9 +37,7 @@ def test_spanish_customer_gets_spanish_and_the_record_shows_the_exact_text(shop:
     )
     (message,) = shop.messages()
     assert message.template == "awaiting_approval.es"
-    assert (
-        message.body and "Responda YES para aprobar" in message.body and "$412.00" in message.body
-    )
+    assert message.body and "Responda SI para aprobar" in message.body and "$412.00" in message.body
     assert message.dedupe_key == f"ro:{message.repair_order_id}:stage:awaiting_approval"
 
 
