@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test test-sqlite test-postgres lint bench soak clean migration
+.PHONY: install demo test test-sqlite test-postgres lint bench soak clean migration eval
 
 install: $(VENV)/.installed
 
@@ -36,11 +36,15 @@ bench: install
 	$(BIN)/pip install -q -e '.[test,browser,bench]'
 	$(BIN)/python -m bench
 
+# The intent model on the corpus's held-out test split, beside the old pattern table.
+eval: install
+	$(BIN)/pitwall intents eval
+
 soak: install
 	$(BIN)/python -m pytest -m soak tests/soak
 
 migration: install
-	scripts/regen_migration.sh
+	scripts/new_migration.sh "$(MSG)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pitwall.db*

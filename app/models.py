@@ -1,7 +1,7 @@
 """Every model, imported once so that metadata (and Alembic) sees the whole schema."""
 
 from app.auth.models import ApiToken, User
-from app.conversations.models import Call, InboundMessage, Task
+from app.conversations.models import Approval, Call, InboundMessage, Task
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
 from app.db import Base
 from app.dealers.models import DealerGroup, Rooftop
@@ -21,6 +21,7 @@ from app.repair_orders.models import (
 __all__ = [
     "Alert",
     "ApiToken",
+    "Approval",
     "Base",
     "Call",
     "Consent",

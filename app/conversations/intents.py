@@ -1,17 +1,32 @@
-"""What a customer's text means: a small rules-first classifier, one pattern table per language.
+"""What a customer's text means: carrier keywords first, then the trained model, then the gates.
 
-Keywords (STOP, START, HELP and their kin) match the whole message, trimmed and
-case-insensitive, as the carriers' rules require. Everything else is a list of
-regular expressions searched in the normalised text. To teach it a new phrase,
-add a pattern to the right row of `PATTERNS`; the test table in
-tests/app/conversations/test_intents.py shows whether it helped.
+1. Keywords (STOP, START, HELP and their kin) match the whole message, trimmed and
+   case-insensitive, as the carriers' rules require, ahead of anything learnt.
+2. The model (app/conversations/intent_model.py) scores every label given the text and
+   what Pitwall last sent this phone (`reply_to`).
+3. Gates that no score can pass:
+   - opt-out wins whenever its probability reaches its threshold, even when it is not
+     the top label: the FCC's 2025 revocation rule honours "reasonable wording", so a
+     likely opt-out is treated as one;
+   - work is approved only by a bare YES / SI / OUI answering an approval request (the
+     original, or Pitwall's confirmation); any other yes the model hears ("go ahead with
+     the brakes", "ok", "sure") becomes `confirm_approval`, answered with the items and the
+     total and a request for that bare YES. A shop's authorisation record is then always a
+     plain yes to a message that named the work and the price, and no reading of the
+     model can approve work by itself;
+   - below the confidence threshold the answer is `unsure`, and Pitwall asks or hands
+     the text to an advisor with the model's guesses, never acting on a guess.
+The thresholds are chosen on the corpus's dev split by `pitwall intents train` and
+recorded in the model's metadata; the test split never tunes anything.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from app.conversations.intent_model import REPLY_TO, current_model, fold, has_letters
+from app.conversations.language import detect_language
 
 OPT_OUT = "opt_out"
 OPT_IN = "opt_in"
@@ -21,6 +36,18 @@ APPROVE = "approve"
 DECLINE = "decline_followup"
 OTHER = "other"
 INTENTS = (OPT_OUT, OPT_IN, HELP, STATUS, APPROVE, DECLINE, OTHER)
+# The model's finer labels, beside the seven above.
+WEAK_YES = "weak_yes"
+DECLINE_WORK = "decline_work"
+BOOKING = "booking"
+ACKNOWLEDGE = "acknowledge"
+QUESTION = "question"
+LABELS = (*INTENTS, WEAK_YES, DECLINE_WORK, BOOKING, ACKNOWLEDGE, QUESTION)
+# What the gates answer instead of a label.
+CONFIRM_APPROVAL = "confirm_approval"  # a yes that Pitwall confirms, naming items and total
+UNSURE = "unsure"  # below the confidence threshold: ask, or an advisor decides
+
+__all__ = ["REPLY_TO", "classify", "fold"]
 
 # Whole-message keywords (after trimming, upper-casing and dropping accents and a final "!"/".").
 # The English words are the carriers' and CTIA's; "ALTO"/"PARAR"/"ARRET" are what Spanish and
@@ -46,93 +73,25 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
     OPT_IN: {"en": ("START", "UNSTOP"), "es": ("INICIAR", "ALTA"), "fr": ("DEMARRER",)},
     HELP: {"en": ("HELP", "INFO"), "es": ("AYUDA",), "fr": ("AIDE",)},
 }
-# "YES" re-subscribes only someone who is opted out; otherwise it approves work.
-YES_WORDS = ("YES", "Y", "SI", "OUI")
-
-# Searched in order: the first intent with a matching pattern wins, so the more specific
-# intents (declining, then status) come before the broad "yes".
-PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
-    DECLINE: {
-        "en": (
-            r"^(no|nope|nah|no thanks?|no thank you|not now|not right now|not yet|maybe later)\b",
-            r"\bstop (reminding|texting|sending|messaging|bugging)\b",
-            r"\b(don'?t|do not) (need|want) (it|that|this|them)\b",
-            r"\b(not interested|no longer interested|already (had|got) (it|that) done)\b",
-            r"\b(i'?ll pass|pass for now|remove me from (the )?reminders)\b",
-        ),
-        "es": (
-            r"^(no gracias|ahora no|todavia no|mas tarde|no)\b",
-            r"\b(no me interesa|deje(n)? de (mandar|enviar)|no (lo|la) necesito)\b",
-        ),
-        "fr": (
-            r"^(non merci|pas maintenant|plus tard|non)\b",
-            r"\b(pas interesse|arretez de m'?envoyer|je n'?en ai pas besoin)\b",
-        ),
-    },
-    STATUS: {
-        "en": (
-            r"\b(is|are) (it|my [\w-]+|the [\w-]+|she|he|they)( [\w-]+)?"
-            r" (ready|done|finished|fixed)\b",
-            r"\b(ready|done|finished) yet\b",
-            r"\bwhen (will|can|is|would|should)\b.*\b(ready|done|finished|pick|back|fixed)",
-            r"\bstatus\b",
-            r"\b(any )?(update|news)s?\b( on| about)?",
-            r"\bhow('?s| is) (it|my \w+|the \w+) (going|coming|looking)\b",
-            r"\bcan i (come )?(get|pick|grab)\b",
-            r"\bwhat time\b.*\b(ready|done|pick)",
-            r"\bhow (much )?longer\b",
-            r"\beta\b",
-            r"^ready\W*$",
-        ),
-        "es": (
-            r"\b(ya )?esta (listo|lista)\b",
-            r"\b(listo|lista) (mi|el|la)\b",
-            r"\bcuando (estara|esta|va a estar|puedo (recoger|pasar))\b",
-            r"\b(como va|alguna novedad|hay noticias|que paso con) ",
-            r"\bestado de mi\b",
-        ),
-        "fr": (
-            r"\b(est-ce que )?(ma|mon|la|le) \w+ (est|sera) (prete?|pret|reparee?|finie?)\b",
-            r"\best-(elle|il) (prete?|pret|finie?)\b",
-            r"\bquand (est-ce que|sera|pourrai|puis-je)\b",
-            r"\b(des nouvelles|ou en est)\b",
-        ),
-    },
-    APPROVE: {
-        "en": (
-            r"^(yes|y|yeah|yep|yup|ya|sure|ok|okay|k|approve[d]?|approved|sounds good|go ahead"
-            r"|do it|please do|please proceed|proceed)\b",
-            r"\b(go ahead|approve[d]?|you can do (it|that|the work)|please (do|fix|proceed))\b",
-            r"\bok(ay)? (go ahead|do it|fix it|approved?)\b",
-        ),
-        "es": (
-            r"^(si|claro|de acuerdo|adelante|esta bien|ok)\b",
-            r"\b(apruebo|autorizo|hagan(lo)?)\b",
-        ),
-        "fr": (r"^(oui|d'accord|allez-y|ok)\b", r"\b(j'?approuve|j'?autorise|allez-y)\b"),
-    },
-}
-
-_COMPILED = {
-    intent: {lang: tuple(re.compile(p) for p in pats) for lang, pats in by_lang.items()}
-    for intent, by_lang in PATTERNS.items()
-}
+_OPT_OUT_WORDS = frozenset(word for words in KEYWORDS[OPT_OUT].values() for word in words)
+# "YES" re-subscribes only someone who is opted out; otherwise it answers a question.
+YES_WORDS = {"YES": "en", "Y": "en", "SI": "es", "OUI": "fr"}
 
 
 @dataclass(frozen=True)
 class Intent:
-    """The classified intent and, when a language-specific rule matched, that language."""
+    """What Pitwall acts on, the language the text is in, and how sure the model was.
+
+    `name` is a label of LABELS or a gate's answer (CONFIRM_APPROVAL, UNSURE); `label` is
+    the model's own top label; `guesses` its best three with their probabilities.
+    """
 
     name: str
     language: str | None = None
-
-
-def fold(text: str) -> str:
-    """Lower-case, accents dropped, curly quotes straightened, spaces collapsed."""
-    text = text.replace("\u2019", "'").replace("\u00bf", " ").replace("\u00a1", " ")
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"\s+", " ", plain).strip().lower()
+    confidence: float = 1.0
+    label: str | None = None
+    guesses: tuple[tuple[str, float], ...] = field(default=())
+    by_keyword: bool = False  # a carrier keyword (or a bare YES from an opted-out sender)
 
 
 def _keyword(text: str) -> str:
@@ -144,26 +103,77 @@ def depends_on_opt_out(text: str) -> bool:
     return _keyword(text) in YES_WORDS
 
 
-def classify(text: str, *, opted_out: bool = False) -> Intent:
-    """Classify one inbound message. `opted_out`: the sender is opted out on this channel."""
+def is_yes_keyword(text: str) -> bool:
+    """A bare YES / SI / OUI: the only answer that confirms an approval Pitwall asked about."""
+    return _keyword(text) in YES_WORDS
+
+
+_SENTENCE = re.compile(r"[.!,;:\n]+")
+
+
+def opens_with_opt_out_word(text: str) -> bool:
+    """The text's first sentence is an opt-out keyword alone ("Stop. Wrong person.", "STOP!! ..").
+
+    The FCC's 2025 rule names stop, quit, end, revoke, opt out, cancel and unsubscribe as
+    revoking per se; used as a sentence of their own they cannot mean "stop by" or "cancel
+    my appointment".
+    """
+    first = _SENTENCE.split(fold(text), maxsplit=1)[0].strip().upper()
+    return bool(first) and first in _OPT_OUT_WORDS and len(fold(text)) > len(first)
+
+
+def classify_keyword(text: str) -> str | None:
+    """The carrier keyword's intent when the whole message is one (STOP, START, HELP, ...)."""
+    word = _keyword(text)
+    return next(
+        (
+            intent
+            for intent, by_lang in KEYWORDS.items()
+            for words in by_lang.values()
+            if word in words
+        ),
+        None,
+    )
+
+
+def thresholds() -> dict[str, float]:
+    """The gates' thresholds, as chosen on the dev split when the model was trained."""
+    return dict(current_model().meta["thresholds"])
+
+
+def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> Intent:
+    """Classify one inbound message.
+
+    `opted_out`: the sender is opted out on this channel. `reply_to`: the kind of message
+    Pitwall last sent this phone (intent_model.REPLY_TO), "none" when there is none recent.
+    """
     word = _keyword(text)
     for intent, by_lang in KEYWORDS.items():
         for lang, words in by_lang.items():
             if word in words:
-                return Intent(intent, lang)
+                return Intent(intent, lang, label=intent, by_keyword=True)
     if word in YES_WORDS and opted_out:
-        return Intent(OPT_IN, "en" if word in ("YES", "Y") else None)
-    folded = fold(text)
-    if not folded:
-        return Intent(OTHER)
-    for intent, rules in _COMPILED.items():
-        # The language whose rule covers the most text wins ("no gracias" is Spanish, not "no").
-        best: tuple[int, str] | None = None
-        for lang, compiled in rules.items():
-            for pattern in compiled:
-                found = pattern.search(folded)
-                if found and (best is None or len(found.group(0)) > best[0]):
-                    best = (len(found.group(0)), lang)
-        if best is not None:
-            return Intent(intent, best[1])
-    return Intent(OTHER)
+        return Intent(OPT_IN, YES_WORDS[word], label=OPT_IN, by_keyword=True)
+    language = detect_language(text)
+    if opens_with_opt_out_word(text):
+        return Intent(OPT_OUT, language, 1.0, OPT_OUT)
+    model = current_model()
+    scores = model.scores(text, reply_to)
+    guesses = scores.ranked[:3]
+    if not has_letters(text):
+        # Only emoji, digits or punctuation: too little to act on; an advisor reads it.
+        return Intent(UNSURE, language, 0.0, scores.top, guesses)
+    limits = model.meta["thresholds"]
+    if scores.of(OPT_OUT) >= limits["opt_out"]:
+        return Intent(OPT_OUT, language, scores.of(OPT_OUT), OPT_OUT, guesses)
+    label, confidence = scores.top, scores.confidence
+    if label in (APPROVE, WEAK_YES):
+        # Only a bare YES / SI / OUI to an approval request records work without asking
+        # again; every other yes, however clear, is answered with the items and the total.
+        explicit = reply_to == "approval_request" and is_yes_keyword(text)
+        return Intent(
+            APPROVE if explicit else CONFIRM_APPROVAL, language, confidence, label, guesses
+        )
+    if confidence < limits["confident"]:
+        return Intent(UNSURE, language, confidence, label, guesses)
+    return Intent(label, language, confidence, label, guesses)

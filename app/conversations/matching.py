@@ -17,17 +17,20 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, case, exists, func, null, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.conversations.intents import fold
+from app.conversations.intent_model import fold
 from app.conversations.models import InboundMessage, Task
 from app.conversations.tasks import CONVERSATION_KINDS
 from app.customers.models import Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
 from app.db import UTCDateTime
 from app.dealers.models import Rooftop
+from app.messaging.models import OutboundMessage
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
 
 # How long a "which vehicle?" question waits for its answer.
 PENDING_QUESTION_TTL = timedelta(hours=24)
+# Outbound messages the customer has seen, or may have: the context of their next text.
+SEEN_STATES = ("sent", "delivered", "read")
 
 
 def channel_of(address: str) -> str:
@@ -39,6 +42,16 @@ def e164_of(address: str, region: str) -> str | None:
     """The caller's number in E.164 (WhatsApp prefix stripped), None when it is not a number."""
     e164, _why = normalise_phone(address.removeprefix("whatsapp:").strip(), region)
     return e164
+
+
+@dataclass(frozen=True)
+class LastSent:
+    """The latest outbound message to a phone and the latest inbound text from it."""
+
+    outbound: str | None = None  # "kind|stage|template"
+    outbound_at: datetime | None = None
+    answer: str | None = None  # "reply_kind|language" of the phone's previous text
+    answer_at: datetime | None = None
 
 
 @dataclass
@@ -57,6 +70,9 @@ class Contact:
     # and each one's open conversation task at this rooftop (a task id, or None).
     with_open_orders: set[int] | None = None
     conversations: dict[int, int | None] | None = None
+    # What the phone was last told: the latest message sent to it ("kind|stage|template"),
+    # the latest inbound text's answer ("reply_kind|language"), each with its time.
+    last_sent: LastSent | None = None
 
     @property
     def only_customer(self) -> Customer | None:
@@ -93,6 +109,7 @@ def find_or_create_contact(
             pending_question_id=question_id,
             with_open_orders={row[1].id for row in rows if row[1] is not None and row[3]},
             conversations={row[1].id: row[4] for row in rows if row[1] is not None},
+            last_sent=_last_sent(rows),
         )
     if phone is None:
         phone = Phone(group_id=group_id, e164=e164, as_typed=e164, kind="mobile")
@@ -144,7 +161,52 @@ def _contact_statement(*, with_question: bool) -> Select[Any]:
         )
         .scalar_subquery()
     )
-    columns: list[Any] = [Phone, Customer, question, has_open_order, conversation]
+    sent = (
+        select(OutboundMessage.id)
+        .where(
+            OutboundMessage.customer_id == Customer.id,
+            OutboundMessage.phone_id == Phone.id,
+            OutboundMessage.state.in_(SEEN_STATES),
+        )
+        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+        .limit(1)
+    )
+    outbound = sent.with_only_columns(
+        func.coalesce(OutboundMessage.kind, "")
+        + "|"
+        + func.coalesce(OutboundMessage.stage, "")
+        + "|"
+        + func.coalesce(OutboundMessage.template, "")
+    ).scalar_subquery()
+    outbound_at = sent.with_only_columns(
+        func.coalesce(OutboundMessage.sent_at, OutboundMessage.created_at, type_=UTCDateTime)
+    ).scalar_subquery()
+    previous = (
+        select(InboundMessage.id)
+        .where(
+            InboundMessage.phone_id == Phone.id,
+            InboundMessage.rooftop_id == bindparam("rooftop_id"),
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(1)
+    )
+    answer = previous.with_only_columns(
+        func.coalesce(InboundMessage.reply_kind, "")
+        + "|"
+        + func.coalesce(InboundMessage.language, "")
+    ).scalar_subquery()
+    answer_at = previous.with_only_columns(InboundMessage.received_at).scalar_subquery()
+    columns: list[Any] = [
+        Phone,
+        Customer,
+        question,
+        has_open_order,
+        conversation,
+        outbound,
+        outbound_at,
+        answer,
+        answer_at,
+    ]
     return (
         select(*columns)
         .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
@@ -153,6 +215,18 @@ def _contact_statement(*, with_question: bool) -> Select[Any]:
             and_(Customer.id == CustomerPhone.customer_id, Customer.erased_at.is_(None)),
         )
         .where(Phone.group_id == bindparam("group_id"), Phone.e164 == bindparam("e164"))
+    )
+
+
+def _last_sent(rows: Any) -> LastSent:
+    """The latest outbound message across the phone's customers, and its previous text."""
+    latest = max((row for row in rows if row[6] is not None), key=lambda row: row[6], default=None)
+    first = rows[0]
+    return LastSent(
+        outbound=latest[5] if latest is not None else None,
+        outbound_at=latest[6] if latest is not None else None,
+        answer=first[7],
+        answer_at=first[8],
     )
 
 

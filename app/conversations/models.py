@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -44,8 +44,21 @@ class InboundMessage(Base):
     repair_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("repair_order.id", ondelete="SET NULL")
     )
+    # What Pitwall acted on (a label, confirm_approval or unsure), the model's own label, its
+    # probability, its best three guesses, and what the phone had last been sent (the context).
     intent: Mapped[str | None] = mapped_column(String(20))
+    intent_label: Mapped[str | None] = mapped_column(String(20))
+    intent_confidence: Mapped[float | None] = mapped_column(Float)
+    intent_guesses: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    reply_to: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(5))  # detected; None when unsure
     reply_body: Mapped[str | None] = mapped_column(Text)
+    # What the reply was (status_answer, approval_confirm, clarify, ...): the next text's context.
+    reply_kind: Mapped[str | None] = mapped_column(String(30))
+    # An advisor's correction of what the text meant, kept for `pitwall intents export`.
+    corrected_intent: Mapped[str | None] = mapped_column(String(20))
+    corrected_by: Mapped[str | None] = mapped_column(String(254))  # the advisor's email
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A household phone asked "which vehicle?": the choices offered, until the answer comes.
     # none_as_null: None is SQL NULL (no question pending), never the JSON value null.
     pending_choices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
@@ -112,3 +125,32 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Approval(Base):
+    """A customer's approval of repair lines: their exact words, and the lines as shown.
+
+    The record a shop keeps under state repair-authorisation rules: who approved what, at
+    what price, when, in which words and through which channel.
+    """
+
+    __tablename__ = "approval"
+    __table_args__ = (Index("ix_approval_ro", "repair_order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rooftop_id: Mapped[int] = mapped_column(ForeignKey("rooftop.id"))
+    repair_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="SET NULL")
+    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_message.id", ondelete="SET NULL")
+    )
+    channel: Mapped[str] = mapped_column(String(10))  # sms | whatsapp
+    words: Mapped[str] = mapped_column(Text)  # the customer's message, exactly as received
+    # [{"line": "A", "op_code": ..., "description": ..., "amount_cents": ...}], as shown.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    # What the customer had been shown: the approval request, or Pitwall's confirmation.
+    shown: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime)

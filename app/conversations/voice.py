@@ -127,7 +127,9 @@ def _caller(
 def _first_answer(session: Session, *, call: Call, rooftop: Rooftop, now: datetime) -> str:
     customers, candidate = _caller(session, call=call, rooftop=rooftop)
     customer = candidate.customer if candidate else (customers[0] if len(customers) == 1 else None)
-    language = language_of(customer.language if customer else None, rooftop.settings.language)
+    language = language_of(
+        customer.preferred_language if customer else None, rooftop.settings.language
+    )
     voice = VOICE_LANGUAGE[language]
     verbs = []
     if candidate is not None:
@@ -187,7 +189,9 @@ def menu_choice(session: Session, *, form: Mapping[str, str], now: datetime) -> 
     if call is None or rooftop is None:
         return twiml.render(twiml.hangup())
     customer = session.get(Customer, call.customer_id) if call.customer_id else None
-    language = language_of(customer.language if customer else None, rooftop.settings.language)
+    language = language_of(
+        customer.preferred_language if customer else None, rooftop.settings.language
+    )
     speech = form.get("SpeechResult", "").lower()
     if form.get("Digits") == "1" or any(word in speech for word in ASK_FOR_PERSON):
         return _connect(session, call=call, rooftop=rooftop, now=now, language=language)
@@ -214,7 +218,9 @@ def dial_finished(session: Session, *, form: Mapping[str, str], now: datetime) -
     call.outcome = "missed"
     follow_up_missed_call(session, call=call, rooftop=rooftop, now=now)
     customer = session.get(Customer, call.customer_id) if call.customer_id else None
-    language = language_of(customer.language if customer else None, rooftop.settings.language)
+    language = language_of(
+        customer.preferred_language if customer else None, rooftop.settings.language
+    )
     said = say(rooftop, "voice_missed", language=language)
     return twiml.render(twiml.say(said, language=VOICE_LANGUAGE[language]), twiml.hangup())
 
@@ -233,7 +239,9 @@ def follow_up_missed_call(session: Session, *, call: Call, rooftop: Rooftop, now
     )
     call.customer_id = customer.id if customer else None
     order = session.get(RepairOrder, call.repair_order_id) if call.repair_order_id else None
-    language = language_of(customer.language if customer else None, rooftop.settings.language)
+    language = language_of(
+        customer.preferred_language if customer else None, rooftop.settings.language
+    )
     enqueue(
         session,
         MessageRequest(

@@ -19,6 +19,9 @@ class Customer(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(254))
     language: Mapped[str | None] = mapped_column(String(5))
+    # The language the customer writes to us in, once two texts in a row agree; it wins
+    # over the DMS's `language`, which a later poll may set again.
+    texts_language: Mapped[str | None] = mapped_column(String(5))
     preferred_channel: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -26,6 +29,11 @@ class Customer(Base):
 
     refs: Mapped[list[CustomerRef]] = relationship(back_populates="customer")
     phone_links: Mapped[list[CustomerPhone]] = relationship(back_populates="customer")
+
+    @property
+    def preferred_language(self) -> str | None:
+        """The language to write to this customer in, when known."""
+        return self.texts_language or self.language
 
     @property
     def display_name(self) -> str:

@@ -20,9 +20,7 @@ from app.messaging import templates
 
 
 def language_for(rooftop: Rooftop, customer: Customer | None) -> str:
-    return (
-        customer.language if customer and customer.language else None
-    ) or rooftop.settings.language
+    return (customer.preferred_language if customer else None) or rooftop.settings.language
 
 
 def render(

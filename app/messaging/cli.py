@@ -86,7 +86,17 @@ def sample_repair_order() -> tuple[RepairOrder, Customer]:
 
 
 # Answers to customers' texts and calls (app.conversations) take these variables.
-CONVERSATION_PREFIXES = ("answer_", "voice_", "help_", "stop_", "start_", "household_", "unknown_")
+CONVERSATION_PREFIXES = (
+    "answer_",
+    "voice_",
+    "help_",
+    "stop_",
+    "start_",
+    "household_",
+    "unknown_",
+    "approval_",
+    "clarify_",
+)
 
 
 def conversation_sample(rooftop: Rooftop, language: str) -> dict[str, Any]:

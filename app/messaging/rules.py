@@ -60,8 +60,8 @@ def status_dedupe_key(ro_id: int, stage: str) -> str:
 
 def customer_language(customer: Customer | None, rooftop: Rooftop) -> str:
     """The customer's language when we have templates for it, else the rooftop's."""
-    if customer is not None and customer.language:
-        language = customer.language.lower()[:2]
+    if customer is not None and customer.preferred_language:
+        language = customer.preferred_language.lower()[:2]
         if language in LANGUAGES:
             return language
     return rooftop.settings.language

@@ -19,6 +19,7 @@ from app.customers.models import Customer, CustomerPhone, Phone
 from app.dealers.models import DealerGroup, Rooftop
 from app.deps import Database
 from app.main import create_app
+from app.messaging.models import OutboundMessage
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
 from tests.support import load_sample_dealer
@@ -177,6 +178,41 @@ def repair_order(
         )
     session.flush()
     return order
+
+
+def sent_before(
+    session: Session,
+    order: RepairOrder,
+    *,
+    template: str = "awaiting_approval",
+    ago: timedelta = timedelta(minutes=30),
+) -> OutboundMessage:
+    """A text Pitwall sent about `order` (by default its approval request) `ago` before now."""
+    phone_link = session.scalar(
+        select(CustomerPhone).where(CustomerPhone.customer_id == order.customer_id)
+    )
+    assert phone_link is not None
+    stage = template if template in ("awaiting_approval", "awaiting_parts", "checked_in") else None
+    message = OutboundMessage(
+        rooftop_id=order.rooftop_id,
+        customer_id=order.customer_id,
+        phone_id=phone_link.phone_id,
+        repair_order_id=order.id,
+        kind="followup" if template == "followup" else "status",
+        purpose="marketing" if template == "followup" else "status",
+        stage=stage,
+        template=f"{template}.en",
+        dedupe_key=f"test:{order.id}:{template}:{next(_sids)}",
+        channel="sms",
+        to_address="+1",
+        body=f"({template})",
+        state="delivered",
+        created_at=OPEN_HOURS - ago,
+        sent_at=OPEN_HOURS - ago,
+    )
+    session.add(message)
+    session.flush()
+    return message
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.conversations.models import InboundMessage, Task
+from app.conversations.models import Approval, InboundMessage, Task
 from app.conversations.service import receive_message
 from app.customers.models import Consent, Customer
 from app.deps import Database
@@ -25,6 +25,7 @@ from tests.app.conversations.conftest import (
     message_xml,
     new_sid,
     repair_order,
+    sent_before,
 )
 
 SAM = "+14155550142"
@@ -112,7 +113,7 @@ def test_unsigned_or_forged_requests_are_refused_and_nothing_is_written(
 
 def test_script_and_cdata_end_in_a_body_stay_text(twilio: Twilio, session: Session) -> None:
     evil = customer_on(session, SAM, first="<script>alert(1)</script>", last="]]>&")
-    repair_order(
+    order = repair_order(
         session,
         evil,
         ro_number="R5",
@@ -120,6 +121,7 @@ def test_script_and_cdata_end_in_a_body_stay_text(twilio: Twilio, session: Sessi
         model=(2020, "Ford", "<b>F-150]]>"),
         lines=[("X", "<script>x</script> & ]]>", 100, "pending")],
     )
+    sent_before(session, order)
     session.commit()
     response = twilio.text("yes", from_=SAM)
     xml = message_xml(response)
@@ -195,12 +197,30 @@ def test_yes_approves_the_pending_lines_and_tells_the_advisor(
             ("OIL", "Oil and filter", 8995, "approved"),
         ],
     )
+    sent_before(session, order)
     session.commit()
-    answer = reply_of(twilio.text("Yes please", from_=SAM))
+    confirm = reply_of(twilio.text("Yes please", from_=SAM))
+    assert confirm == (
+        "To approve Front brake pads ($412.00) on your 2021 Toyota RAV4, reply YES. "
+        "Questions? Just reply and your advisor will answer."
+    )
+    assert count(session, Approval) == 0
+    session.rollback()  # SQLite: end the read before the webhook writes
+    answer = reply_of(twilio.text("YES", from_=SAM))
     assert (
         answer == "Thanks, Sam! We've noted your approval of Front brake pads ($412.00). "
         "Your advisor will confirm shortly."
     )
+    record = session.scalars(select(Approval)).one()
+    assert (record.words, record.total_cents, record.shown) == (
+        "YES",
+        41200,
+        "Pitwall's confirmation",
+    )
+    assert record.lines == [
+        {"line": "A", "op_code": "BRKPAD", "description": "Front brake pads", "amount_cents": 41200}
+    ]
+    assert record.inbound_message_id is not None and record.repair_order_id == order.id
     session.expire_all()
     lines = {line.op_code: line for line in session.scalars(select(RoLine))}
     assert (
@@ -223,8 +243,9 @@ def test_no_stops_followups_but_not_status_texts(twilio: Twilio, session: Sessio
             closed_at=OPEN_HOURS - timedelta(days=3),
         )
     )
+    sent_before(session, order, template="followup", ago=timedelta(days=2))
     session.commit()
-    answer = reply_of(twilio.text("Stop reminding me", from_=SAM))
+    answer = reply_of(twilio.text("no thanks, not right now", from_=SAM))
     assert answer is not None and "won't send more reminders" in answer
     plan = session.scalars(select(FollowupPlan)).one()
     session.refresh(plan)
@@ -236,11 +257,11 @@ def test_anything_else_goes_to_one_open_inbox_task(twilio: Twilio, session: Sess
     customer_on(session, SAM, first="Sam", last="Lee")
     session.commit()
     first = reply_of(twilio.text("Do you have a loaner available?", from_=SAM))
-    second = reply_of(twilio.text("I need it by Friday", from_=SAM))
+    second = reply_of(twilio.text("also the wipers squeak, can you look at them", from_=SAM))
     assert first is not None and "will reply shortly" in first
     assert second is None  # one acknowledgement per conversation
     task = session.scalars(select(Task)).one()
-    assert task.kind == "needs_reply" and task.summary == "Sam Lee: I need it by Friday"
+    assert task.kind == "needs_reply" and task.summary.startswith("Sam Lee: also the wipers squeak")
 
 
 def test_unknown_number_becomes_a_contact_in_the_inbox(twilio: Twilio, session: Session) -> None:
