@@ -272,3 +272,22 @@ def timeline(session: Session, *, customer: Customer) -> list[dict[str, Any]]:
 
 def _item(at: datetime, type_: str, rooftop: str | None, **fields: Any) -> dict[str, Any]:
     return {"at": at, "type": type_, "rooftop": rooftop, **fields}
+
+
+def correct_intent(
+    session: Session, *, task: Task, intent: str, corrected_by: str, now: datetime
+) -> InboundMessage:
+    """An advisor says what the task's text really meant; `pitwall intents export` reads it."""
+    from app.conversations.intents import LABELS
+
+    if intent not in LABELS:
+        raise ValueError(f"{intent!r} is not an intent ({', '.join(LABELS)})")
+    message = (
+        session.get(InboundMessage, task.inbound_message_id) if task.inbound_message_id else None
+    )
+    if message is None:
+        raise ValueError("this task has no text to correct")
+    message.corrected_intent = intent
+    message.corrected_by = corrected_by[:254]
+    message.corrected_at = now
+    return message

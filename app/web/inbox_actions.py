@@ -34,3 +34,11 @@ def done(session: Session, *, task: Task, principal: Principal, now: datetime) -
 
 def take_task(session: Session, *, task: Task, principal: Principal, now: datetime) -> None:
     take(task, user_id=principal.user_id, now=now)
+
+
+def correct(session: Session, *, task: Task, intent: str, corrected_by: str, now: datetime) -> None:
+    """One click: what the customer's text really meant, kept to grow the corpus."""
+    try:
+        inbox.correct_intent(session, task=task, intent=intent, corrected_by=corrected_by, now=now)
+    except ValueError as exc:
+        raise ActionRefused(str(exc)) from None

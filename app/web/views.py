@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import CsrfDep, WebUser, WebUserDep
 from app.conversations import inbox as conversations_inbox
+from app.conversations.intents import LABELS
 from app.conversations.models import Task
 from app.db import utcnow
 from app.dealers.models import Rooftop
@@ -152,7 +153,12 @@ def _inbox_context(user: WebUser, database: DatabaseDep) -> dict[str, object]:
     with database.transaction() as session:
         rooftops = queries.visible_rooftops(session, principal=user.principal)
         items = queries.inbox_items(session, rooftops=rooftops)
-        return {"items": items, "now": utcnow(), "request_id": uuid.uuid4().hex}
+        return {
+            "items": items,
+            "now": utcnow(),
+            "request_id": uuid.uuid4().hex,
+            "intent_labels": LABELS,
+        }
 
 
 @router.get("/inbox", response_class=HTMLResponse)
@@ -215,6 +221,27 @@ def take(request: Request, task_id: RowId, user: WebUserDep, database: DatabaseD
         task_id,
         lambda session, task, now: inbox_actions.take_task(
             session, task=task, principal=user.principal, now=now
+        ),
+    )
+
+
+@router.post("/inbox/tasks/{task_id}/intent", dependencies=[CsrfDep])
+def correct_intent(
+    request: Request,
+    task_id: RowId,
+    user: WebUserDep,
+    database: DatabaseDep,
+    intent: Annotated[str, Form(max_length=20)] = "",
+    intent_other: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """What the customer's text really meant, when Pitwall read it wrong (one click)."""
+    return _act(
+        request,
+        user,
+        database,
+        task_id,
+        lambda session, task, now: inbox_actions.correct(
+            session, task=task, intent=intent or intent_other, corrected_by=user.email, now=now
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +120,20 @@ def test_db_upgrade_is_idempotent(database_url: str) -> None:
         done = run(["db", "upgrade"], env)
         assert done.returncode == 0, done.stderr
         assert "newest schema" in done.stdout
+
+
+def test_intents_classify_writes_one_json_object_per_input_line() -> None:
+    texts = ["is my car ready?", "Stop texting me", "", "ok thanks", "mi carro ya está?"]
+    done = run(["intents", "classify"], stdin="\n".join(texts) + "\n")
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["text"] for a in answers] == texts
+    assert all({"text", "intent", "language", "confidence"} <= a.keys() for a in answers)
+    assert [a["intent"] for a in answers][:3] == ["status_question", "opt_out", "unsure"]
+    assert answers[3]["intent"] != "approve" and answers[4]["language"] == "es"
+    assert all(0.0 <= a["confidence"] <= 1.0 for a in answers)
+
+
+def test_intents_classify_refuses_an_unknown_context_in_one_line() -> None:
+    done = run(["intents", "classify", "--reply-to", "nonsense"], stdin="yes\n")
+    assert done.returncode == 2 and done.stderr.startswith("error: --reply-to must be one of")

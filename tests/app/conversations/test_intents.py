@@ -178,7 +178,7 @@ def test_bad_input_is_never_guessed_above_the_threshold(text: str) -> None:
 
 def test_a_long_mixed_script_text_is_classified_without_error() -> None:
     found = classify("is my car ready? 我的车好了吗 " * 100)
-    assert found.name in intents.LABELS + (intents.UNSURE, intents.CONFIRM_APPROVAL)
+    assert found.name in (*intents.LABELS, intents.UNSURE, intents.CONFIRM_APPROVAL)
     assert 0.0 <= found.confidence <= 1.0
 
 
