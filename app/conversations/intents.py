@@ -164,7 +164,8 @@ def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> I
         # Only emoji, digits or punctuation: too little to act on; an advisor reads it.
         return Intent(UNSURE, language, 0.0, scores.top, guesses)
     limits = model.meta["thresholds"]
-    if scores.of(OPT_OUT) >= limits["opt_out"]:
+    # The opt-out margin never overrides the opposite request ("you can text me again").
+    if scores.of(OPT_OUT) >= limits["opt_out"] and scores.top != OPT_IN:
         return Intent(OPT_OUT, language, scores.of(OPT_OUT), OPT_OUT, guesses)
     label, confidence = scores.top, scores.confidence
     if label in (APPROVE, WEAK_YES):

@@ -185,7 +185,8 @@ def choose_thresholds(model: IntentModel, dev: Sequence[Example]) -> dict[str, f
         acted = [
             e.intent == s.top
             for e, s in scored
-            if s.confidence >= candidate and s.of(intents.OPT_OUT) < opt_out
+            if s.confidence >= candidate
+            and (s.of(intents.OPT_OUT) < opt_out or s.top == intents.OPT_IN)
         ]
         if acted and sum(acted) / len(acted) >= 0.95:
             confident = candidate
@@ -200,11 +201,12 @@ def _is_keyword(text: str) -> bool:
 
 def false_opt_outs(model: IntentModel, examples: Sequence[Example], threshold: float) -> int:
     """Texts that are not opt-outs but whose opt-out probability reaches the threshold."""
-    return sum(
-        model.scores(e.text, e.reply_to).of(intents.OPT_OUT) >= threshold
+    scored = [
+        model.scores(e.text, e.reply_to)
         for e in examples
         if e.intent != intents.OPT_OUT and not _is_keyword(e.text)
-    )
+    ]
+    return sum(s.of(intents.OPT_OUT) >= threshold and s.top != intents.OPT_IN for s in scored)
 
 
 def accuracy(model: IntentModel, examples: Sequence[Example]) -> float:
