@@ -242,3 +242,28 @@ def test_admin_deactivates_a_user_who_is_logged_out_at_once(
         tablet.wait_for_url("**/login?next=*")
     finally:
         director.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_advisor_corrects_what_a_text_meant_with_one_click(
+    world: World, page: Any, database: Database, width: int
+) -> None:
+    from app.conversations.models import InboundMessage, Task
+
+    page.set_viewport_size({"width": width, "height": 900})
+    task_id = world.task["bayview-toyota"]
+    with database.transaction() as session:
+        message = session.get_one(InboundMessage, session.get_one(Task, task_id).inbound_message_id)
+        message.intent, message.intent_label, message.intent_confidence = "unsure", "question", 0.4
+        message.intent_guesses = [["question", 0.4], ["status_question", 0.35], ["other", 0.1]]
+    log_in(page, "toyota.advisor@bayview.example")
+    page.get_by_role("link", name="Inbox").click()
+    task = page.locator(f"#task-{task_id}")
+    task.get_by_text("Pitwall read this as question").wait_for()
+    screenshot(page, f"05c-inbox-intent-{width}")
+    task.get_by_role("button", name="status question 35%").click()
+    task.get_by_text("Corrected to status question").wait_for()
+    with database.transaction() as session:
+        assert session.get_one(InboundMessage, message.id).corrected_intent == "status_question"
+    box = task.bounding_box()
+    assert box is not None and box["width"] <= width  # nothing pushed off the phone's screen
