@@ -17,7 +17,6 @@ import json
 import math
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -124,29 +123,32 @@ class IntentModel:
     ) -> None:
         self.index = {feature: i for i, feature in enumerate(vocabulary)}
         self.idf = idf.astype(np.float64)
-        self.weights = coef.astype(np.float64)  # (features, classes)
+        self.weights = np.ascontiguousarray(coef, dtype=np.float64)  # (features, classes)
         self.intercept = intercept.astype(np.float64)
         self.classes = classes
         self.meta = meta
 
-    def vector(self, text: str, reply_to: str) -> tuple[np.ndarray, np.ndarray]:
+    def vector(self, text: str, reply_to: str) -> tuple[list[int], np.ndarray]:
         """Feature ids and their TF-IDF weights, L2-normalised (scikit-learn's sublinear TF)."""
-        counts = Counter(self.index[f] for f in features(text, reply_to) if f in self.index).items()
-        ids = np.fromiter((i for i, _ in counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(
-            (1.0 + math.log(n) for _, n in counts), dtype=np.float64, count=len(counts)
-        )
-        weights = tf * self.idf[ids]
-        norm = float(np.sqrt(weights @ weights))
+        find = self.index.get
+        counts: dict[int, int] = {}
+        for feature in features(text, reply_to):
+            i = find(feature)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        ids = list(counts)
+        tf = np.array([1.0 + math.log(n) for n in counts.values()])
+        weights = tf * self.idf[ids] if ids else tf
+        norm = math.sqrt(float(weights @ weights)) if ids else 0.0
         return ids, (weights / norm if norm else weights)
 
     def scores(self, text: str, reply_to: str = "none") -> Scores:
         ids, weights = self.vector(text, reply_to)
-        logits = weights @ self.weights[ids] + self.intercept
+        logits = (weights @ self.weights[ids] if ids else 0.0) + self.intercept
         exp = np.exp(logits - logits.max())
-        probabilities = exp / exp.sum()
-        order = np.argsort(-probabilities, kind="stable")
-        return Scores(tuple((self.classes[i], float(probabilities[i])) for i in order))
+        probabilities = (exp / exp.sum()).tolist()
+        ranked = sorted(zip(self.classes, probabilities, strict=True), key=lambda c: -c[1])
+        return Scores(tuple(ranked))
 
 
 class ModelError(RuntimeError):
