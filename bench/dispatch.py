@@ -278,7 +278,8 @@ def own_client_main(args: argparse.Namespace) -> dict[str, Any]:
     client = ThreadLocalHttpClient(timeout=30)
 
     def post(url: str, form: dict[str, str]) -> None:
-        json.loads(client.request("POST", url, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN)).text)
+        body: dict[str, object] = dict(form)
+        json.loads(client.request("POST", url, data=body, auth=(ACCOUNT_SID, AUTH_TOKEN)).text)
 
     try:
         return _plain_loop(args, post)

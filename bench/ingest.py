@@ -26,9 +26,9 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.cli import prepare_worker_gc
@@ -274,7 +274,7 @@ def _raw_upsert(database: Database, rooftop_id: int, payloads: list[dict[str, An
              "created_at": NOW, "updated_at": NOW}
         )  # fmt: skip
     is_pg = database.engine.dialect.name == "postgresql"
-    insert = (postgresql.insert if is_pg else sqlite.insert)(RepairOrder.__table__)
+    insert = (postgresql.insert if is_pg else sqlite.insert)(cast(Table, RepairOrder.__table__))
     names = ("raw_status", "stage", "dms_updated_at", "content_hash", "payload_hash", "updated_at")
     statement = insert.on_conflict_do_update(
         index_elements=["rooftop_id", "ro_number"],
