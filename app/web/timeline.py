@@ -26,6 +26,7 @@ class TimelineEntry:
     headline: str
     text: str | None = None
     state: str | None = None
+    note: str | None = None  # why a text did not go out; how Pitwall read a customer's text
 
 
 def customer_timeline(session: Session, *, group_id: int, customer_id: int) -> list[TimelineEntry]:
@@ -46,10 +47,18 @@ def customer_timeline(session: Session, *, group_id: int, customer_id: int) -> l
         .limit(LIMIT)
     ):
         name, zone = where(out.rooftop_id)
-        headline = f"Texted ({out.channel}, {out.kind})"
+        sent = out.state in ("sent", "delivered", "read", "claimed", "pending")
+        headline = f"{'Texted' if sent else 'Not sent'} ({out.channel}, {out.kind})"
         entries.append(
             TimelineEntry(
-                out.sent_at or out.created_at, "outbound", name, zone, headline, out.body, out.state
+                out.sent_at or out.created_at,
+                "outbound",
+                name,
+                zone,
+                headline,
+                out.body,
+                out.state,
+                None if sent else (out.suppressed_reason or out.error_message),
             )
         )
     for inbound in session.scalars(
@@ -62,9 +71,28 @@ def customer_timeline(session: Session, *, group_id: int, customer_id: int) -> l
         headline = f"Customer wrote ({inbound.channel})"
         entries.append(
             TimelineEntry(
-                inbound.received_at, "inbound", name, zone, headline, inbound.body, inbound.intent
+                inbound.received_at,
+                "inbound",
+                name,
+                zone,
+                headline,
+                inbound.body,
+                inbound.corrected_intent or inbound.intent,
+                _reading(inbound),
             )
         )
+        if inbound.reply_body:
+            # Pitwall's own answer, sent back in the webhook's response.
+            entries.append(
+                TimelineEntry(
+                    inbound.handled_at or inbound.received_at,
+                    "outbound",
+                    name,
+                    zone,
+                    f"Pitwall answered ({inbound.channel}, automatically)",
+                    inbound.reply_body,
+                )
+            )
     for call in session.scalars(
         select(Call)
         .where(Call.customer_id == customer_id)
@@ -99,3 +127,13 @@ def customer_timeline(session: Session, *, group_id: int, customer_id: int) -> l
         entries.append(TimelineEntry(consent.at, "consent", "", "UTC", headline, consent.source))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:LIMIT]
+
+
+def _reading(inbound: InboundMessage) -> str | None:
+    """How Pitwall read the text, for the advisor: "read as status question (97%)"."""
+    if inbound.corrected_intent:
+        return f"corrected to {inbound.corrected_intent.replace('_', ' ')}"
+    label = inbound.intent_label or inbound.intent
+    if not label or inbound.intent_confidence is None:
+        return None
+    return f"read as {label.replace('_', ' ')} ({inbound.intent_confidence:.0%})"
