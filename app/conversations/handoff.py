@@ -5,7 +5,14 @@ from __future__ import annotations
 from app.conversations.intents import LABELS
 from app.conversations.matching import Candidate, Contact, can_ask_which, candidates, choice_of
 from app.conversations.tasks import Conversation, attach_to_conversation
-from app.conversations.texts import language_of, say
+from app.conversations.texts import (
+    is_open,
+    language_of,
+    next_opening,
+    parse_store_hours,
+    promised_words,
+    say,
+)
 from app.conversations.turn import Turn
 from app.customers.models import Customer
 
@@ -60,7 +67,27 @@ def needs_reply(
         summary=f"{who}: {note}{turn.row.body[:200]}{guesses_line(turn)}",
         advisor_ref=advisor_ref,
     )
-    return turn.say("answer_received", customer, advisor=advisor_name or "") if opened else None
+    if not opened:
+        return None
+    opening = _closed_until(turn)
+    if opening is not None:
+        # At 1:54 AM on a Sunday nobody "will reply shortly": say when someone will.
+        return turn.say(
+            "answer_received_closed", customer, advisor=advisor_name or "", opens=opening
+        )
+    return turn.say("answer_received", customer, advisor=advisor_name or "")
+
+
+def _closed_until(turn: Turn) -> str | None:
+    """When the store opens, in words, if it is closed now; None while it is open."""
+    config = turn.rooftop.settings
+    hours = parse_store_hours(config.store_hours)
+    if is_open(hours, now=turn.now, zone=config.zone):
+        return None
+    opening = next_opening(hours, now=turn.now, zone=config.zone)
+    if opening is None:
+        return None
+    return promised_words(opening, zone=config.zone, language=turn.language(), now=turn.now)
 
 
 def unknown_contact(turn: Turn) -> str | None:

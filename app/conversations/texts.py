@@ -152,6 +152,19 @@ def is_open(hours: list[OpenHours], *, now: datetime, zone: ZoneInfo) -> bool:
     )
 
 
+def next_opening(hours: list[OpenHours], *, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When the store next opens after `now` (aware, UTC out), or None with no hours at all."""
+    local = now.astimezone(zone)
+    for days_ahead in range(8):
+        day = local.date() + timedelta(days=days_ahead)
+        opens = sorted(span.opens for span in hours if day.weekday() in span.days)
+        for moment in opens:
+            candidate = datetime.combine(day, moment, tzinfo=zone)
+            if candidate > local:
+                return candidate.astimezone(now.tzinfo)
+    return None
+
+
 def _spoken_clock(moment: time, language: str) -> str:
     if language == "en":
         hour = moment.hour % 12 or 12

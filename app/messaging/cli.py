@@ -119,6 +119,9 @@ def conversation_sample(rooftop: Rooftop, language: str) -> dict[str, Any]:
         "total": 41200,
         "choices": ["RAV4", "F-150"],
         "after_hours": True,
+        "opens": {"en": "7:00 AM tomorrow", "es": "mañana a las 07:00", "fr": "demain à 7 h 00"}[
+            language
+        ],
     }
 
 

@@ -3,9 +3,10 @@ handed to an advisor or honoured as an opt-out, by what the text means and what 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -200,3 +201,17 @@ def test_ok_thanks_after_the_ready_text_needs_no_one(twilio: Twilio, session: Se
     assert count(session, Task) == 0
     stored = session.scalars(select(InboundMessage)).one()
     assert (stored.intent, stored.reply_to) == ("acknowledge", "ready")
+
+
+def test_out_of_hours_the_acknowledgement_says_when_the_store_opens(
+    twilio: Twilio, session: Session, clock: time_machine.Coordinates
+) -> None:
+    sam = customer_on(session, SAM, first="Sam", last="Lee")
+    repair_order(session, sam, ro_number="R45", stage="in_repair")
+    session.commit()
+    clock.move_to(datetime(2026, 11, 22, 9, 54, tzinfo=UTC))  # Sunday 1:54 AM in Los Angeles
+    answer = reply_of(twilio.text("can someone call me about the loaner", from_=SAM))
+    assert answer == (
+        "Thanks, we got your message. We're closed now; Dana Ruiz at Bayview Toyota "
+        "will reply when we open, 7:00 AM tomorrow."
+    )
