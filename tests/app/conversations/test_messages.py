@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from sqlalchemy import func, select
@@ -336,3 +337,40 @@ def test_a_retry_racing_the_first_delivery_keeps_only_the_first(
     assert count(session, InboundMessage) == 1
     tasks = session.scalars(select(Task)).all()
     assert len(tasks) == 1 and tasks[0].inbound_message_id is not None
+
+
+def test_a_webhook_signed_by_twilios_own_validator_is_accepted_with_repeated_values(
+    twilio: Twilio, session: Session
+) -> None:
+    """Issue 27: the same MediaUrl twice counts once in Twilio's signature, as Twilio signs."""
+    from twilio.request_validator import RequestValidator
+
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    pairs = [
+        ("MessageSid", new_sid()),
+        ("From", SAM),
+        ("To", "+14155550100"),
+        ("Body", "photo of the noise"),
+        ("NumMedia", "2"),
+        ("MediaUrl0", "https://api.twilio.com/m/1"),
+        ("MediaUrl", "https://api.twilio.com/m/1"),
+        ("MediaUrl", "https://api.twilio.com/m/1"),
+    ]
+
+    class Form(dict[str, str]):
+        def getlist(self, name: str) -> list[str]:
+            return [value for key, value in pairs if key == name]
+
+    url = "https://pitwall.example.com/webhooks/twilio/messages"
+    signature = RequestValidator(twilio.token).compute_signature(url, Form(pairs))
+    response = twilio.client.post(
+        "/webhooks/twilio/messages",
+        content=urlencode(pairs),
+        headers={
+            "X-Twilio-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 200
+    assert count(session, InboundMessage) == 1

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator
 
-from integrations.twilio.webhooks import (
-    build_url,
-    compute_signature,
-    is_valid_signature,
-    library_signature,
-)
+from integrations.twilio.webhooks import build_url, compute_signature, is_valid_signature
 
 DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 DOC_PARAMS = {
@@ -31,7 +27,9 @@ def test_twilio_documented_example() -> None:
 def test_agrees_with_twilio_request_validator() -> None:
     params = {"Body": "Is my car ready? ✅", "From": "whatsapp:+14155550142", "NumMedia": "0"}
     url = "http://127.0.0.1:8000/webhooks/twilio/messages"
-    assert compute_signature("tok", url, params) == library_signature("tok", url, params)
+    assert compute_signature("tok", url, params) == RequestValidator("tok").compute_signature(
+        url, params
+    )
 
 
 def test_pairs_and_mappings_sign_the_same() -> None:
@@ -64,6 +62,32 @@ def test_tampered_params_or_url_are_invalid() -> None:
 def test_default_port_variants_are_accepted_like_the_library() -> None:
     with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
     assert is_valid_signature("12345", with_port, DOC_PARAMS, DOC_SIGNATURE)
+
+
+def test_any_port_is_accepted_as_twilios_validator_accepts_it() -> None:
+    """Issue 27: Twilio's validator also tries the URL without a non-default port."""
+    on_8443 = "https://mycompany.com:8443/myapp.php?foo=1&bar=2"
+    assert RequestValidator("12345").validate(on_8443, DOC_PARAMS, DOC_SIGNATURE)
+    assert is_valid_signature("12345", on_8443, DOC_PARAMS, DOC_SIGNATURE)
+
+
+class _QueryDict(dict[str, str]):
+    """A Django-style form (getlist), as Twilio's validator reads repeated names."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+
+def test_repeated_identical_values_sign_as_twilios_validator_signs_them() -> None:
+    """Issue 27: a value repeated under one name counts once in Twilio's computation."""
+    pairs = [("Body", "x"), ("MediaUrl", "https://m/1"), ("MediaUrl", "https://m/1")]
+    official = RequestValidator("t").compute_signature("https://h/p", _QueryDict(pairs))
+    assert compute_signature("t", "https://h/p", pairs) == official
+    assert is_valid_signature("t", "https://h/p", FormData(pairs), official)
 
 
 @pytest.mark.parametrize(
