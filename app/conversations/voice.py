@@ -39,6 +39,7 @@ from app.customers.models import Customer, Phone
 from app.customers.service import customers_for_phone
 from app.dealers.models import DealerGroup, Rooftop
 from app.dealers.service import rooftop_for_number
+from app.messaging.first_text import is_first_text, with_first_text_notice
 from app.messaging.service import MessageRequest, enqueue
 from app.repair_orders.models import RepairOrder
 
@@ -251,7 +252,7 @@ def follow_up_missed_call(session: Session, *, call: Call, rooftop: Rooftop, now
             kind="textback",
             purpose="conversational",
             dedupe_key=f"call:{call.call_sid}:textback",
-            body=say(rooftop, "voice_textback", language=language, after_hours=call.after_hours),
+            body=_textback(session, rooftop, contact.phone.id, language, call.after_hours),
             repair_order_id=order.id if order else None,
             channel="sms",
             to_address=e164,
@@ -274,3 +275,12 @@ def follow_up_missed_call(session: Session, *, call: Call, rooftop: Rooftop, now
         call_id=call.id,
         advisor_ref=order.advisor_ref if order else None,
     )
+
+
+def _textback(
+    session: Session, rooftop: Rooftop, phone_id: int, language: str, after_hours: bool
+) -> str:
+    body = say(rooftop, "voice_textback", language=language, after_hours=after_hours)
+    if is_first_text(session, phone_id=phone_id, rooftop_id=rooftop.id):
+        body = with_first_text_notice(body, rooftop=rooftop, language=language)
+    return body

@@ -31,6 +31,7 @@ from app.customers.models import Customer
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.messaging.channels import choose_channel, primary_phone, recipient_for
+from app.messaging.first_text import is_first_text, with_first_text_notice
 from app.messaging.models import OutboundMessage
 from app.messaging.service import MessageRequest, enqueue, supersede_pending_status
 from app.messaging.templates import LANGUAGES, format_local_time, format_money, render
@@ -160,6 +161,8 @@ def _enqueue_status(
         log.error("rooftop %s: template %s.%s failed: %s", rooftop.slug, kind, language, exc)
         reason = f"template {kind}.{language} failed: {exc}; fix the rooftop's templates"
         return _unsendable(session, {**base, "phone_id": phone.id}, reason)
+    if is_first_text(session, phone_id=phone.id, rooftop_id=rooftop.id):
+        body = with_first_text_notice(body, rooftop=rooftop, language=language)
     recipient = recipient_for(
         phone, rooftop, choose_channel(session, customer=customer, rooftop=rooftop)
     )

@@ -99,7 +99,9 @@ def test_missed_call_gets_one_textback_and_one_task_however_often_told(
     ]
     assert (
         texts[0].body
+        # The store's first text to this phone: it also says how to opt out (CTIA).
         == "Sorry we missed your call to Bayview Toyota. Reply here or we'll call you back."
+        "\nReply STOP to opt out."
     )
     tasks = session.scalars(select(Task)).all()
     assert [(t.kind, t.dedupe_key) for t in tasks] == [("callback", f"call:{sid}:callback")]

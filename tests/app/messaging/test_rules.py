@@ -66,3 +66,31 @@ def test_a_broken_rooftop_override_does_not_break_the_poll(shop: Shop) -> None:
     (message,) = shop.messages()
     assert message.state == "suppressed"
     assert "template checked_in.en failed" in (message.suppressed_reason or "")
+
+
+def test_the_first_text_names_the_store_and_says_how_to_stop_whatever_its_stage(
+    shop: Shop,
+) -> None:
+    """Issue 27: a car already in the shop when Pitwall goes live first hears "in repair"."""
+    customer, _ = shop.customer()
+    ro = shop.repair_order(customer, stage="in_repair")
+    (first,) = shop.messages()
+    assert first.body is not None
+    assert first.body.startswith("Bayview Toyota: ")
+    assert first.body.endswith("\nReply STOP to opt out.")
+    with shop.database.transaction() as session:
+        from app.messaging.models import OutboundMessage
+
+        session.get_one(OutboundMessage, first.id).state = "delivered"
+    shop.move(ro, "awaiting_parts")
+    second = shop.messages()[-1]
+    assert second.body is not None and "STOP" not in second.body
+    assert not second.body.startswith("Bayview Toyota: ")
+
+
+def test_a_spanish_first_text_says_how_to_stop_in_spanish(shop: Shop) -> None:
+    customer, _ = shop.customer(language="es")
+    shop.repair_order(customer, stage="awaiting_parts")
+    (first,) = shop.messages()
+    assert first.body is not None
+    assert first.body.endswith("\nResponda STOP para no recibir más mensajes.")
