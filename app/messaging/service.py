@@ -14,6 +14,7 @@ from app.customers.models import Phone
 from app.customers.service import mark_not_textable, revoke_all
 from app.db import utcnow
 from app.dealers.models import Rooftop
+from app.messaging.carrier_errors import UNREACHABLE, alert_operator, plan_unreachable_retry
 from app.messaging.models import EarlyStatus, OutboundMessage
 from app.ops.models import Alert
 from integrations.twilio.base import callback_error_marks_phone
@@ -301,9 +302,48 @@ def _record_delivery_failure(
         mark_not_textable(
             session, phone=phone, reason=f"twilio {update.error_code}: carrier says not textable"
         )
+    now = utcnow()
+    if update.error_code == UNREACHABLE:
+        _retry_unreachable(session, message, now=now)
+    elif update.error_code is not None:
+        alert_operator(session, message, update.error_code, now=now)
     enqueue_sms_fallback(
         session,
         message=message,
         phone=phone,
         reason=f"WhatsApp {update.status} ({update.error_code or 'no code'})",
     )
+
+
+def _retry_unreachable(session: Session, message: OutboundMessage, *, now: datetime) -> None:
+    """The handset was off: the same text again later, within its validity (never the phone
+    marked untextable); the failed row says when, so staff can see it."""
+    planned = plan_unreachable_retry(message, now=now)
+    if planned is None:
+        message.suppressed_reason = "handset unreachable (30003); no time left to try again"
+        return
+    key, resume = planned
+    retry = enqueue(
+        session,
+        MessageRequest(
+            rooftop_id=message.rooftop_id,
+            customer_id=message.customer_id,
+            phone_id=message.phone_id,
+            kind=message.kind,
+            purpose=message.purpose,
+            dedupe_key=key,
+            body=message.body,
+            template=message.template,
+            repair_order_id=message.repair_order_id,
+            stage=message.stage,
+            channel=message.channel,
+            to_address=message.to_address,
+            content_sid=message.content_sid,
+            content_variables=message.content_variables,
+            not_before=resume,
+            expires_at=message.expires_at,
+        ),
+    )
+    if retry is not None:
+        retry.from_address = message.from_address
+        message.suppressed_reason = f"handset unreachable (30003); trying again {resume:%H:%MZ}"

@@ -76,7 +76,7 @@ _CODE_KINDS: dict[int, ErrorKind] = {
     21211: ErrorKind.INVALID_NUMBER,
     21614: ErrorKind.NOT_TEXTABLE,
     21635: ErrorKind.NOT_TEXTABLE,
-    30003: ErrorKind.NOT_TEXTABLE,
+    30003: ErrorKind.TRANSIENT,
     30005: ErrorKind.NOT_TEXTABLE,
     30006: ErrorKind.NOT_TEXTABLE,
     21610: ErrorKind.UNSUBSCRIBED,
@@ -101,8 +101,9 @@ _PERMANENT_KINDS = frozenset(
     }
 )
 
-# Delivery-callback codes that say the number itself cannot take texts.
-_PHONE_MARKING_CALLBACK_CODES = frozenset({30003, 30005, 30006})
+# Delivery-callback codes that say the number itself cannot take texts. Not 30003: a
+# handset that is off or out of coverage takes texts again later (Twilio: retry).
+_PHONE_MARKING_CALLBACK_CODES = frozenset({30005, 30006})
 
 
 def classify_error_code(code: int | None, http_status: int | None) -> ErrorKind:
@@ -129,8 +130,9 @@ def classify_error_code(code: int | None, http_status: int | None) -> ErrorKind:
 def callback_error_marks_phone(code: int | str | None) -> bool:
     """True when a status-callback ``ErrorCode`` says the phone is unreachable or a landline.
 
-    30003 (unreachable), 30005 (unknown/inactive number) and 30006 (landline or
-    unreachable carrier) should mark the phone; other 300xx codes belong to one message.
+    30005 (unknown/inactive number) and 30006 (landline or unreachable carrier) mark the
+    phone; 30003 (handset off or out of coverage) is temporary, and other 300xx codes
+    belong to one message.
     """
     if code is None or code == "":
         return False

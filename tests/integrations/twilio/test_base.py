@@ -46,7 +46,7 @@ def test_classify_error_code(code: int | None, status: int | None, kind: ErrorKi
 @pytest.mark.parametrize(
     ("code", "marks"),
     [
-        (30003, True),
+        (30003, False),  # handset off or out of coverage: temporary
         ("30005", True),
         (30006, True),
         (30007, False),
