@@ -293,7 +293,9 @@ def test_household_is_asked_which_vehicle_and_the_answer_resolves_it(
     assert question == "Is this about the RAV4 or the F-150? Reply 1 or 2."
     assert "Sam" not in question and "Kim" not in question
     answer = reply_of(twilio.text("F150", from_=SAM))
-    assert answer == "Your 2019 Ford F-150 is waiting on parts.\nWe are waiting on parts."
+    assert answer == (
+        "Your 2019 Ford F-150 is waiting on parts.\nWe'll text you as soon as the parts arrive."
+    )
     again = reply_of(
         twilio.text("1", from_=SAM)
     )  # the question was answered: "1" is just a text now

@@ -131,3 +131,25 @@ def test_after_hours_caller_hears_the_hours_and_gets_a_textback(
     assert [m.kind for m in session.scalars(select(OutboundMessage))] == ["textback"]
     assert [t.kind for t in session.scalars(select(Task))] == ["callback"]
     assert session.scalars(select(Call)).one().after_hours
+
+
+def test_the_voice_status_says_each_thing_once(twilio: Twilio, session: Session) -> None:
+    """Issue 31: "waiting on parts" was said twice; an approval now names the work and price."""
+    sam = customer_on(session, SAM, first="Sam", last="Lee")
+    kim = customer_on(session, "+14155550143", first="Kim", last="Lee")
+    repair_order(session, sam, ro_number="R7", stage="awaiting_parts")
+    repair_order(
+        session,
+        kim,
+        ro_number="R8",
+        stage="awaiting_approval",
+        lines=[("BRK", "Front brake pads", 41200, "pending")],
+    )
+    session.commit()
+    parts = twiml(twilio.call(from_=SAM)).find("Say")
+    assert parts is not None and parts.text is not None
+    assert parts.text.count("parts") == 2 and "waiting on parts" in parts.text
+    assert parts.text.endswith("We will text you as soon as the parts arrive.")
+    approval = twiml(twilio.call(from_="+14155550143")).find("Say")
+    assert approval is not None and approval.text is not None
+    assert "It is for Front brake pads, $412.00" in approval.text
