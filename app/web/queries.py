@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.auth.models import User
 from app.auth.service import Principal
 from app.conversations.models import InboundMessage, Task
 from app.customers.models import Consent, Customer, CustomerPhone, Phone
@@ -82,7 +81,7 @@ def board_rows(session: Session, *, rooftop: Rooftop, now: datetime) -> list[Boa
     )
     ro_ids = [ro.id for ro in ros]
     customer_ids = {ro.customer_id for ro in ros if ro.customer_id is not None}
-    customers = _by_id(session, Customer, customer_ids)
+    customers = rows_by_id(session, Customer, customer_ids)
     last_message = _latest_per(
         session.scalars(
             select(OutboundMessage)
@@ -175,68 +174,6 @@ def contact_state(session: Session, *, customer_ids: Iterable[int]) -> tuple[set
     return textable, opted_out
 
 
-@dataclass(frozen=True)
-class InboxItem:
-    task: Task
-    rooftop: Rooftop
-    customer: Customer | None
-    ro_number: str | None
-    message: InboundMessage | None
-    taken_by: str | None
-
-    @property
-    def note(self) -> str | None:
-        """The task's summary less what the heading and the quoted message already say.
-
-        Conversation tasks are summed up as "Name: their text"; the page shows the name
-        as the heading and the text as a quote, so that summary would say it all twice.
-        """
-        summary = self.task.summary or ""
-        said = self.message.body[:200] if self.message is not None else ""
-        if not said:
-            return summary or None
-        name = self.customer.display_name if self.customer is not None else None
-        if name and summary.startswith(f"{name}: "):
-            latest = summary[len(name) + 2 :]
-            # A later message replaces the summary; the quote stays the first one.
-            return None if latest == said else f"Latest: {latest}"
-        if summary == said:
-            return None
-        if summary.endswith(f": {said}"):
-            return summary[: -len(said) - 2]  # "New contact +1415...": who wrote
-        return summary
-
-
-def inbox_items(session: Session, *, rooftops: list[Rooftop]) -> list[InboxItem]:
-    """Open tasks at these rooftops, the longest-waiting first."""
-    by_id = {r.id: r for r in rooftops}
-    tasks = list(
-        session.scalars(
-            select(Task)
-            .where(Task.state == "open", Task.rooftop_id.in_(by_id))
-            .order_by(Task.created_at, Task.id)
-            .limit(500)
-        )
-    )
-    customers = _by_id(session, Customer, {t.customer_id for t in tasks if t.customer_id})
-    ros = _by_id(session, RepairOrder, {t.repair_order_id for t in tasks if t.repair_order_id})
-    messages = _by_id(
-        session, InboundMessage, {t.inbound_message_id for t in tasks if t.inbound_message_id}
-    )
-    users = _by_id(session, User, {t.assigned_user_id for t in tasks if t.assigned_user_id})
-    return [
-        InboxItem(
-            task=t,
-            rooftop=by_id[t.rooftop_id],  # type: ignore[index]
-            customer=customers.get(t.customer_id) if t.customer_id else None,
-            ro_number=ros[t.repair_order_id].ro_number if t.repair_order_id in ros else None,
-            message=messages.get(t.inbound_message_id) if t.inbound_message_id else None,
-            taken_by=users[t.assigned_user_id].email if t.assigned_user_id in users else None,
-        )
-        for t in tasks
-    ]
-
-
 def visible_repair_order(
     session: Session, *, principal: Principal, ro_id: int
 ) -> RepairOrder | None:
@@ -275,7 +212,7 @@ def customer_repair_orders(
     return [(ro, name) for ro, name in rows if principal.can_see_rooftop(ro.rooftop_id)]
 
 
-def _by_id(session: Session, model: type[M], ids: set[int]) -> dict[int, M]:
+def rows_by_id(session: Session, model: type[M], ids: set[int]) -> dict[int, M]:
     if not ids:
         return {}
     rows = session.scalars(select(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from app.conversations.models import Task
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.deps import DatabaseDep, RowId
-from app.web import inbox_actions, queries
+from app.web import inbox_actions, inbox_queries, queries
 from app.web.admin_views import router as admin_router
 from app.web.reports_views import router as reports_router
 from app.web.templating import not_found, redirect, render
@@ -149,22 +149,33 @@ def customer(
         return render(request, "web/customer.html", context, user=user)
 
 
-def _inbox_context(user: WebUser, database: DatabaseDep) -> dict[str, object]:
+# What the inbox says after an action, by the `done` query parameter of its redirect.
+_NOTICES = {
+    "reply": "Reply queued: it goes out within a minute; its delivery shows on the timeline.",
+    "intent": "Thanks: the correction is kept and teaches the next model.",
+}
+
+
+def _inbox_context(
+    user: WebUser, database: DatabaseDep, notice: str | None = None
+) -> dict[str, object]:
     with database.transaction() as session:
         rooftops = queries.visible_rooftops(session, principal=user.principal)
-        items = queries.inbox_items(session, rooftops=rooftops)
+        items = inbox_queries.inbox_items(session, rooftops=rooftops, now=utcnow())
         return {
             "items": items,
             "now": utcnow(),
             "request_id": uuid.uuid4().hex,
             "intent_labels": LABELS,
+            "notice": notice,
         }
 
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox(request: Request, user: WebUserDep, database: DatabaseDep) -> Response:
     """Replies and missed calls that need a person, the longest-waiting first."""
-    context = {"title": "Inbox", "nav": "inbox", **_inbox_context(user, database)}
+    notice = _NOTICES.get(request.query_params.get("done", ""))
+    context = {"title": "Inbox", "nav": "inbox", **_inbox_context(user, database, notice)}
     return render(request, "web/inbox.html", context, user=user)
 
 
@@ -194,6 +205,7 @@ def reply(
         lambda session, task, now: inbox_actions.reply(
             session, task=task, principal=user.principal, body=text, request_id=request_id, now=now
         ),
+        done="reply",
     )
 
 
@@ -243,6 +255,7 @@ def correct_intent(
         lambda session, task, now: inbox_actions.correct(
             session, task=task, intent=intent or intent_other, corrected_by=user.email, now=now
         ),
+        done="intent",
     )
 
 
@@ -252,6 +265,7 @@ def _act(
     database: DatabaseDep,
     task_id: RowId,
     action: Callable[[Session, Task, datetime], None],
+    done: str | None = None,
 ) -> Response:
     with database.transaction() as session:
         try:
@@ -265,5 +279,6 @@ def _act(
         except inbox_actions.ActionRefused as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
     if request.headers.get("HX-Request"):
-        return inbox_list(request, user, database)
-    return redirect(request, "/inbox")
+        context = _inbox_context(user, database, _NOTICES.get(done or ""))
+        return render(request, "web/_inbox_items.html", context, user=user)
+    return redirect(request, f"/inbox?done={done}" if done else "/inbox")

@@ -12,7 +12,7 @@ from app.conversations.models import InboundMessage, Task
 from app.customers.models import Customer
 from app.deps import Database
 from app.main import create_app
-from app.web.queries import InboxItem
+from app.web.inbox_queries import InboxItem
 from tests.app.web.conftest import World, csrf_of, logged_in
 from tests.support import ServedApp
 
