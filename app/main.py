@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
@@ -12,6 +16,7 @@ from app.conversations.views import router as conversations_router
 from app.customers.views import router as customers_router
 from app.db import make_engine, make_session_factory
 from app.deps import Database
+from app.guards import install_guards
 from app.messaging.views import router as messaging_router
 from app.ops.metrics_views import instrument_app
 from app.ops.views import router as ops_router
@@ -33,15 +38,40 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+# A 422 says what is wrong with each field and shows at most this much of what was sent.
+ECHOED_INPUT_CHARS = 100
+
+
 async def _unstorable_input(request: Request, exc: Exception) -> JSONResponse:
     """Input the database refuses (a NUL byte, a number out of range) is the client's error.
 
+    SQLite refuses an integer beyond 64 bits with OverflowError, PostgreSQL with DataError.
     The unit of work has already rolled back: nothing was written.
     """
     return JSONResponse(
-        {"detail": "the request holds a value the database cannot store (e.g. a NUL character)"},
+        {
+            "detail": "the request holds a value the database cannot store "
+            "(e.g. a NUL character, a number too large)"
+        },
         status_code=422,
     )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, except that a long input is cut instead of echoed back whole."""
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors())
+    for error in errors:
+        if "input" in error:
+            error["input"] = _shortened(error["input"])
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _shortened(value: object) -> object:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) <= ECHOED_INPUT_CHARS:
+        return value
+    return f"{text[:ECHOED_INPUT_CHARS]}... ({len(text):,} characters)"
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -58,8 +88,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     instrument_app(app)
+    install_guards(app, settings)
     install_error_pages(app)
     app.add_exception_handler(DataError, _unstorable_input)
+    app.add_exception_handler(OverflowError, _unstorable_input)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for router in ROUTERS:
         app.include_router(router)
     return app

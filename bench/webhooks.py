@@ -105,6 +105,8 @@ class Server:
             PITWALL_PUBLIC_URL=self.url,
             TWILIO_AUTH_TOKEN=TOKEN,
             PITWALL_SECRET_KEY="bench-secret-key-not-for-production-0123456789",
+            # As deploy/systemd/pitwall-web.service: proxy headers read, like the bare route.
+            FORWARDED_ALLOW_IPS="127.0.0.1",
             PYTHONPATH=str(ROOT),
         )
         if kind == "pitwall":

@@ -70,6 +70,8 @@ class LocalServer:
             lifespan="off",
             backlog=self._backlog,
             timeout_keep_alive=self._keep_alive,
+            # The app decides whom to believe about X-Forwarded-For, not uvicorn's default.
+            proxy_headers=False,
         )
         server = uvicorn.Server(config)
         self._server = server

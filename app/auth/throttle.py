@@ -7,10 +7,9 @@ count. Blocked attempts are not counted, so a guesser cannot keep a person locke
 past the window, and the lock applies to the guesser's IP only.
 
 The client IP is `request.client.host`. Behind Caddy or nginx that is the proxy's
-address unless uvicorn runs with proxy headers: `pitwall serve` does
-(proxy_headers=True) and trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS
-(uvicorn's variable, 127.0.0.1 by default; deploy/systemd/pitwall-web.service sets it).
-Then uvicorn puts the forwarded client there. Never trust X-Forwarded-For from anyone
+address unless FORWARDED_ALLOW_IPS names the proxy (deploy/systemd/pitwall-web.service
+sets 127.0.0.1): then the app (app/guards.py) puts the forwarded client there. Unset, it
+believes X-Forwarded-For from nobody, loopback included. Never trust it from anyone
 else: a guesser would pick a fresh "IP" for every try.
 
 Two processes checking at the same instant may each let one more try through; the

@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def client_ip(request: Request) -> str:
-    """The client's address; behind a proxy, uvicorn's proxy headers put the real one here."""
+    """The client's address; behind a proxy named in FORWARDED_ALLOW_IPS, the real one."""
     return request.client.host if request.client else "unknown"
 
 

@@ -210,8 +210,10 @@ def dial_finished(session: Session, *, form: Mapping[str, str], now: datetime) -
         return twiml.render(twiml.hangup())
     status = form.get("DialCallStatus", "")
     call.dial_status = status[:20] or None
-    if form.get("DialCallDuration", "").isdigit():
-        call.dial_duration_s = int(form["DialCallDuration"])
+    duration = form.get("DialCallDuration", "")
+    # Seconds of a call; anything longer than a few days is not one, and never a 500.
+    if duration.isdigit() and len(duration) <= 6:
+        call.dial_duration_s = int(duration)
     call.ended_at = call.ended_at or now
     if status not in MISSED:
         call.outcome = "answered" if status == "completed" else (status[:20] or call.outcome)

@@ -15,11 +15,16 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
+# Twilio's error codes have five digits; the columns are 32-bit INTEGER on both databases.
+MAX_ERROR_CODE = 2**31 - 1
+
+
 def _error_code(raw: str) -> int | None:
-    try:
-        return int(raw) if raw.strip() else None
-    except ValueError:
-        return None
+    """ErrorCode as a number; text, or a number no column can hold, is not a code."""
+    text = raw.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ERROR_CODE:
+        return int(text)
+    return None
 
 
 @router.post("/webhooks/twilio/status", include_in_schema=False)
@@ -38,11 +43,15 @@ async def message_status(request: Request, form: TwilioFormDep, database: Databa
     if not sid or not status:
         log.warning("status callback without MessageSid/MessageStatus: %s", sorted(form.fields))
         return Response(status_code=400, content="MessageSid and MessageStatus are required")
+    raw_code = form.get("ErrorCode").strip()
+    error_code = _error_code(raw_code)
+    error_message = form.get("ErrorMessage") or None
+    if raw_code and error_code is None:
+        # The status still counts; the odd code is kept as text, never a 500 or a lost update.
+        log.warning("status callback for %s: ErrorCode %r is no error code", sid, raw_code[:40])
+        error_message = error_message or f"ErrorCode {raw_code[:40]}"
     update = StatusUpdate(
-        sid=sid,
-        status=status.lower(),
-        error_code=_error_code(form.get("ErrorCode")),
-        error_message=form.get("ErrorMessage") or None,
+        sid=sid, status=status.lower(), error_code=error_code, error_message=error_message
     )
     outcome = await in_webhook_thread(request, _apply, database, update)
     if outcome == "unknown":

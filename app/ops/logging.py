@@ -5,7 +5,8 @@ filters that see every record, whichever library logged it:
 
 - `UnitOfWorkFilter` stamps the record with the ids of the unit of work running
   in this context (rooftop, RO, message), set by `log_unit_of_work`;
-- `RedactingFilter` masks phone numbers (+14155550142 -> +1415555****) and removes
+- `RedactingFilter` masks phone numbers (+14155550142 -> +1415555****, 4155550142 ->
+  415555****, +44 20 7946 0958 -> +44 20 7946 ****) and removes
   secrets (the Twilio auth token, DMS tokens and passwords, Authorization headers,
   the password in a database URL) from the message, the traceback and the fields.
 
@@ -43,10 +44,15 @@ _unit: ContextVar[dict[str, Any] | None] = ContextVar("pitwall_unit_of_work", de
 
 # --- masking and redaction ------------------------------------------------------
 
-# E.164 (optionally after "whatsapp:"): keep the country and area code, hide the last four.
-_E164 = re.compile(r"(?<![\w+])(\+\d{6,11})(\d{4})(?!\d)")
+# With a country code (after "whatsapp:" too): +14155550142, +44 20 7946 0958,
+# +1 (415) 555-0142. Keep the country and area code, hide the last four digits.
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){1,6}(?!\d)")
+_LAST_FOUR_DIGITS = re.compile(r"\d(?=(?:\D*\d){0,3}\D*$)")
 # North American numbers as people type them: (415) 555-0142, 415-555-0142, 415.555.0142.
 _NANP = re.compile(r"(?<![\w+])(\(?\d{3}\)?[ .-]?\d{3}[ .-])(\d{4})(?!\d)")
+# ...and as bare digits: 4155550142, 14155550142. An area code and an exchange never
+# start with 0 or 1, so Unix times (17...), amounts and RO numbers are left alone.
+_NANP_DIGITS = re.compile(r"(?<![\w+.$])(1?[2-9]\d{2}[2-9]\d{2})(\d{4})(?!\w|[.,]\d)")
 _SECRET_VALUE = r"[^\s&,;\"'}]+"
 _SECRET_PATTERNS = (
     # Authorization: Bearer abc / Basic abc (headers, reprs of header dicts)
@@ -68,8 +74,16 @@ _known_secrets: set[str] = set()
 
 def mask_phone_numbers(text: str) -> str:
     """Hide the last four digits of every phone number in `text`."""
-    text = _E164.sub(lambda m: m.group(1) + "****", text)
-    return _NANP.sub(lambda m: m.group(1) + "****", text)
+    text = _INTERNATIONAL.sub(_mask_international, text)
+    text = _NANP.sub(lambda m: m.group(1) + "****", text)
+    return _NANP_DIGITS.sub(lambda m: m.group(1) + "****", text)
+
+
+def _mask_international(match: re.Match[str]) -> str:
+    number = match.group(0)
+    if not 7 <= sum(c.isdigit() for c in number) <= 15:  # E.164 has at most 15 digits
+        return number
+    return _LAST_FOUR_DIGITS.sub("*", number)
 
 
 def redact(text: str) -> str:

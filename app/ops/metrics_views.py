@@ -76,11 +76,23 @@ def metrics(request: Request, settings: SettingsDep, database: DatabaseDep) -> R
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+# The label of every webhook request that matched no route: a label per raw path would
+# let anyone grow /metrics (and this process's memory) without bound.
+UNMATCHED = "unmatched"
+
+
+def route_label(scope: Scope) -> str:
+    """The route template the request matched (`/webhooks/twilio/status`), else UNMATCHED."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
 class WebhookTimer:
     """Times each webhook request (`pitwall_webhook_seconds{path=...}`), response sent included.
 
-    A plain ASGI middleware: `@app.middleware("http")` (BaseHTTPMiddleware) would wrap
-    every request, webhooks or not, in an extra task and a body stream.
+    Labelled by route template, never by the raw path. A plain ASGI middleware:
+    `@app.middleware("http")` (BaseHTTPMiddleware) would wrap every request, webhooks or
+    not, in an extra task and a body stream.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -95,7 +107,7 @@ class WebhookTimer:
         try:
             await self.app(scope, receive, send)
         finally:
-            observe_webhook(path, time.perf_counter() - started)
+            observe_webhook(route_label(scope), time.perf_counter() - started)
 
 
 def instrument_app(app: FastAPI) -> None:

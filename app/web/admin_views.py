@@ -3,6 +3,8 @@ message template preview, users and API tokens."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -48,12 +50,35 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 }
 
 
+# DMS credentials in the dealer file (token, client_secret, username, password, ...): the
+# admin page says whether one is set, never what it is.
+CREDENTIAL_WORDS = ("token", "secret", "password", "passwd", "user", "key", "auth", "private")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def shown_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A rooftop's settings as the admin page shows them: credentials as "(set)"."""
+    return {key: _shown(str(key), value) for key, value in config.items()}
+
+
+def _shown(key: str, value: Any) -> Any:
+    name = key.lower()
+    if any(word in name for word in CREDENTIAL_WORDS) and not name.endswith("_url"):
+        return "(set)" if value else "(not set)"
+    if isinstance(value, Mapping):
+        return shown_settings(value)
+    if isinstance(value, str):  # https://user:password@bridge.example
+        return _URL_CREDENTIALS.sub("***@", value)
+    return value
+
+
 def _admin_context(database: DatabaseDep, user: WebUser) -> dict[str, Any]:
     with database.transaction() as session:
         rooftops = queries.visible_rooftops(session, principal=user.principal)
         ids = [r.id for r in rooftops]
         return {
             "rooftops": rooftops,
+            "shown_settings": {r.id: shown_settings(r.config) for r in rooftops},
             "unmapped": list(
                 session.scalars(
                     select(UnmappedStatus)

@@ -120,3 +120,28 @@ def test_no_secret_and_no_full_number_in_any_log_line(
     assert WRONG_DMS_TOKEN not in text  # "token=" and Bearer values are cut even when unknown
     assert FULL_NUMBER.findall(text) == [], FULL_NUMBER.findall(text)[:5]
     assert "texting +1415555****" in text
+
+
+def test_numbers_without_plus_or_with_spaces_are_masked_but_other_numbers_kept(
+    captured: io.StringIO, shop: Shop, served_app: ServedApp, app_settings: Settings
+) -> None:
+    """Found by probing: 14155550142, 4155550142 and +44 20 7946 0958 were logged whole."""
+    path = "/webhooks/twilio/messages"
+    numbers = ("14155550142", "4155550142", "+44 20 7946 0958")
+    with httpx.Client(base_url=served_app.url) as client:
+        for n, number in enumerate(numbers):
+            # To a number no rooftop has: Pitwall logs it ("no rooftop has this number").
+            form = {"MessageSid": f"SM{n:032d}", "From": "+14155550142", "To": number, "Body": "hi"}
+            signature = compute_signature(
+                app_settings.twilio_auth_token, app_settings.public_url + path, form
+            )
+            answer = client.post(path, data=form, headers={SIGNATURE_HEADER: signature})
+            assert answer.status_code == 200
+    ordinary = "RO R1001 RO 7004211 for 41200 cents at 1764000000 (2026-11-22T15:02:00+00:00)"
+    logging.getLogger("tests").warning("control: %s", ordinary)
+    text = captured.getvalue()
+    for number in numbers:
+        assert number not in text, number
+    for masked in ("to 1415555****", "to 415555****", "to +44 20 7946 ****"):
+        assert masked in text, masked
+    assert f"control: {ordinary}" in text  # RO numbers, amounts and times are not phones

@@ -153,3 +153,17 @@ def test_the_voice_status_says_each_thing_once(twilio: Twilio, session: Session)
     approval = twiml(twilio.call(from_="+14155550143")).find("Say")
     assert approval is not None and approval.text is not None
     assert "It is for Front brake pads, $412.00" in approval.text
+
+
+def test_a_dial_duration_no_column_can_hold_still_gets_the_missed_call_followed_up(
+    twilio: Twilio, session: Session
+) -> None:
+    """Issue 27 point 7: a huge DialCallDuration answered 422 and lost the text-back."""
+    sid = new_sid("CA")
+    twilio.call(from_=SAM, sid=sid)
+    status = {"CallSid": sid, "DialCallStatus": "no-answer", "DialCallDuration": "9" * 30}
+    response = twilio.post("/webhooks/twilio/voice/dial-status", status)
+    assert response.status_code == 200
+    assert [m.kind for m in session.scalars(select(OutboundMessage))] == ["textback"]
+    call = session.scalars(select(Call)).one()
+    assert (call.outcome, call.dial_duration_s) == ("missed", None)

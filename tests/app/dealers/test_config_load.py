@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,6 +137,27 @@ def test_bad_quiet_hours_and_syntax_errors_are_named(tmp_path: Path) -> None:
         "rooftop[bayview-toyota].quiet_hours"
     )
     assert error_for(tmp_path, BASE + "\n[[rooftop\n").key == "(syntax)"
+
+
+def test_a_file_that_is_not_utf8_is_a_one_line_error_naming_the_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Found by probing: a Latin-1 file (an accented store name) printed a traceback."""
+    latin1 = tmp_path / "dealer.toml"
+    latin1.write_bytes(BASE.replace("Bayview Ford", "Bayview Peña Ford").encode("latin-1"))
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "config", "load", str(latin1)],
+        env={**os.environ, "PITWALL_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {latin1}: (file): is not UTF-8 text (byte 0xf1 at offset ")
+    assert line.endswith("save it as UTF-8")
 
 
 def test_an_error_in_the_second_rooftop_loads_nothing(database: Database, tmp_path: Path) -> None:

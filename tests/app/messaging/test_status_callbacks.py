@@ -166,3 +166,24 @@ def test_callbacks_that_beat_the_recording_of_their_send_are_held_then_applied(
     assert apply_held_statuses(shop.database, clock=lambda: later) == 0
     with shop.database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(EarlyStatus)) == 0
+
+
+def test_an_error_code_no_column_can_hold_is_kept_as_text_and_the_status_applied(
+    served_app: ServedApp, app_settings: Settings, shop: Shop
+) -> None:
+    """Found by probing: ErrorCode=2**64 answered 500 on SQLite (OverflowError) and 422 on
+    PostgreSQL, and the status was lost either way."""
+    codes = {"SM" + "1" * 32: str(2**64), "SM" + "2" * 32: "abc", "SM" + "3" * 32: "30003"}
+    for sid, code in codes.items():
+        form = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": code}
+        assert post_status(served_app, app_settings, form) == 200, code
+    with shop.database.sessions() as session:
+        held = {
+            row.provider_sid: (row.status, row.error_code, row.error_message)
+            for row in session.scalars(select(EarlyStatus))
+        }
+    assert held == {
+        "SM" + "1" * 32: ("undelivered", None, f"ErrorCode {2**64}"),
+        "SM" + "2" * 32: ("undelivered", None, "ErrorCode abc"),
+        "SM" + "3" * 32: ("undelivered", 30003, None),
+    }

@@ -33,6 +33,20 @@ def test_phone_numbers_are_masked() -> None:
     assert mask_phone_numbers("RO R1001 at 2026-11-22T15:02:00Z") == (
         "RO R1001 at 2026-11-22T15:02:00Z"
     )
+    assert mask_phone_numbers("from 14155550142") == "from 1415555****"
+    assert mask_phone_numbers("From=4155550142&To=x") == "From=415555****&To=x"
+    assert mask_phone_numbers("to +44 20 7946 0958.") == "to +44 20 7946 ****."
+    assert mask_phone_numbers("+1 (415) 555-0142") == "+1 (415) 555-****"
+
+
+def test_ordinary_numbers_are_not_taken_for_phones() -> None:
+    for text in (
+        "RO 7004211 and R1001, line 12",
+        "41200 cents, $4155550142, 4155550142.50, 2100000000 cents",
+        "at 1764000000 (1764000000123 ms) 2026-11-22T15:02:00+00:00, 20261122150200",
+        "sid SM4155550142aa, id_4155550142, took 12.5 ms, +3 days",
+    ):
+        assert mask_phone_numbers(text) == text
 
 
 @pytest.mark.parametrize(

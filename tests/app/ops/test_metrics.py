@@ -171,6 +171,24 @@ def test_webhook_latency_is_timed_per_path(
     assert count(after) == count(before) + 1
 
 
+def test_webhook_timings_are_labelled_by_route_so_unknown_paths_cannot_grow_metrics(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by probing: 2,000 requests to /webhooks/x<N> added 28,000 lines for good."""
+    monkeypatch.delenv("PITWALL_METRICS_TOKEN", raising=False)
+    app = create_app(settings, database=database)
+    with TestClient(app, client=("127.0.0.1", 4000)) as client:
+        client.post("/webhooks/x-warm-up")
+        before = client.get("/metrics").text
+        for n in range(2_000):
+            assert client.post(f"/webhooks/x{n}").status_code == 404
+        after = client.get("/metrics").text
+    assert "/webhooks/x" not in after
+    assert len(after.splitlines()) == len(before.splitlines())
+    unmatched = value(after, "pitwall_webhook_seconds_count", path="unmatched")
+    assert unmatched == value(before, "pitwall_webhook_seconds_count", path="unmatched") + 2_000
+
+
 def test_an_unreadable_database_still_answers_with_database_up_0(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
