@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,11 @@ from app.config import RooftopConfig
 from app.db import Base, UTCDateTime, utcnow
 
 
+def new_holdout_key() -> str:
+    """A fresh random key for a group's holdout draw (256 bits, hex)."""
+    return secrets.token_hex(32)
+
+
 class DealerGroup(Base):
     __tablename__ = "dealer_group"
 
@@ -22,6 +28,9 @@ class DealerGroup(Base):
     default_region: Mapped[str] = mapped_column(String(2), default="US")
     recovery_window_days: Mapped[int] = mapped_column(Integer, default=365)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Keys the follow-up holdout draw (app/followups/holdout.py): without it nobody can tell
+    # in advance which RO will be held out. Never shown; a NULL is filled on first use.
+    holdout_key: Mapped[str | None] = mapped_column(String(64), default=new_holdout_key)
 
     rooftops: Mapped[list[Rooftop]] = relationship(back_populates="group", order_by="Rooftop.id")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -26,6 +26,11 @@ class FollowupPlan(Base):
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Drawn once when the plan is made (app/followups/holdout.py), never changed: a held-out
+    # plan sends nothing and is the control group the recovery report compares against.
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The rooftop's followup_holdout_percent when the plan was drawn; 0 = no draw was made.
+    holdout_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FollowupLine(Base):

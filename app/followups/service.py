@@ -5,7 +5,9 @@ one touch per day in the rooftop's `followup_days`, counted on the rooftop's wal
 clock from the close (10:00 stays 10:00 across a daylight-saving change). Touches
 are queued by `queue_due_touches`; consent, quiet hours and the daily cap are the
 dispatcher's, at send time. A plan stops when all its work is approved or done,
-when the customer says no or STOP, or when its last touch has gone.
+when the customer says no or STOP, or when its last touch has gone. A plan drawn
+into the holdout (app/followups/holdout.py) goes through all of this too, except
+that each touch is canceled where its message would be queued.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.customers.models import Customer
 from app.customers.service import current_consent
 from app.db import is_postgres
 from app.dealers.models import Rooftop
+from app.followups.holdout import HELD_OUT, assign
 from app.followups.messages import first_name, money, render, store_phone, textable_phone
 from app.followups.models import FollowupLine, FollowupPlan, FollowupTouch, Recovery
 from app.followups.recovery import (
@@ -76,6 +79,7 @@ def create_plan(
         closed_at=closed_at,
         created_at=at,
     )
+    assign(session, plan=plan, rooftop=rooftop, ro_number=ro.ro_number)
     session.add(plan)
     session.flush()
     local_close = closed_at.astimezone(rooftop.settings.zone)
@@ -275,6 +279,10 @@ def _queue_touch(
     if current_consent(session, phone_id=phone.id, channel="sms", purpose="marketing") is False:
         # STOP (or a revoked DMS flag) ends the cadence; unknown consent is the dispatcher's call.
         stop_plan(session, plan=plan, reason="marketing consent revoked", at=now)
+        return 0
+    if plan.holdout:
+        # Everything above (stops, consent, phone) runs as for a followed plan; only this differs.
+        _cancel(touch, HELD_OUT)
         return 0
     ro = session.get_one(RepairOrder, plan.repair_order_id)
     customer = session.get(Customer, plan.customer_id) if plan.customer_id else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -49,6 +50,50 @@ class RecoveryLine(BaseModel):
         None, description="what the later RO charged (informational; not summed)"
     )
     customer_replied: bool | None = None
+    holdout: bool | None = Field(
+        None, description="true: the plan was held out (sent nothing); null: no plan"
+    )
+    holdout_percent: int | None = Field(
+        None, description="the rooftop's holdout percent when the plan was drawn; 0 = no draw"
+    )
+
+
+class GroupTotals(BaseModel):
+    """Declined lines of followed, or of held-out, plans that were drawn, and what came back."""
+
+    plans: int = 0
+    lines: int = 0
+    declined_cents: int = 0
+    recovered_lines: int = 0
+    recovered_cents: int = 0
+
+
+class Incremental(BaseModel):
+    """What the follow-ups won beyond what came back from held-out plans, with 95% intervals."""
+
+    rate: float = Field(description="share of declined dollars recovered, followed minus held out")
+    ci95: tuple[float, float] = Field(description="bootstrap 95% interval of `rate`")
+    cents: int = Field(description="rate x the followed plans' declined cents")
+    cents_ci95: tuple[int, int] = Field(description="ci95 x the followed plans' declined cents")
+    line_rate: float = Field(
+        description="share of declined lines recovered, followed minus held out"
+    )
+    line_ci95: tuple[float, float] = Field(description="Newcombe (Wilson score) 95% interval")
+    lines: int = Field(description="followed declined lines the dollars are over")
+    method: str
+
+
+class HoldoutComparison(BaseModel):
+    """Followed against held-out plans for one rooftop (or `all`)."""
+
+    key: str
+    holdout_percent: int | None = Field(description="the percent in force now (null for all)")
+    followed: GroupTotals
+    holdout: GroupTotals
+    incremental: Incremental | None = Field(
+        description="null: not enough data yet (see `not_enough_data`)"
+    )
+    not_enough_data: str | None = None
 
 
 class DeclinedRecoveryReport(BaseModel):
@@ -66,3 +111,20 @@ class DeclinedRecoveryReport(BaseModel):
     since: date
     recovery_window_days: int
     definitions: dict[str, str]
+    # Present only when a rooftop in scope holds plans out (DESIGN.md): left out of the JSON
+    # when none does, so a report without a holdout reads as it always did.
+    followed: GroupTotals | None = None
+    holdout: GroupTotals | None = None
+    incremental: Incremental | None = None
+    not_enough_data: str | None = None
+    holdout_by_rooftop: list[HoldoutComparison] | None = None
+
+
+HOLDOUT_KEYS = frozenset(
+    {"followed", "holdout", "incremental", "not_enough_data", "holdout_by_rooftop"}
+)
+
+
+def report_json(report: DeclinedRecoveryReport) -> dict[str, Any]:
+    """The API's JSON: the holdout keys appear only when a rooftop in scope holds plans out."""
+    return report.model_dump(mode="json", exclude=None if report.followed else set(HOLDOUT_KEYS))

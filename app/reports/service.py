@@ -18,10 +18,8 @@ of these per-line columns, so they add up exactly.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
@@ -34,6 +32,8 @@ from app.followups.models import FollowupLine, FollowupTouch, Recovery
 from app.followups.recovery import SENT_STATES
 from app.messaging.models import OutboundMessage
 from app.repair_orders.models import RepairOrder, RoLine
+from app.reports.holdout import DEFINITIONS as HOLDOUT_DEFINITIONS
+from app.reports.holdout import holdout_fields, plan_draws
 from app.reports.schemas import Breakdown, DeclinedRecoveryReport, RecoveryLine
 
 DEFAULT_SINCE_DAYS = 90
@@ -144,6 +144,7 @@ def declined_recovery(
     recoveries = _recoveries(session, line_ids)
     plans = _plans(session, line_ids)
     sent = _last_sent_touch(session, sorted(set(plans.values())))
+    draws = plan_draws(session, sorted(set(plans.values())))
     slugs = {r.id: r.slug for r in group.rooftops}
     by_id = {r.id: r for r in rooftops}
     lines: list[RecoveryLine] = []
@@ -184,10 +185,13 @@ def declined_recovery(
                 recovering_ro_number=recovering_ro.ro_number if found else None,
                 recovering_amount_cents=recovering_line.amount_cents if found else None,
                 customer_replied=recovery.customer_replied if found else None,
+                holdout=draws[plan_id][0] if plan_id is not None else None,
+                holdout_percent=draws[plan_id][1] if plan_id is not None else None,
             )
         )
     total = _breakdown(lines, lambda _: "all")
     totals = total[0] if total else Breakdown(key="all")
+    holdout = holdout_fields(lines, rooftops)
     return DeclinedRecoveryReport(
         declined_cents=totals.declined_cents,
         followed_up_cents=totals.followed_up_cents,
@@ -202,7 +206,8 @@ def declined_recovery(
         rooftops=[r.slug for r in rooftops],
         since=since,
         recovery_window_days=group.recovery_window_days,
-        definitions=DEFINITIONS,
+        definitions=DEFINITIONS | (HOLDOUT_DEFINITIONS if holdout else {}),
+        **holdout,
     )
 
 
@@ -221,12 +226,12 @@ def _breakdown(lines: list[RecoveryLine], key: Callable[[RecoveryLine], str]) ->
 CSV_COLUMNS = tuple(RecoveryLine.model_fields)
 
 
-def report_csv(report: DeclinedRecoveryReport) -> str:
-    """The report's lines as CSV (one row per declined line), for a spreadsheet."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+def report_rows(report: DeclinedRecoveryReport) -> Iterator[list[object]]:
+    """The report's lines as CSV rows (one per declined line, in CSV_COLUMNS order).
+
+    Op codes, descriptions and names come from the DMS: write them with
+    app.web.export.csv_response, which keeps "=HYPERLINK(...)" text in a spreadsheet.
+    """
     for line in report.lines:
         row = line.model_dump(mode="json")
-        writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
-    return out.getvalue()
+        yield [row[column] for column in CSV_COLUMNS]

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app.auth.deps import ApiPrincipalDep
@@ -13,8 +14,9 @@ from app.auth.service import Principal
 from app.db import utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from app.deps import DatabaseDep
-from app.reports.schemas import DeclinedRecoveryReport
-from app.reports.service import declined_recovery, default_since, report_csv
+from app.reports.schemas import DeclinedRecoveryReport, report_json
+from app.reports.service import CSV_COLUMNS, declined_recovery, default_since, report_rows
+from app.web.export import csv_response
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -59,11 +61,15 @@ def declined_recovery_report(
     since: SinceQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: one row per line")] = "json",
 ) -> DeclinedRecoveryReport | Response:
-    """Dollars declined, followed up, recovered, and recovered after a follow-up."""
+    """Dollars declined, followed up, recovered, and recovered after a follow-up.
+
+    With a holdout in scope, also the followed and held-out groups and the incremental
+    recovery with its 95% intervals (`incremental` is null while there is too little data).
+    """
     report = _report(database, principal, rooftop, since)
     if format == "csv":
         return _csv(report)
-    return report
+    return JSONResponse(report_json(report))
 
 
 @router.get("/declined-recovery.csv", response_class=Response)
@@ -78,8 +84,4 @@ def declined_recovery_csv(
 
 
 def _csv(report: DeclinedRecoveryReport) -> Response:
-    return Response(
-        report_csv(report),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="declined-recovery.csv"'},
-    )
+    return csv_response("declined-recovery.csv", CSV_COLUMNS, report_rows(report))

@@ -14,15 +14,23 @@ from app.auth.deps import WebUser, WebUserDep, require_role
 from app.db import utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from app.deps import DatabaseDep
-from app.reports.service import declined_recovery, report_csv
+from app.reports.service import CSV_COLUMNS, declined_recovery, report_rows
 from app.web import queries, report_queries
 from app.web.charts import bar_chart
 from app.web.export import csv_response
+from app.web.holdout_report import HOLDOUT_COLUMNS, holdout_chart, holdout_rows
 from app.web.templating import not_found, render
 
 router = APIRouter(include_in_schema=False)
 PERIODS = (7, 30, 90, 365)
-CSV_NAMES = ("declined-recovery", "recovery-by-touch", "deflections", "missed-calls", "delivery")
+CSV_NAMES = (
+    "declined-recovery",
+    "recovery-by-touch",
+    "followup-holdout",
+    "deflections",
+    "missed-calls",
+    "delivery",
+)
 
 
 def _scope(
@@ -93,6 +101,7 @@ def reports(
             ],
             unit="",
         ),
+        "holdout": holdout_chart(recovery),  # None: no rooftop in scope holds plans out
         "deflections": bar_chart(
             chart_id="chart-deflections",
             title="Status calls answered by Pitwall, per day",
@@ -140,11 +149,7 @@ def report_download(
     filename = f"pitwall-{name}-{days}d.csv"
     if name == "declined-recovery":
         # Same columns as the API's CSV: one row per declined line.
-        return Response(
-            report_csv(figures["recovery"]),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return csv_response(filename, CSV_COLUMNS, report_rows(figures["recovery"]))
     header, rows = _TABLES[name](figures)
     return csv_response(filename, header, rows)
 
@@ -190,7 +195,12 @@ def _touch_table(figures: dict[str, Any]) -> Table:
     return header, rows
 
 
+def _holdout_table(figures: dict[str, Any]) -> Table:
+    return HOLDOUT_COLUMNS, holdout_rows(figures["recovery"])
+
+
 _TABLES: dict[str, Callable[[dict[str, Any]], Table]] = {
+    "followup-holdout": _holdout_table,
     "deflections": _deflections_table,
     "missed-calls": _missed_table,
     "delivery": _delivery_table,

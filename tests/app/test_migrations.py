@@ -71,3 +71,54 @@ def test_a_populated_database_upgrades_from_the_first_release_to_head(database_u
     assert tuple(customer) == ("Sam", "en", None)
     assert tuple(message) == ("is my car ready?", "status_question", None, None, None)
     assert approvals == 0
+
+
+def test_plans_and_groups_from_before_the_holdout_upgrade_without_a_draw(
+    database_url: str,
+) -> None:
+    """0003: older plans read as followed with no draw (percent 0); every group gets its own key."""
+    downgrade(database_url, "base")
+    upgrade(database_url, "0002")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        for group_id, name in ((1, "Bayview"), (2, "Harbor")):
+            conn.execute(
+                text(
+                    "INSERT INTO dealer_group (id, name, default_region, recovery_window_days,"
+                    " created_at) VALUES (:id, :name, 'US', 365, CURRENT_TIMESTAMP)"
+                ),
+                {"id": group_id, "name": name},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO rooftop (id, group_id, slug, name, timezone, dms_kind, active, config,"
+                " updated_at) VALUES (5, 1, 'bayview-toyota', 'Bayview Toyota',"
+                " 'America/Los_Angeles', 'simulator', true, '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO repair_order (id, rooftop_id, ro_number, raw_status, stage, opened_at,"
+                " content_hash, missing_polls, created_at, updated_at) VALUES (9, 5, 'R1001',"
+                " 'CLOSED', 'closed', CURRENT_TIMESTAMP, 'h', 0, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO followup_plan (id, repair_order_id, rooftop_id, state, closed_at,"
+                " created_at) VALUES (4, 9, 5, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(database_url, "head")
+    with engine.connect() as conn:
+        plan = conn.execute(
+            text("SELECT state, holdout, holdout_percent FROM followup_plan WHERE id = 4")
+        ).one()
+        keys = list(
+            conn.execute(text("SELECT holdout_key FROM dealer_group ORDER BY id")).scalars()
+        )
+    engine.dispose()
+    assert (plan.state, bool(plan.holdout), plan.holdout_percent) == ("active", False, 0)
+    assert all(len(key) == 64 and int(key, 16) >= 0 for key in keys)
+    assert len(set(keys)) == 2

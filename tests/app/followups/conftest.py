@@ -25,6 +25,7 @@ sms_from = "+14155550100"
 service_desk = "+14155550199"
 quiet_hours = "21:00-08:00"
 followup_days = [3, 10, 30]
+followup_holdout_percent = 0  # every plan followed up; tests/app/followups/test_holdout.py draws
 promise_margin_minutes = 30
 [rooftop.dms]
 kind = "simulator"
@@ -36,6 +37,7 @@ name = "Bayview Ford"
 timezone = "America/Los_Angeles"
 sms_from = "+14155550200"
 followup_days = [0, 10, 30]
+followup_holdout_percent = 0
 [rooftop.dms]
 kind = "simulator"
 seed = 2
@@ -46,6 +48,7 @@ name = "Harbor Honda"
 timezone = "America/New_York"
 sms_from = "+12125550300"
 followup_days = [0, 3]
+followup_holdout_percent = 0
 promise_margin_minutes = 45
 [rooftop.stage_alert_minutes]
 awaiting_parts = 240

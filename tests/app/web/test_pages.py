@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ from app.auth.models import ApiToken, User
 from app.conversations.models import InboundMessage, Task
 from app.customers.models import Consent, CustomerPhone
 from app.db import utcnow
+from app.dealers.models import Rooftop
 from app.deps import Database
 from app.messaging.models import OutboundMessage
 from app.repair_orders.models import RepairOrder, RoLine
@@ -168,14 +171,14 @@ def test_every_chart_has_a_csv(world: World, served: ServedApp) -> None:
     with logged_in(served, "admin@bayview.example") as client:
         page = client.get("/reports?rooftop=bayview-ford&days=7").text
         links = re.findall(r'href="(/reports/[a-z-]+\.csv\?[^"]+)"', page)
-        assert len(links) == 5
+        assert len(links) == 6  # the sample holds plans out: followed against held out too
         for link in links:
             response = client.get(link.replace("&amp;", "&"))
             assert response.status_code == 200, link
             assert response.headers["content-disposition"].startswith("attachment")
         assert client.get("/reports?rooftop=harbor-honda").status_code == 404
         assert client.get("/reports?days=3").status_code == 422
-    assert page.count("<svg") == 3 and 'role="img"' in page
+    assert page.count("<svg") == 4 and 'role="img"' in page
 
 
 def test_admin_adds_a_user_and_a_token(world: World, served: ServedApp, database: Database) -> None:
@@ -242,3 +245,89 @@ def test_charts_and_csv_escape_what_comes_from_outside() -> None:
     assert "<b>" not in svg and "&lt;x&gt;" in svg
     body = csv_response("x.csv", ["op"], [['=HYPERLINK("http://e")'], ["ok"]]).body
     assert b"'=HYPERLINK" in body
+
+
+def test_declined_recovery_csv_keeps_dms_formulas_as_text(
+    world: World, served: ServedApp, database: Database
+) -> None:
+    """Found by probing: op codes and descriptions from the DMS went into the CSV raw."""
+    hostile = {
+        "=1+1": '=HYPERLINK("http://evil.example","brakes")',
+        "+SUM(A1)": "-2+3",
+        "@CMD": "\t=1",
+    }
+    with database.transaction() as session:
+        ro = session.get_one(RepairOrder, world.ro["bayview-toyota"])
+        ro.advisor_name = "=Dana"
+        for n, (op_code, description) in enumerate(hostile.items()):
+            session.add(
+                RoLine(
+                    repair_order_id=ro.id,
+                    line_code=str(n),
+                    op_code=op_code,
+                    description=description,
+                    amount_cents=100,
+                    status="declined",
+                )
+            )
+    bearer = {"Authorization": f"Bearer {world.admin_token}"}
+    with logged_in(served, "director@bayview.example") as client:
+        answers = [
+            client.get("/reports/declined-recovery.csv?days=30"),
+            httpx.get(f"{served.url}/api/v1/reports/declined-recovery.csv", headers=bearer),
+            httpx.get(f"{served.url}/api/v1/reports/declined-recovery?format=csv", headers=bearer),
+        ]
+    for answer in answers:
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        assert len(rows) == 3
+        cells = [cell for row in rows for cell in (row["op_code"], row["description"])]
+        assert sorted(cells) == sorted("'" + c for c in (*hostile, *hostile.values()))
+        assert {row["advisor"] for row in rows} == {"'=Dana"}
+        assert {row["declined_cents"] for row in rows} == {"100"}
+
+
+def test_admin_page_shows_that_dms_credentials_are_set_never_their_values(
+    world: World, served: ServedApp, database: Database
+) -> None:
+    """Found by probing: the admin page printed each rooftop's whole [rooftop.dms] table."""
+    secrets = {
+        "bayview-toyota": {
+            "kind": "cdk",
+            "base_url": "https://api.cdk.example",
+            "token_url": "https://auth.cdk.example/oauth/token",
+            "client_id": "pitwall-bayview",
+            "client_secret": "cdk-client-secret-7f3a",
+            "token": "bridge-token-19ce",
+        },
+        "bayview-ford": {
+            "kind": "dealertrack",
+            "base_url": "https://svc-user:url-password-55e1@dt.example/api",
+            "dealer_id": "D-9",
+            "username": "bayview-service-login",
+            "password": "dt-password-0b2d",
+            "secret_key": "dt-secret-key-a4c8",
+        },
+    }
+    with database.transaction() as session:
+        for rooftop_id, slug in (
+            (world.toyota_id, "bayview-toyota"),
+            (world.ford_id, "bayview-ford"),
+        ):
+            rooftop = session.get_one(Rooftop, rooftop_id)
+            rooftop.config = {**rooftop.config, "dms": secrets[slug]}
+    with logged_in(served, "admin@bayview.example") as client:
+        page = client.get("/admin").text
+    for value in (
+        "cdk-client-secret-7f3a",
+        "bridge-token-19ce",
+        "bayview-service-login",
+        "dt-password-0b2d",
+        "dt-secret-key-a4c8",
+        "url-password-55e1",
+    ):
+        assert value not in page, value
+    assert page.count("(set)") == 5
+    # What is not a credential still shows, so the admin can check the file was loaded.
+    for shown in ("https://api.cdk.example", "https://auth.cdk.example/oauth/token", "D-9"):
+        assert shown in page, shown
