@@ -39,7 +39,7 @@ Stage = Literal[
     "canceled",
 ]
 STAGES: tuple[Stage, ...] = get_args(Stage)
-DmsKind = Literal["rest", "cdk", "tekion", "dealertrack", "csv", "simulator"]
+DmsKind = Literal["rest", "cdk", "tekion", "dealertrack", "star", "csv", "simulator"]
 Language = Literal["en", "es", "fr"]
 
 DEMO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(
         "text", validation_alias=AliasChoices("PITWALL_LOG_FORMAT")
+    )
+    # uvicorn's variable, read by the app itself: unset, X-Forwarded-For is believed from
+    # nobody (loopback included); "127.0.0.1" behind a proxy on this host.
+    forwarded_allow_ips: str | None = Field(
+        None, validation_alias=AliasChoices("FORWARDED_ALLOW_IPS")
     )
 
     @field_validator("public_url", "twilio_api_url")
@@ -199,6 +204,8 @@ class RooftopConfig(_Strict):
     service_desk: str | None = None
     quiet_hours: str = "21:00-08:00"
     followup_days: list[int] = Field(default_factory=lambda: [3, 10, 30])
+    # Share of declined-work plans drawn into a no-follow-up control group (0 turns it off).
+    followup_holdout_percent: int = Field(10, ge=0, le=50, strict=True)
     language: Language = "en"
     shadow: bool = False
     daily_cap: int = Field(3, ge=1, le=50)
@@ -340,6 +347,13 @@ def load_dealer_config(path: Path) -> DealerConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, "(file)", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source,
+            "(file)",
+            f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8",
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -27,7 +27,7 @@ from app.migrate import schema_status
 from app.ops.doctor_twilio import WebhookUrls, check_numbers, check_twilio_account
 from app.ops.findings import Finding
 from integrations.dms.base import DmsAdapter, DmsAuthError
-from integrations.dms.registry import validate_settings
+from integrations.dms.registry import CHECK_HINTS, validate_settings
 from integrations.twilio.base import MessageGateway
 from integrations.twilio.numbers import PhoneNumberDirectory
 
@@ -211,7 +211,7 @@ def check_dms(rooftops: list[Rooftop], adapters: Callable[[Rooftop], DmsAdapter]
                     rooftop.slug,
                     "problem",
                     f"{kind} refused the credentials: {exc.detail}",
-                    "fix the token / client secret / password under [rooftop.dms] and reload",
+                    f"{CHECK_HINTS.get(kind, 'fix [rooftop.dms]')}; then reload the dealer file",
                 )
             )
         except Exception as exc:  # the doctor reports every failure, it never crashes on one
@@ -221,7 +221,8 @@ def check_dms(rooftops: list[Rooftop], adapters: Callable[[Rooftop], DmsAdapter]
                     rooftop.slug,
                     "problem",
                     _first_line(exc),
-                    "check [rooftop.dms] base_url and that the DMS is reachable from this host",
+                    "check [rooftop.dms] base_url and that the DMS is reachable from this host; "
+                    + CHECK_HINTS.get(kind, ""),
                 )
             )
         else:

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.dealers.models import Rooftop
 from app.repair_orders.models import DmsPollState
-
-_SECRET_KEYS = ("token", "client_secret", "password", "client_id", "username")
+from integrations.dms.registry import CREDENTIAL_SETTINGS
 
 
 def record_health(
@@ -56,7 +55,7 @@ def redact(message: str, rooftop: Rooftop) -> str:
         settings = rooftop.settings.dms.adapter_settings()
     except Exception:
         settings = {}
-    for key in _SECRET_KEYS:
+    for key in sorted(CREDENTIAL_SETTINGS):
         value = settings.get(key)
         if isinstance(value, str) and len(value) >= 4:
             message = message.replace(value, "***")

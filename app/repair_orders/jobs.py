@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.deps import Database
+from app.ops.logging import register_secrets
 from app.repair_orders.changes import ChangeHook
 from app.repair_orders.poller import (
     AdapterFactory,
@@ -28,7 +29,7 @@ from app.repair_orders.poller import (
     poll_rooftop,
 )
 from integrations.dms.base import DmsAdapter
-from integrations.dms.registry import build_adapter
+from integrations.dms.registry import CREDENTIAL_SETTINGS, build_adapter
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,16 @@ class AdapterCache:
             cached = self._adapters.get(rooftop.id)
             if cached is not None and cached[0] == key:
                 return cached[1]
+            settings = dms.adapter_settings()
+            # Credentials from the dealer file are kept out of every log line from now on.
+            register_secrets(
+                value
+                for name, value in settings.items()
+                if name in CREDENTIAL_SETTINGS and isinstance(value, str)
+            )
             adapter = build_adapter(
                 dms.kind,
-                dms.adapter_settings(),
+                settings,
                 rooftop_slug=rooftop.slug,
                 timezone=rooftop.timezone,
                 clock=self._clock,

@@ -14,9 +14,11 @@ A broken record is quarantined and the page goes on; a broken page is rolled bac
 a broken rooftop is recorded in its health and never raised, so the others go on.
 
 The cursor is the highest `updated_at` of committed pages and never moves back.
-It assumes the DMS pages in `updated_at` order, as the bridge, simulator and the
-vendor adapters do; the overlap re-read covers ties and clock drift, and the
-content hash makes the re-read free.
+It assumes the DMS pages in `updated_at` order, as the bridge and the simulator do;
+the overlap re-read covers ties and clock drift, and the content hash makes the
+re-read free. A vendor adapter that reads a time window instead (CDK, Tekion,
+Dealertrack) marks its last page with the window's end (`DmsPage.watermark`), and
+the cursor moves there once that page is committed.
 """
 
 from __future__ import annotations
@@ -424,7 +426,7 @@ class _PageJob:
                 for raw, reason in failures:
                     counts["quarantined"] += 1
                     quarantine(session, rooftop_id=rooftop.id, raw=raw, reason=reason[:2000], at=at)
-            cursor = self._moved_cursor(records)
+            cursor = self._moved_cursor(records, read.page.watermark)
             if cursor is not None:
                 _advance_cursor(session, rooftop.id, cursor)
         if cursor is not None:
@@ -433,11 +435,16 @@ class _PageJob:
         return counts
 
     def _moved_cursor(
-        self, records: Sequence[tuple[RawRecord, RepairOrderRecord]]
+        self,
+        records: Sequence[tuple[RawRecord, RepairOrderRecord]],
+        watermark: datetime | None = None,
     ) -> datetime | None:
-        """Where the page moves the cursor (its records' latest `updated_at`), or None
-        when it stays where it is."""
+        """Where the page moves the cursor (its records' latest `updated_at`, or the
+        page's watermark when later: the DMS said it was read up to there), or None when
+        it stays where it is."""
         seen = max((r.updated_at for _, r in records if r.updated_at is not None), default=None)
+        if watermark is not None and (seen is None or watermark > seen):
+            seen = watermark
         if seen is None or (self.cursor is not None and seen <= self.cursor):
             return None
         return seen

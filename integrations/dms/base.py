@@ -165,10 +165,18 @@ class RawRecord:
 
 @dataclass(slots=True)
 class DmsPage:
-    """A batch of raw records; the poller calls ``ack()`` once it has committed them."""
+    """A batch of raw records; the poller calls ``ack()`` once it has committed them.
+
+    ``watermark`` (on the last page of a read, never earlier) says the DMS has been read
+    up to that instant: every change before it is in this page or an earlier one. The
+    poller moves its cursor there once the page is committed, so a vendor whose records
+    carry no modification time (Fortellis) or a quiet window with no changes at all still
+    moves the cursor, and the next read asks only for what changed since.
+    """
 
     records: list[RawRecord]
     ack: Callable[[], None] | None = field(default=None)
+    watermark: datetime | None = None
 
 
 class MalformedRecord(Exception):
@@ -208,9 +216,11 @@ class DmsUnavailable(DmsError):
 class DmsAdapter(Protocol):
     """What the poller needs from any DMS.
 
-    ``snapshot`` is True when ``fetch_changed`` always returns the full set of
-    open ROs (the DMS has no updated-since); the poller then diffs by content
-    hash and asks ``fetch_one`` about ROs that vanished from the snapshot.
+    ``snapshot`` is True when the last ``fetch_changed`` returned the full set of
+    open ROs; the poller reads it after the last page, then diffs by content hash
+    and asks ``fetch_one`` about ROs that vanished from the snapshot. An adapter
+    that reads changes most polls and the full set now and then (Dealertrack) sets
+    it per read.
     """
 
     kind: str

@@ -8,6 +8,7 @@ Retry-After). Anything longer is the poller's business: the next poll.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from integrations.dms.base import DmsAuthError, DmsError, DmsUnavailable
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_SOAP_FAULT = re.compile(
+    r"<faultcode>(?P<code>[^<]*)</faultcode>\s*<faultstring>(?P<reason>[^<]*)</faultstring>"
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ def brief(response: httpx.Response, limit: int = 120) -> str:
         data = response.json()
     except ValueError:
         data = None
+    fault = _SOAP_FAULT.search(response.text)
+    if fault is not None:  # a SOAP fault: its code and reason, not the envelope
+        return f"{response.status_code} {fault['code']} {fault['reason'].strip()}"[:200]
     # OAuth2 and most JSON APIs put the useful word in "error"; show that, not the JSON.
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         body = data["error"]

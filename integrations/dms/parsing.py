@@ -7,12 +7,13 @@ so a quarantined record tells the operator exactly what to fix in the DMS.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from integrations.dms.base import DmsPhone, MalformedRecord
+from integrations.dms.base import DmsPhone, LineStatus, MalformedRecord
 
 # Thousands separators only in proper groups, so "12,34.5" is refused rather than guessed.
 _MONEY = re.compile(r"^(-)?\$?((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?$")
@@ -269,3 +270,67 @@ def sequence(value: Any, field: str) -> list[Any]:
 def utc_z(moment: datetime) -> str:
     """Format an aware datetime as ISO 8601 UTC with a Z, as the bridge contract wants."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y")
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H%M")
+
+
+def local_date_time(day: Any, clock_time: Any, field: str, zone: tzinfo) -> datetime | None:
+    """A date and a wall-clock time the DMS wrote separately, in the rooftop's zone, to UTC.
+
+    Vendors whose date format is not published (Fortellis) are read tolerantly:
+    ``2026-11-22``, ``20261122`` or ``11/22/2026``; ``16:30``, ``16:30:00``, ``1630`` or
+    ``930`` (09:30). A full ISO 8601 time in the date field is taken as it is when no
+    separate time is given, else only its date is. None when either part is blank: a
+    date alone is no promise time, and inventing one would send false delay texts.
+    """
+    day_text = text(day, field)
+    if day_text is None:
+        return None
+    time_text = text(clock_time, field)
+    if "T" in day_text:
+        if time_text is None:
+            return iso_time(day_text, field, local=zone)
+        day_text = day_text.split("T", 1)[0]  # a date written as a midnight timestamp
+    if time_text is None:
+        return None
+    if time_text.isdigit() and len(time_text) < 4:
+        time_text = time_text.zfill(4)  # "639" is 06:39 (OpenTrack TimeIn)
+    for date_format in _DATE_FORMATS:
+        for time_format in _TIME_FORMATS:
+            try:
+                naive = datetime.strptime(f"{day_text} {time_text}", f"{date_format} {time_format}")
+            except ValueError:
+                continue
+            return naive.replace(tzinfo=zone).astimezone(UTC)
+    raise MalformedRecord(f"{field}: not a date and time: {day_text!r} {time_text!r}")
+
+
+def local_date(day: Any, field: str, zone: tzinfo) -> datetime | None:
+    """A date with no time (a close date), as the start of that day in the rooftop's zone."""
+    day_text = text(day, field)
+    if day_text is None or day_text == "0":
+        return None
+    if "T" in day_text:
+        return iso_time(day_text, field, local=zone)
+    for date_format in _DATE_FORMATS:
+        try:
+            naive = datetime.strptime(day_text, date_format)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=zone).astimezone(UTC)
+    raise MalformedRecord(f"{field}: not a date: {day_text!r}")
+
+
+def line_status(code: Any, mapping: Mapping[str, LineStatus], field: str) -> LineStatus:
+    """A vendor's line status code through the rooftop's ``line_status_map``.
+
+    No vendor source says what its line codes mean for approval, so the map is the
+    dealer's. A code it does not name (blank included) reads as ``approved``: a line
+    on the repair order is work the customer agreed to unless the map says otherwise.
+    Reading it as ``pending`` instead would make every line of a closed RO declined
+    (pending at close counts as declined) and send follow-ups about work that was done.
+    """
+    cleaned = (text(code, field) or "").upper()
+    return mapping.get(cleaned, "approved")

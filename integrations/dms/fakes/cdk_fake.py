@@ -1,13 +1,21 @@
-"""A fake of CDK's Fortellis Service Repair Order API; the wire format is in ``cdk.py``.
+"""A fake of Fortellis' CDK Drive Service Repair Order API v1, in its sourced shapes.
 
-Routes: ``POST /oauth2/token``, ``GET /repair-orders/v1/open``,
-``/open/delta?startDate=&endDate=``, ``/operations/{id}``,
-``/operations/{id}/result``, ``/{roNumber}``. Paging is ``?page=N`` (1-based)
-with ``links: [{rel: next}]``. Records are stored in CDK's own shape in
-``records`` (roNumber -> record) and must carry ``lastModifiedDate``.
+The wire format and its sources are in ``integrations/dms/cdk/adapter.py``. Routes
+(under ``BASE_PATH``): ``/open``, ``/open/delta``, ``/closed/delta``, ``/wip`` answer a
+long-running operation (HTTP 202, ``status: received``, ``checkStatusAfterSeconds``);
+``/long-operations/{id}/status`` reports ``received`` for ``polls_until_complete``
+polls, then ``complete``; ``/long-operations/{id}/result`` answers ``{data: [...]}``.
+The token is ``POST TOKEN_PATH`` (Basic auth, ``grant_type=client_credentials``,
+``scope=anonymous``).
+
+Records are stored in C1's ``RepairOrderResponse`` shape; since those carry no
+modification time, ``put(record, at=...)`` says when each one changed (what the
+deltas filter on). Awkward parts on request: ``operation_status = "error"``,
+``expire_results`` (a result already gone: 404), ``revoke_tokens_after`` (a token that
+expires mid-poll: every token issued so far is refused after that many calls).
 
 Run standalone: ``python -m integrations.dms.fakes.cdk_fake --port 9101``
-(client ``pitwall`` / ``secret``, subscription ``sub-1``; an empty dataset).
+(API key ``pitwall`` / secret ``secret``, subscription ``sub-1``; an empty dataset).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import itertools
 import secrets
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,13 +36,16 @@ from starlette.routing import Route
 
 from integrations.dms.fakes.common import FaultQueue, bearer
 
+BASE_PATH = "/cdk/drive/servicerepairorder/v1"
+TOKEN_PATH = "/oauth2/aus1p1ixy7YL8cMq02p7/v1/token"
+
 
 def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class CdkFake:
-    """In-memory CDK dealer. Tests mutate ``records`` and the knobs below."""
+    """In-memory CDK dealer. Tests mutate ``records`` (through ``put``) and the knobs."""
 
     def __init__(
         self,
@@ -43,40 +54,47 @@ class CdkFake:
         client_secret: str = "secret",
         subscription_id: str = "sub-1",
         token_ttl: int = 3600,
-        page_size: int = 50,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.subscription_id = subscription_id
         self.token_ttl = token_ttl
-        self.page_size = page_size
         self.records: dict[str, dict[str, Any]] = {}
+        self.changed_at: dict[str, datetime] = {}
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
         self.tokens_issued = 0
-        self.delta_as_operation = False  # answer delta/open with 202 + operation
-        self.operation_running_polls = 2  # "running" answers before "succeeded"
+        self.polls_until_complete = 2
+        self.check_status_after: float | None = 30
+        self.operation_status = "complete"  # what a finished operation reports
+        self.expire_results = 0  # the next N results are already gone (404)
+        self.revoke_tokens_after: int | None = None
+        self.calls = 0
+        self.queries: list[tuple[str, dict[str, str]]] = []
+        self.request_ids: list[str] = []
+        self.faults = FaultQueue()
         self._operations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.faults = FaultQueue()
-        self.request_ids: list[str] = []
+        query_routes = [
+            Route(f"{BASE_PATH}/{name}", self._query_route(name))
+            for name in ("open", "open/delta", "closed", "closed/delta", "wip")
+        ]
         self.app = Starlette(
             routes=[
-                Route("/oauth2/token", self._token, methods=["POST"]),
-                Route("/repair-orders/v1/open", self._open),
-                Route("/repair-orders/v1/open/delta", self._delta),
-                Route("/repair-orders/v1/operations/{op_id}", self._operation),
-                Route("/repair-orders/v1/operations/{op_id}/result", self._result),
-                Route("/repair-orders/v1/{ro_number}", self._one),
+                Route(TOKEN_PATH, self._token, methods=["POST"]),
+                *query_routes,
+                Route(f"{BASE_PATH}/long-operations/{{op_id}}/status", self._status),
+                Route(f"{BASE_PATH}/long-operations/{{op_id}}/result", self._result),
             ]
         )
 
-    def put(self, *records: dict[str, Any]) -> None:
-        """Add or replace records by ``roNumber``."""
+    def put(self, *records: dict[str, Any], at: datetime | None = None) -> None:
+        """Add or replace records by ``roNumber``, changed at ``at`` (default: now)."""
         for record in records:
             self.records[record["roNumber"]] = record
+            self.changed_at[record["roNumber"]] = at or datetime.now(UTC)
 
     def expire_tokens(self) -> None:
-        """Revoke every issued token, as Fortellis may before ``expires_in``."""
+        """Refuse every token issued so far, as Fortellis may before ``expires_in``."""
         self.tokens.clear()
 
     async def _token(self, request: Request) -> Response:
@@ -86,14 +104,26 @@ class CdkFake:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if form.get("scope") != "anonymous":
+            return JSONResponse({"error": "invalid_scope"}, status_code=400)
         token = secrets.token_urlsafe(16)
         self.tokens[token] = time.monotonic() + self.token_ttl
         self.tokens_issued += 1
         return JSONResponse(
-            {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl}
+            {
+                "token_type": "Bearer",
+                "expires_in": self.token_ttl,
+                "access_token": token,
+                "scope": "anonymous",
+            }
         )
 
     def _refuse(self, request: Request) -> Response | None:
+        with self._lock:
+            self.calls += 1
+            if self.revoke_tokens_after is not None and self.calls > self.revoke_tokens_after:
+                self.revoke_tokens_after = None
+                self.tokens.clear()  # the token expires mid-poll
         token = bearer(request)
         if token is None or self.tokens.get(token, 0) < time.monotonic():
             return JSONResponse({"error": "invalid_token"}, status_code=401)
@@ -105,101 +135,88 @@ class CdkFake:
         self.request_ids.append(request_id)
         return self.faults.take()
 
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
-        items = sorted(items, key=lambda r: (_instant(r["lastModifiedDate"]), r["roNumber"]))
-        page = int(request.query_params.get("page", "1"))
-        start = (page - 1) * self.page_size
-        body: dict[str, Any] = {"items": items[start : start + self.page_size], "links": []}
-        if start + self.page_size < len(items):
-            query = dict(request.query_params, page=str(page + 1))
-            href = request.url.path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
-            body["links"].append({"rel": "next", "href": href})
-        return JSONResponse(body)
+    def _select(self, name: str, params: dict[str, str]) -> list[dict[str, Any]] | Response:
+        closed = name.startswith("closed")
+        items = [r for r in self.records.values() if bool(r.get("closedDate")) == closed]
+        if name.endswith("delta"):
+            try:
+                start = _instant(params["startDate"])
+                end = _instant(params["endDate"]) if params.get("endDate") else None
+            except (KeyError, ValueError):
+                return JSONResponse({"error": "startDate (ISO 8601) is required"}, 400)
+            items = [
+                r
+                for r in items
+                if start < self.changed_at[r["roNumber"]]
+                and (end is None or self.changed_at[r["roNumber"]] <= end)
+            ]
+        return sorted(items, key=lambda r: (self.changed_at[r["roNumber"]], r["roNumber"]))
 
-    def _open_items(self) -> list[dict[str, Any]]:
-        return [r for r in self.records.values() if not r.get("closeDate")]
+    def _envelope(self, op_id: str, status: str) -> dict[str, Any]:
+        operation = self._operations[op_id]
+        return {
+            "operationId": op_id,
+            "status": status,
+            "receivedDateTime": operation["received"],
+            "updatedDateTime": datetime.now(UTC).isoformat(),
+            "checkStatusAfterSeconds": self.check_status_after,
+            "_links": {
+                "status": {"href": f"{BASE_PATH}/long-operations/{op_id}/status"},
+                "result": {"href": f"{BASE_PATH}/long-operations/{op_id}/result"},
+            },
+        }
 
-    def _delta_items(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return [r for r in self.records.values() if start < _instant(r["lastModifiedDate"]) <= end]
+    def _query_route(self, name: str) -> Any:
+        async def route(request: Request) -> Response:
+            refused = self._refuse(request)
+            if refused is not None:
+                return refused
+            params = dict(request.query_params)
+            selected = self._select(name, params)
+            if isinstance(selected, Response):
+                return selected
+            self.queries.append((name, params))
+            with self._lock:
+                op_id = f"op-{next(self._ids)}"
+                self._operations[op_id] = {
+                    "items": selected,
+                    "polls": 0,
+                    "received": datetime.now(UTC).isoformat(),
+                }
+            return JSONResponse(self._envelope(op_id, "received"), status_code=202)
 
-    def _maybe_operation(self, items: list[dict[str, Any]]) -> Response | None:
-        if not self.delta_as_operation:
-            return None
-        with self._lock:
-            op_id = str(next(self._ids))
-            self._operations[op_id] = {"items": items, "polls": 0}
-        return JSONResponse(
-            {"id": op_id, "status": "running"},
-            status_code=202,
-            headers={"Location": f"/repair-orders/v1/operations/{op_id}"},
-        )
+        return route
 
-    async def _open(self, request: Request) -> Response:
-        refused = self._refuse(request)
-        if refused is not None:
-            return refused
-        items = self._open_items()
-        return self._maybe_operation(items) or self._page(request, items)
-
-    async def _delta(self, request: Request) -> Response:
-        refused = self._refuse(request)
-        if refused is not None:
-            return refused
-        try:
-            start = _instant(request.query_params["startDate"])
-            end = _instant(request.query_params["endDate"])
-        except (KeyError, ValueError):
-            return JSONResponse(
-                {"error": "startDate and endDate (ISO 8601) are required"}, status_code=400
-            )
-        items = self._delta_items(start, end)
-        return self._maybe_operation(items) or self._page(request, items)
-
-    async def _operation(self, request: Request) -> Response:
+    async def _status(self, request: Request) -> Response:
         refused = self._refuse(request)
         if refused is not None:
             return refused
         op_id = request.path_params["op_id"]
         operation = self._operations.get(op_id)
         if operation is None:
-            return JSONResponse({"error": "no such operation"}, status_code=404)
+            return JSONResponse({"error": "unknown operation"}, status_code=404)
         operation["polls"] += 1
-        if operation["polls"] <= self.operation_running_polls:
-            return JSONResponse({"id": op_id, "status": "running"})
-        return JSONResponse(
-            {
-                "id": op_id,
-                "status": "succeeded",
-                "links": [
-                    {"rel": "result", "href": f"/repair-orders/v1/operations/{op_id}/result"}
-                ],
-            }
-        )
+        done = operation["polls"] >= self.polls_until_complete
+        return JSONResponse(self._envelope(op_id, self.operation_status if done else "received"))
 
     async def _result(self, request: Request) -> Response:
         refused = self._refuse(request)
         if refused is not None:
             return refused
         operation = self._operations.get(request.path_params["op_id"])
-        if operation is None:
-            return JSONResponse({"error": "no such operation"}, status_code=404)
-        return self._page(request, operation["items"])
-
-    async def _one(self, request: Request) -> Response:
-        refused = self._refuse(request)
-        if refused is not None:
-            return refused
-        record = self.records.get(request.path_params["ro_number"])
-        if record is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
-        return JSONResponse(record)
+        if operation is None or self.expire_results > 0:
+            self.expire_results = max(0, self.expire_results - 1)
+            return JSONResponse({"error": "result expired"}, status_code=404)
+        if operation["polls"] < self.polls_until_complete:
+            return JSONResponse({"error": "operation not complete"}, status_code=409)
+        return JSONResponse({"data": operation["items"]})
 
 
 def main() -> None:
     """Serve an empty CDK fake until interrupted."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="CDK Fortellis fake")
+    parser = argparse.ArgumentParser(description="Fortellis CDK Service Repair Order fake")
     parser.add_argument("--port", type=int, default=9101)
     args = parser.parse_args()
     uvicorn.run(CdkFake().app, host="127.0.0.1", port=args.port)

@@ -1,19 +1,29 @@
-"""A fake of Dealertrack OpenTrack's SOAP ``OpenRepairOrderLookup``.
+"""A fake of Dealertrack OpenTrack's ServiceAPI.asmx in its sourced envelopes.
 
-The wire format is in ``dealertrack.py``. ``records`` maps RONumber to a flat
-dict of element names (``Details`` a list of dicts); ROs without
-``ClosedFlag == "Y"`` are open. Set ``raw_answer`` to answer with any bytes
-(e.g. a billion-laughs document). Auth failures and ``faults`` with status 500
-answer SOAP faults, as OpenTrack does.
+The wire format and its sources are in ``integrations/dms/dealertrack/soap.py``. The
+fake answers ``OpenRepairOrderLookup`` (``RepairOrderNumber`` and ``ModifiedAfter``
+honoured) with ``OpenRepairOrderLookupResult/Result`` rows, and
+``GetClosedRepairOrderDetails`` with ``GetClosedRepairOrderDetailsResult/ClosedRepairOrder``.
+It checks the WS-Security ``UsernameToken`` (a ``PasswordText`` password) and the
+dealer block: a wrong password is a ``soap:Client`` fault, a dealer that has not granted
+access answers error 311, and ``faults`` with status 500 answer ``soap:Server`` faults.
+
+``open_orders`` maps RepairOrderNumber to a Result row as `soap.flatten` reads it (the
+D1 sample's element names, in its order; ``Details`` a list of rows);
+``closed_orders`` maps it to a ClosedRepairOrder. ``close(number, closed)`` moves an RO
+from one to the other. ``raw_answer`` answers every operation with any bytes (e.g. a
+billion-laughs document); ``raw_answers[operation]`` just that one (a sourced sample).
 
 Run standalone: ``python -m integrations.dms.fakes.dealertrack_fake --port 9103``
-(dealer ``DT1``, user ``pitwall`` / ``secret``; an empty dataset).
+(enterprise ``ZE``, company ``ZE7``, server ``ot-fake``, user ``pitwall`` / ``secret``).
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
@@ -21,90 +31,162 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from integrations.dms.dealertrack import parse_xml
+from integrations.dms.dealertrack import soap
 from integrations.dms.fakes.common import FaultQueue
 
-_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+PATH = "/ServiceAPI.asmx"
+_HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?><soap:Envelope '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+    f'xmlns:soap="{soap.SOAP_NS}"><soap:Body>'
+)
+_TAIL = "</soap:Body></soap:Envelope>"
 
 
 def _fault(code: str, reason: str) -> Response:
     body = (
-        f'<soap:Envelope xmlns:soap="{_SOAP}"><soap:Body><soap:Fault>'
-        f"<faultcode>soap:{code}</faultcode><faultstring>{escape(reason)}</faultstring>"
-        "</soap:Fault></soap:Body></soap:Envelope>"
+        f"{_HEAD}<soap:Fault><faultcode>soap:{code}</faultcode>"
+        f"<faultstring>{escape(reason)}</faultstring></soap:Fault>{_TAIL}"
     )
     return Response(body, status_code=500, media_type="text/xml")
 
 
-def _element(name: str, value: Any) -> str:
-    if isinstance(value, list):
-        inner = "".join(
-            "<Detail>" + "".join(_element(k, v) for k, v in d.items()) + "</Detail>" for d in value
-        )
-        return f"<{name}>{inner}</{name}>"
-    return f"<{name}>{escape(str(value))}</{name}>"
+def _first(root: Element, *names: str) -> Element | None:
+    for name in names:
+        found = soap.find(root, name)
+        if found is not None:  # an element with no children is falsy
+            return found
+    return None
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class DealertrackFake:
     """In-memory OpenTrack dealer."""
 
     def __init__(
-        self, *, dealer_id: str = "DT1", username: str = "pitwall", password: str = "secret"
+        self,
+        *,
+        enterprise_code: str = "ZE",
+        company_number: str = "ZE7",
+        server_name: str = "ot-fake",
+        username: str = "pitwall",
+        password: str = "secret",
     ) -> None:
-        self.dealer_id, self.username, self.password = dealer_id, username, password
-        self.records: dict[str, dict[str, Any]] = {}
+        self.dealer = {
+            "CompanyNumber": company_number,
+            "EnterpriseCode": enterprise_code,
+            "ServerName": server_name,
+        }
+        self.username, self.password = username, password
+        self.open_orders: dict[str, dict[str, Any]] = {}
+        self.closed_orders: dict[str, dict[str, Any]] = {}
         self.raw_answer: bytes | None = None
+        self.raw_answers: dict[str, bytes] = {}  # per operation, e.g. a sourced sample
         self.faults = FaultQueue()
-        self.calls = 0
-        self.app = Starlette(
-            routes=[Route("/opentrack/ServiceAPI", self._lookup, methods=["POST"])]
-        )
+        self.calls: list[tuple[str, dict[str, str]]] = []  # (operation, parameters)
+        self.app = Starlette(routes=[Route(PATH, self._service, methods=["POST"])])
 
-    def put(self, *records: dict[str, Any]) -> None:
-        """Add or replace records by ``RONumber``."""
-        for record in records:
-            self.records[record["RONumber"]] = record
+    def put(self, *orders: dict[str, Any]) -> None:
+        """Add or replace open ROs by ``RepairOrderNumber``."""
+        for order in orders:
+            self.open_orders[order["RepairOrderNumber"]] = order
 
-    async def _lookup(self, request: Request) -> Response:
-        self.calls += 1
+    def close(self, number: str, closed: dict[str, Any]) -> None:
+        """The RO leaves the open list and is found by GetClosedRepairOrderDetails."""
+        self.open_orders.pop(number, None)
+        self.closed_orders[number] = closed
+
+    async def _service(self, request: Request) -> Response:
+        action = request.headers.get("soapaction", "").strip('"').rsplit("/", 1)[-1]
         try:
-            envelope = parse_xml(await request.body())
+            envelope = soap.parse_xml(await request.body())
         except Exception:
             return _fault("Client", "request is not a valid SOAP envelope")
-        found = {e.tag.rsplit("}", 1)[-1]: (e.text or "").strip() for e in envelope.iter()}
-        if (found.get("Username"), found.get("Password")) != (self.username, self.password):
+        password = soap.find(envelope, "Password")
+        if (
+            soap.text_of(envelope, "Username") != self.username
+            or password is None
+            or (password.text or "") != self.password
+            or password.get("Type") != soap.PASSWORD_TEXT
+        ):
             return _fault("Client", "Authentication failed: bad username or password")
-        if found.get("DealerId") != self.dealer_id:
-            return _fault("Client", f"Unknown dealer {found.get('DealerId')!r}")
+        body = soap.find(envelope, action)
+        if body is None:
+            return _fault("Client", f"SOAPAction {action!r} does not match the body")
+        block = _first(body, "Dealer", "dealer")
+        given = {k: soap.text_of(block, k) for k in self.dealer} if block is not None else {}
+        parms_element = _first(body, "LookupParms", "request")
+        parms = soap.flatten(parms_element) if parms_element is not None else {}
+        self.calls.append((action, parms))
+        if given != self.dealer:
+            return self._answer(action, errors=[("311", "Dealer has not granted access")])
         fault = self.faults.take()
         if fault is not None:
-            return _fault("Server", "Service temporarily unavailable")
-        if self.raw_answer is not None:
-            return Response(self.raw_answer, media_type="text/xml")
-        wanted = found.get("RepairOrderNumber") or None
-        orders = [
-            r
-            for r in self.records.values()
-            if r.get("ClosedFlag") != "Y" and (wanted is None or r["RONumber"] == wanted)
-        ]
-        body = "".join(
-            "<RepairOrder>"
-            + "".join(_element(k, v) for k, v in r.items() if k != "ClosedFlag")
-            + "</RepairOrder>"
-            for r in orders
-        )
+            if fault.status_code >= 500:
+                return _fault("Server", "Service temporarily unavailable")
+            return fault
+        raw = self.raw_answers.get(action, self.raw_answer)
+        if raw is not None:
+            return Response(raw, media_type="text/xml")
+        if action == "OpenRepairOrderLookup":
+            return self._open(parms)
+        if action == "GetClosedRepairOrderDetails":
+            return self._closed(parms.get("RepairOrderNumber", ""))
+        return _fault("Client", f"operation {action!r} is not served by this fake")
+
+    def _open(self, parms: dict[str, Any]) -> Response:
+        rows = list(self.open_orders.values())
+        if parms.get("RepairOrderNumber"):
+            rows = [r for r in rows if r["RepairOrderNumber"] == parms["RepairOrderNumber"]]
+        if parms.get("ModifiedAfter"):
+            after = _instant(parms["ModifiedAfter"])
+            rows = [r for r in rows if _instant(r["LastModified"]) > after]
+        inner = "".join(soap.render("Result", row) for row in rows)
         return Response(
-            f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{_SOAP}">'
-            '<soap:Body><OpenRepairOrderLookupResponse xmlns="opentrack.dealertrack.com">'
-            f"<OpenRepairOrderLookupResult><RepairOrders>{body}</RepairOrders>"
-            "</OpenRepairOrderLookupResult></OpenRepairOrderLookupResponse>"
-            "</soap:Body></soap:Envelope>",
+            f'{_HEAD}<OpenRepairOrderLookupResult xmlns="{soap.NS}/transitional">'
+            f"{inner}</OpenRepairOrderLookupResult>{_TAIL}",
+            media_type="text/xml",
+        )
+
+    def _closed(self, number: str) -> Response:
+        closed = self.closed_orders.get(number)
+        if closed is None:
+            return self._answer(
+                "GetClosedRepairOrderDetails", errors=[("404", f"RO {number} not found")]
+            )
+        return self._answer("GetClosedRepairOrderDetails", closed=closed)
+
+    def _answer(
+        self,
+        action: str,
+        *,
+        closed: dict[str, Any] | None = None,
+        errors: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ) -> Response:
+        inner = ""
+        if closed is not None:
+            inner += soap.render("ClosedRepairOrder", closed, soap.CLOSED_ROW_NAMES)
+        if errors:
+            inner += soap.render("Errors", [{"Code": c, "Message": m} for c, m in errors])
+        if action == "OpenRepairOrderLookup":
+            return Response(
+                f'{_HEAD}<OpenRepairOrderLookupResult xmlns="{soap.NS}/transitional">'
+                f"{inner}</OpenRepairOrderLookupResult>{_TAIL}",
+                media_type="text/xml",
+            )
+        return Response(
+            f'{_HEAD}<{action}Response xmlns="{soap.NS}"><{action}Result>{inner}'
+            f"</{action}Result></{action}Response>{_TAIL}",
             media_type="text/xml",
         )
 
 
 def main() -> None:
-    """Serve an empty Dealertrack fake until interrupted."""
+    """Serve an empty OpenTrack fake until interrupted."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description="Dealertrack OpenTrack fake")

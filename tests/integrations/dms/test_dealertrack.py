@@ -1,79 +1,24 @@
-"""The Dealertrack (SOAP) adapter against its fake: snapshots, local times, hostile XML."""
+"""The Dealertrack OpenTrack adapter against its fake: WS-Security, the dealer block,
+ModifiedAfter with full reads between, closed ROs, faults and hostile XML."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from integrations.dms.base import DmsAuthError, DmsError, MalformedRecord, RawRecord
 from integrations.dms.dealertrack import DealertrackAdapter
-from integrations.dms.fakes.dealertrack_fake import DealertrackFake
+from integrations.dms.fakes.dealertrack_fake import PATH, DealertrackFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.dms.http import RetryPolicy
+from integrations.dms.registry import build_adapter
 from tests.integrations.dms.conftest import Sleeps
+from tests.integrations.dms.vendor_support import Clock, opentrack_line, opentrack_row
 
-
-def dt_record(ro_number: str = "80001", **overrides: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "RONumber": ro_number,
-        "ROStatus": "2",
-        "OpenDateTime": "202611220745",
-        "PromisedDateTime": "202611221630",
-        "ServiceWriterID": "A9",
-        "ServiceWriterName": "Priya Natarajan",
-        "CustomerNumber": "DT-77",
-        "FirstName": "Wei",
-        "LastName": "Chen",
-        "HomePhone": "",
-        "CellPhone": "4155550144",
-        "BusinessPhone": "(650) 555-0150",
-        "Email": "wei@example.com",
-        "Language": "EN",
-        "VIN": "JTDKN3DU0D1234567",
-        "Year": "2013",
-        "Make": "Toyota",
-        "Model": "Prius",
-        "MileageIn": "98211",
-        "Details": [
-            {
-                "LineCode": "A",
-                "OpCode": "OILCHG",
-                "OpDescription": "Oil and filter",
-                "LineStatus": "C",
-                "UpsellFlag": "N",
-                "NetPrice": "89.95",
-            },
-            {
-                "LineCode": "B",
-                "OpCode": "BRKPAD",
-                "OpDescription": "Front brake pads",
-                "LineStatus": "O",
-                "UpsellFlag": "Y",
-                "NetPrice": "412.00",
-            },
-            {
-                "LineCode": "C",
-                "OpCode": "CABINFLT",
-                "OpDescription": "Cabin air filter",
-                "LineStatus": "A",
-                "UpsellFlag": "Y",
-                "NetPrice": "64.50",
-            },
-            {
-                "LineCode": "D",
-                "OpCode": "ALIGN",
-                "OpDescription": "Alignment",
-                "LineStatus": "P",
-                "UpsellFlag": "Y",
-                "NetPrice": "1,149.99",
-            },
-        ],
-    }
-    record.update(overrides)
-    return record
+NOW = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -86,140 +31,202 @@ def served() -> Iterator[tuple[DealertrackFake, FakeServer]]:
 @pytest.fixture
 def fake(served: tuple[DealertrackFake, FakeServer]) -> DealertrackFake:
     fake = served[0]
-    fake.records.clear()
+    fake.open_orders.clear()
+    fake.closed_orders.clear()
     fake.faults.clear()
     fake.raw_answer = None
-    fake.calls = 0
+    fake.raw_answers.clear()
+    fake.calls.clear()
     return fake
 
 
-def _adapter(server: FakeServer, retry: RetryPolicy, **overrides: str) -> DealertrackAdapter:
-    options: dict[str, Any] = {
-        "base_url": f"{server.url}/opentrack/ServiceAPI",
-        "dealer_id": "DT1",
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+def _adapter(
+    server: FakeServer, clock: Clock, retry: RetryPolicy, **overrides: Any
+) -> DealertrackAdapter:
+    settings = {
+        "base_url": server.url + PATH,
+        "enterprise_code": "ZE",
+        "company_number": "ZE7",
+        "server_name": "ot-fake",
         "username": "pitwall",
         "password": "secret",
+        "line_status_map": {"D": "declined"},
         **overrides,
     }
-    return DealertrackAdapter(
-        rooftop_slug="bayview-toyota", timezone="America/Los_Angeles", retry=retry, **options
+    adapter = build_adapter(
+        "dealertrack",
+        settings,
+        rooftop_slug="bayview-toyota",
+        timezone="America/Los_Angeles",
+        clock=clock,
+        retry=retry,
     )
+    assert isinstance(adapter, DealertrackAdapter)
+    return adapter
 
 
 @pytest.fixture
 def adapter(
-    served: tuple[DealertrackFake, FakeServer], fast_retry: RetryPolicy
+    served: tuple[DealertrackFake, FakeServer], clock: Clock, fast_retry: RetryPolicy
 ) -> DealertrackAdapter:
-    return _adapter(served[1], fast_retry)
+    return _adapter(served[1], clock, fast_retry)
 
 
-def test_snapshot_returns_every_open_ro(fake: DealertrackFake, adapter: DealertrackAdapter) -> None:
-    fake.put(dt_record("80001"), dt_record("80002"), dt_record("80003", ClosedFlag="Y"))
+def test_modified_after_between_full_reads_and_snapshot_only_on_a_full_read(
+    fake: DealertrackFake, adapter: DealertrackAdapter, clock: Clock
+) -> None:
+    fake.put(opentrack_row("80001", LastModified="2026-11-22T18:00:00Z"))
+    fake.put(opentrack_row("80002", LastModified="2026-11-22T19:55:00Z"))
+    (first,) = list(adapter.fetch_changed(NOW - timedelta(hours=3)))
+    assert adapter.snapshot is True  # a process's first read is a full one
+    assert [r.ro_number for r in first.records] == ["80001", "80002"]
+    assert first.watermark == NOW
+    clock.now += timedelta(minutes=1)
+    (second,) = list(adapter.fetch_changed(NOW))
+    assert adapter.snapshot is False
+    assert [r.ro_number for r in second.records] == ["80002"]  # modified after 19:50
+    clock.now += timedelta(minutes=60)
+    list(adapter.fetch_changed(NOW))
     assert adapter.snapshot is True
-    pages = list(adapter.fetch_changed(datetime(2026, 11, 22, tzinfo=UTC)))
-    assert [r.ro_number for page in pages for r in page.records] == ["80001", "80002"]
+    parms = [parms for _, parms in fake.calls]
+    assert parms == [{}, {"ModifiedAfter": "2026-11-22T19:50:00Z"}, {}]
 
 
-def test_snapshot_normalises_and_hashes_the_same_twice(
+def test_the_dealer_block_and_ws_security_are_what_the_fake_checks(
+    served: tuple[DealertrackFake, FakeServer],
+    fake: DealertrackFake,
+    clock: Clock,
+    fast_retry: RetryPolicy,
+    sleeps: Sleeps,
+) -> None:
+    wrong_password = _adapter(served[1], clock, fast_retry, password="not-the-password")
+    with pytest.raises(DmsAuthError) as caught:
+        wrong_password.check()
+    assert str(caught.value).startswith(
+        "rooftop 'bayview-toyota' (dealertrack): OpenRepairOrderLookup at "
+    )
+    assert "soap:Client Authentication failed" in str(caught.value)
+    assert "not-the-password" not in str(caught.value) and sleeps == []
+    other_company = _adapter(served[1], clock, fast_retry, company_number="XX1")
+    with pytest.raises(DmsAuthError, match="error 311, the dealer has not granted"):
+        other_company.check()
+
+
+def test_fetch_one_asks_the_open_list_then_the_closed_details(
     fake: DealertrackFake, adapter: DealertrackAdapter
 ) -> None:
-    fake.put(dt_record())
-    first = [adapter.normalise(r) for page in adapter.fetch_changed(None) for r in page.records]
-    again = [adapter.normalise(r) for page in adapter.fetch_changed(None) for r in page.records]
-    assert [r.content_hash() for r in first] == [r.content_hash() for r in again]
-    ro = first[0]
-    assert (ro.raw_status, ro.advisor_name, ro.updated_at) == ("2", "Priya Natarajan", None)
-    assert ro.customer is not None and ro.customer.language == "en"
-    assert [(ph.number, ph.kind) for ph in ro.customer.phones] == [
-        ("4155550144", "mobile"),
-        ("(650) 555-0150", "work"),
+    fake.put(opentrack_row("80001"))
+    found = adapter.fetch_one("80001")
+    assert found is not None and found.payload["RepairOrderNumber"] == "80001"
+    fake.close(
+        "80001",
+        {
+            "RepairOrderNumber": "80001",
+            "CustomerKey": "1000267",
+            "CustomerName": "DOE, JOHN",
+            "OpenDate": "20261120",
+            "CloseDate": "20261122",
+            "FinalCloseDate": "20261122",
+            "VIN": "JHLRD1852VC809994",
+            "Details": [
+                {
+                    "LineNumber": "1",
+                    "LaborDetails": [{"LaborOpCode": "OIL", "LaborAmount": "89.95"}],
+                },
+                {
+                    "LineNumber": "2",
+                    "LaborDetails": [{"LaborOpCode": "BRAKES", "LaborAmount": "0"}],
+                },
+            ],
+        },
+    )
+    closed = adapter.fetch_one("80001")
+    assert closed is not None
+    ro = adapter.normalise(closed)
+    assert (ro.raw_status, ro.closed_at) == ("CLOSED", datetime(2026, 11, 22, 8, tzinfo=UTC))
+    # Only billed lines: line 2 keeps what Pitwall knew of it (declined stays declined).
+    assert [(li.line_code, li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
+        ("1", "OIL", 8995, "completed")
     ]
-    assert [(li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
-        ("OILCHG", 8995, "completed"),
-        ("BRKPAD", 41200, "declined"),
-        ("CABINFLT", 6450, "approved"),
-        ("ALIGN", 114999, "pending"),
+    assert adapter.fetch_one("80999") is None
+    assert [op for op, _ in fake.calls][-2:] == [
+        "OpenRepairOrderLookup",
+        "GetClosedRepairOrderDetails",
     ]
+
+
+def test_empty_line_status_and_upsell_flag_are_data_and_phone_zero_is_no_phone(
+    adapter: DealertrackAdapter,
+) -> None:
+    details = (
+        opentrack_line("1", "OILCHG", "89.95", "C")
+        + opentrack_line("2", "BRKPAD", "412", "D")
+        + opentrack_line("3", "WIPERS", "42", "")
+        + [{"ServiceLineNumber": "4", "LineType": "E", "LineStatus": "", "UpsellFlag": ""}]
+    )
+    ro = adapter.normalise(
+        RawRecord(payload=opentrack_row(TimeIn="639", CustomerPhoneNumber="0", Details=details))
+    )
+    assert ro.opened_at == datetime(2012, 10, 3, 13, 39, tzinfo=UTC)  # 06:39 PDT
+    assert ro.customer is not None and ro.customer.phones == ()
+    assert [(li.line_code, li.op_code, li.amount_cents, li.status) for li in ro.lines] == [
+        ("1", "OILCHG", 8995, "completed"),
+        ("2", "BRKPAD", 41200, "declined"),
+        ("3", "WIPERS", 4200, "approved"),
+    ]
+    assert ro.lines[0].description == "OILCHG requested"
 
 
 def test_local_times_convert_to_utc_across_a_dst_change(adapter: DealertrackAdapter) -> None:
-    # US DST ended 2026-11-01 at 02:00: 16:30 is UTC-7 on Oct 31 and UTC-8 on Nov 2.
-    before = adapter.normalise(RawRecord(payload=dt_record(PromisedDateTime="202610311630")))
-    after = adapter.normalise(RawRecord(payload=dt_record(PromisedDateTime="202611021630")))
+    before = adapter.normalise(RawRecord(payload=opentrack_row(PromisedDateTime="202610311630")))
+    after = adapter.normalise(RawRecord(payload=opentrack_row(PromisedDateTime="202611021630")))
     assert before.promised_at == datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
     assert after.promised_at == datetime(2026, 11, 3, 0, 30, tzinfo=UTC)
-    repeated = adapter.normalise(RawRecord(payload=dt_record(OpenDateTime="202611010130")))
-    assert repeated.opened_at == datetime(2026, 11, 1, 8, 30, tzinfo=UTC)  # first 01:30 (PDT)
 
 
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
-        ({"PromisedDateTime": "tomorrow"}, "PromisedDateTime: not a %Y%m%d%H%M time: 'tomorrow'"),
-        ({"ROStatus": "OPEN"}, "ROStatus: expected a numeric code, got 'OPEN'"),
-        (
-            {"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "C", "NetPrice": "abc"}]},
-            "Details[0].NetPrice: not an amount: 'abc'",
-        ),
-        (
-            {"Details": [{"LineCode": "A", "OpCode": "X", "LineStatus": "Q"}]},
-            "Details[0].LineStatus: unknown line status 'Q'",
-        ),
+        ({"ROStatus": ""}, "ROStatus: missing"),
+        ({"PromisedDateTime": "tomorrow"}, "PromisedDateTime: not a YYYYMMDDHHMM time"),
+        ({"OpenTransactionDate": ""}, "OpenTransactionDate: missing"),
+        ({"Details": opentrack_line("1", "X", "abc")}, "Details[1].NetPrice: not an amount"),
     ],
 )
 def test_malformed_records_name_the_field(
     adapter: DealertrackAdapter, override: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(MalformedRecord) as caught:
-        adapter.normalise(RawRecord(payload=dt_record(**override)))
-    assert caught.value.reason == reason
-
-
-def test_fetch_one_uses_the_ro_number_lookup(
-    fake: DealertrackFake, adapter: DealertrackAdapter
-) -> None:
-    fake.put(dt_record("80001"), dt_record("80002", ClosedFlag="Y"))
-    found = adapter.fetch_one("80001")
-    assert found is not None and found.payload["RONumber"] == "80001"
-    assert adapter.fetch_one("80002") is None  # closed: no longer in the open lookup
-
-
-def test_bad_password_is_a_clear_auth_error(
-    served: tuple[DealertrackFake, FakeServer],
-    fake: DealertrackFake,
-    fast_retry: RetryPolicy,
-    sleeps: Sleeps,
-) -> None:
-    adapter = _adapter(served[1], fast_retry, password="nope")
-    with pytest.raises(DmsAuthError) as caught:
-        adapter.check()
-    assert str(caught.value).startswith(
-        "rooftop 'bayview-toyota' (dealertrack): authentication failed: soap:Client"
-    )
-    assert fake.calls == 1 and sleeps == []
+        adapter.normalise(RawRecord(payload=opentrack_row(**override)))
+    assert caught.value.reason.startswith(reason)
 
 
 def test_server_faults_are_retried(
     fake: DealertrackFake, adapter: DealertrackAdapter, sleeps: Sleeps
 ) -> None:
-    fake.put(dt_record())
+    fake.put(opentrack_row("80001"))
     fake.faults.add(500, times=2)
     assert len(next(adapter.fetch_changed(None)).records) == 1
-    assert fake.calls == 3 and sleeps == [0.5, 1.0]
+    assert len(fake.calls) == 3 and sleeps == [0.5, 1.0]
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
 <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
-<RepairOrders><RepairOrder><RONumber>&lol3;</RONumber></RepairOrder></RepairOrders>
-</soap:Body></soap:Envelope>"""
+<OpenRepairOrderLookupResult><Result><RepairOrderNumber>&lol3;</RepairOrderNumber></Result>
+</OpenRepairOrderLookupResult></soap:Body></soap:Envelope>"""
 
 EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
-<RepairOrders><RepairOrder><RONumber>&xxe;</RONumber></RepairOrder></RepairOrders>
-</soap:Body></soap:Envelope>"""
+<OpenRepairOrderLookupResult><Result><RepairOrderNumber>&xxe;</RepairOrderNumber></Result>
+</OpenRepairOrderLookupResult></soap:Body></soap:Envelope>"""
 
 
 @pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["laughs", "xxe"])

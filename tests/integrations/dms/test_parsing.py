@@ -129,3 +129,33 @@ def test_dms_error_names_rooftop_and_kind() -> None:
         "authentication failed: 401 invalid_client", rooftop_slug="bayview-toyota", kind="cdk"
     )
     assert str(error) == "rooftop 'bayview-toyota' (cdk): authentication failed: 401 invalid_client"
+
+
+def test_vendor_dates_and_times_are_read_tolerantly_in_the_rooftops_zone() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    expected = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # 16:30 PST
+    for day, clock in [
+        ("2026-11-22", "16:30"),
+        ("20261122", "1630"),
+        ("11/22/2026", "16:30:00"),
+    ]:
+        assert p.local_date_time(day, clock, "promised", la) == expected
+    assert p.local_date_time("20261122", "639", "t", la) == datetime(
+        2026, 11, 22, 14, 39, tzinfo=UTC
+    )
+    assert p.local_date_time("2026-11-22", "", "promised", la) is None  # a date is no promise
+    assert p.local_date("20261122", "closed", la) == datetime(2026, 11, 22, 8, tzinfo=UTC)
+    assert p.local_date("0", "closed", la) is None
+    with pytest.raises(MalformedRecord, match="promised: not a date and time"):
+        p.local_date_time("tomorrow", "4pm", "promised", la)
+
+
+def test_line_codes_go_through_the_dealers_map_and_unmapped_reads_as_approved() -> None:
+    mapping: dict[str, p.LineStatus] = {"D": "declined", "C": "completed"}
+    assert [p.line_status(code, mapping, "s") for code in ("d", "C", "I", "", None)] == [
+        "declined",
+        "completed",
+        "approved",
+        "approved",
+        "approved",
+    ]

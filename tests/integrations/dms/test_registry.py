@@ -17,20 +17,16 @@ from integrations.dms.registry import (
 
 VALID: dict[str, dict[str, Any]] = {
     "rest": {"base_url": "http://127.0.0.1:9100", "token": "bridge-token"},
-    "cdk": {
-        "base_url": "http://x",
-        "token_url": "http://x/oauth2/token",
-        "client_id": "c",
-        "client_secret": "s",
-        "subscription_id": "sub",
-    },
-    "tekion": {"base_url": "http://x", "token": "t", "dealer_id": "D1"},
+    "cdk": {"client_id": "api-key", "client_secret": "s", "subscription_id": "sub"},
+    "tekion": {"app_id": "app", "secret_key": "s", "dealer_id": "techmotors_4_0"},
     "dealertrack": {
-        "base_url": "http://x/opentrack",
-        "dealer_id": "DT1",
+        "enterprise_code": "ZE",
+        "company_number": "ZE7",
+        "server_name": "ot-server",
         "username": "u",
         "password": "p",
     },
+    "star": {"path": "/tmp"},
     "csv": {"path": "/tmp", "columns": {"ro_number": "RO#"}},
     "simulator": {"seed": 3, "speed": 120.0, "ro_count": 10, "start_offset_minutes": 180},
 }
@@ -44,7 +40,7 @@ def test_every_kind_builds_an_adapter_satisfying_the_port(kind: str) -> None:
     )
     assert isinstance(adapter, DmsAdapter)
     assert adapter.kind == kind
-    assert adapter.snapshot is (kind == "dealertrack")
+    assert adapter.snapshot is False  # until a read says otherwise
     adapter.close()
 
 
@@ -86,3 +82,33 @@ def test_csv_folder_from_settings(tmp_path: Path) -> None:
     adapter = build_adapter("csv", {"path": str(tmp_path)}, rooftop_slug="r", timezone="UTC")
     adapter.check()
     assert list(adapter.fetch_changed(None)) == []
+
+
+def test_vendor_credentials_are_checked_under_the_vendors_names_and_never_echoed() -> None:
+    assert validate_settings("cdk", {"client_id": "k", "client_secret": "", "token": "t"}) == [
+        "dms.subscription_id is missing",
+        "dms.client_secret: expected a non-empty string",
+        "dms.token: unknown key for kind 'cdk'",
+    ]
+    assert validate_settings("dealertrack", {**VALID["dealertrack"], "password": 12345678}) == [
+        "dms.password: expected a non-empty string"
+    ]
+    assert validate_settings("tekion", {**VALID["tekion"], "base_url": "api.tekioncloud.com"}) == [
+        "dms.base_url: expected an http(s) URL, got 'api.tekioncloud.com'"
+    ]
+    assert validate_settings("cdk", {**VALID["cdk"], "line_status_map": {"D": "nope"}}) == [
+        "dms.line_status_map.D: expected one of approved, declined, pending, completed, got 'nope'"
+    ]
+
+
+def test_vendor_adapters_default_to_the_vendors_production_endpoints() -> None:
+    urls = {}
+    for kind in ("cdk", "tekion", "dealertrack"):
+        adapter: Any = build_adapter(kind, VALID[kind], rooftop_slug="r", timezone="UTC")
+        urls[kind] = getattr(adapter, "base_url", None) or adapter.url
+        adapter.close()
+    assert urls == {
+        "cdk": "https://api.fortellis.io/cdk/drive/servicerepairorder/v1",
+        "tekion": "https://api.tekioncloud.com/openapi",
+        "dealertrack": "https://ot.dms.dealertrack.com/ServiceAPI.asmx",
+    }
