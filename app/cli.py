@@ -131,6 +131,7 @@ def serve(
     """Run the web app: pages, JSON API and Twilio webhooks."""
     import uvicorn
 
+    from app.conversations.intents import warm_up
     from app.main import create_app
 
     settings = load_settings()
@@ -138,12 +139,13 @@ def serve(
     database = open_database(settings)
     configure_logging(settings)
     application = create_app(settings, database=database)
+    warm_up()
     freeze_startup_objects()
     uvicorn.run(
         application,
         host=host,
         port=port,
-        proxy_headers=True,
+        proxy_headers=False,  # the app believes X-Forwarded-For per FORWARDED_ALLOW_IPS
         log_config=None,
     )
 

@@ -70,6 +70,7 @@ def prepare_demo(database: Database, *, source: str = "demo") -> dict[str, str]:
 def run_demo(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     """Start everything and serve until Ctrl-C."""
     from app.cli_support import configure_logging
+    from app.conversations.intents import warm_up
     from app.main import create_app
     from app.scheduler import run_forever
     from app.worker import Worker
@@ -106,10 +107,15 @@ def run_demo(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     worker = Worker.from_settings(settings, database)
     worker_thread = threading.Thread(target=run_forever, args=(worker, stop), daemon=True)
     worker_thread.start()
+    warm_up()  # the first text a visitor sends is answered as fast as the next
     _banner(public_url, sandbox.url, passwords)
     try:
         uvicorn.run(
-            create_app(settings, database=database), host="127.0.0.1", port=port, log_config=None
+            create_app(settings, database=database),
+            host="127.0.0.1",
+            port=port,
+            proxy_headers=False,  # no proxy in the demo: nobody may choose an address
+            log_config=None,
         )
     finally:
         stop.set()

@@ -178,3 +178,8 @@ def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> I
     if confidence < limits["confident"]:
         return Intent(UNSURE, language, confidence, label, guesses)
     return Intent(label, language, confidence, label, guesses)
+
+
+def warm_up() -> None:
+    """Load the model and the language identifier now (about 0.7 s), not on the first text."""
+    classify("is my car ready?")
