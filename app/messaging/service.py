@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -147,20 +147,13 @@ def enqueue_sms_fallback(
     rooftop = session.get(Rooftop, message.rooftop_id)
     fallback = enqueue(
         session,
-        MessageRequest(
-            rooftop_id=message.rooftop_id,
-            customer_id=message.customer_id,
-            phone_id=message.phone_id,
-            kind=message.kind,
-            purpose=message.purpose,
+        _again(
+            message,
             dedupe_key=f"{message.dedupe_key}:sms-fallback",
-            body=message.body,
-            template=message.template,
-            repair_order_id=message.repair_order_id,
-            stage=message.stage,
             channel="sms",
             to_address=phone.e164,
-            expires_at=message.expires_at,
+            content_sid=None,
+            content_variables=None,
         ),
     )
     if fallback is not None:
@@ -323,15 +316,22 @@ def _retry_unreachable(session: Session, message: OutboundMessage, *, now: datet
         message.suppressed_reason = "handset unreachable (30003); no time left to try again"
         return
     key, resume = planned
-    retry = enqueue(
-        session,
+    retry = enqueue(session, _again(message, dedupe_key=key, not_before=resume))
+    if retry is not None:
+        retry.from_address = message.from_address
+        message.suppressed_reason = f"handset unreachable (30003); trying again {resume:%H:%MZ}"
+
+
+def _again(message: OutboundMessage, *, dedupe_key: str, **changes: Any) -> MessageRequest:
+    """The same text once more (a retry, an SMS fallback), under its own dedupe key."""
+    return replace(
         MessageRequest(
             rooftop_id=message.rooftop_id,
             customer_id=message.customer_id,
             phone_id=message.phone_id,
             kind=message.kind,
             purpose=message.purpose,
-            dedupe_key=key,
+            dedupe_key=dedupe_key,
             body=message.body,
             template=message.template,
             repair_order_id=message.repair_order_id,
@@ -340,10 +340,7 @@ def _retry_unreachable(session: Session, message: OutboundMessage, *, now: datet
             to_address=message.to_address,
             content_sid=message.content_sid,
             content_variables=message.content_variables,
-            not_before=resume,
             expires_at=message.expires_at,
         ),
+        **changes,
     )
-    if retry is not None:
-        retry.from_address = message.from_address
-        message.suppressed_reason = f"handset unreachable (30003); trying again {resume:%H:%MZ}"

@@ -203,6 +203,10 @@ class DmsError(Exception):
             prefix = f"{kind}: "
         super().__init__(prefix + detail)
 
+    def doing(self, what: str) -> DmsError:
+        """The same failure (same class, rooftop and kind), saying what was being done."""
+        return type(self)(f"{what}: {self.detail}", rooftop_slug=self.rooftop_slug, kind=self.kind)
+
 
 class DmsAuthError(DmsError):
     """Credentials were refused (401/403 or the vendor's equivalent); retrying will not help."""

@@ -122,9 +122,7 @@ class CdkAdapter:
                 headers=lambda: {"Accept": "application/json"},
             )
         except DmsError as exc:
-            raise type(exc)(
-                f"token request failed: {exc.detail}", rooftop_slug=exc.rooftop_slug, kind=exc.kind
-            ) from exc
+            raise exc.doing("token request failed") from exc
         body = self._json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         lifetime = body.get("expires_in", 3600) if isinstance(body, dict) else None
@@ -249,11 +247,7 @@ class CdkAdapter:
         try:
             self._start("/open/delta", window)
         except DmsError as exc:
-            raise type(exc)(
-                f"lookup GET {self.base_url}/open/delta failed: {exc.detail}",
-                rooftop_slug=exc.rooftop_slug,
-                kind=exc.kind,
-            ) from exc
+            raise exc.doing(f"lookup GET {self.base_url}/open/delta failed") from exc
 
     def close(self) -> None:
         """Close connections."""

@@ -193,11 +193,7 @@ class DealertrackAdapter:
         try:
             self._open_lookup(ModifiedAfter=soap.wire_time(self.clock() - timedelta(minutes=1)))
         except DmsError as exc:
-            raise type(exc)(
-                f"OpenRepairOrderLookup at {self.url}: {exc.detail}",
-                rooftop_slug=exc.rooftop_slug,
-                kind=exc.kind,
-            ) from exc
+            raise exc.doing(f"OpenRepairOrderLookup at {self.url}") from exc
 
     def close(self) -> None:
         """Close connections."""

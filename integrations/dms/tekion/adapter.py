@@ -123,9 +123,7 @@ class TekionAdapter:
                 headers=lambda: {"Accept": "application/json"},
             )
         except DmsError as exc:
-            raise type(exc)(
-                f"token request failed: {exc.detail}", rooftop_slug=exc.rooftop_slug, kind=exc.kind
-            ) from exc
+            raise exc.doing("token request failed") from exc
         body = self._json(response, "token")
         data = body.get("data") if isinstance(body, dict) else None
         token = data.get("access_token") if isinstance(data, dict) else None
@@ -257,10 +255,8 @@ class TekionAdapter:
         try:
             self._search(filters, None, 1)
         except DmsError as exc:
-            raise type(exc)(
-                f"search POST {self.base_url}/v4.0.0/repair-orders:search failed: {exc.detail}",
-                rooftop_slug=exc.rooftop_slug,
-                kind=exc.kind,
+            raise exc.doing(
+                f"search POST {self.base_url}/v4.0.0/repair-orders:search failed"
             ) from exc
 
     def close(self) -> None:
