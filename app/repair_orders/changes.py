@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -46,3 +46,19 @@ class ChangeHook(Protocol):
     """A rule that reacts to an RO change. It writes rows; it never commits."""
 
     def __call__(self, session: Session, change: RepairOrderChange) -> None: ...
+
+
+class KnownRo(NamedTuple):
+    """What a page needs to know about a stored RO to decide whether, and what, to write."""
+
+    id: int
+    content_hash: str
+    payload_hash: str | None
+    missing_polls: int
+    stage: str
+    promised_at: datetime | None
+    customer_id: int | None
+    customer_hash: str | None
+    lines_hash: str | None
+    vehicle_hash: str | None
+    vehicle_id: int | None

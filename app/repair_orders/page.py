@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, itemgetter, ne
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -27,13 +27,10 @@ from app.customers.service import CustomerBook, dms_ref_source
 from app.db import chunks, utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
-from app.repair_orders.changes import LineChange, RepairOrderChange
+from app.repair_orders.changes import KnownRo, LineChange, RepairOrderChange
 from app.repair_orders.hashing import RecordDigests, iso
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
 from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RepairOrderRecord
-
-if TYPE_CHECKING:
-    from app.repair_orders.service import KnownRo
 
 
 @dataclass(slots=True)

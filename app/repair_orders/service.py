@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -35,7 +34,7 @@ from sqlalchemy.orm import Session
 from app.db import chunks, is_postgres
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
-from app.repair_orders.changes import ChangeHook, RepairOrderChange
+from app.repair_orders.changes import ChangeHook, KnownRo, RepairOrderChange
 from app.repair_orders.hashing import RecordDigests, record_digests
 from app.repair_orders.hashing import content_hash as content_hash
 from app.repair_orders.hashing import customer_hash as customer_hash
@@ -43,22 +42,6 @@ from app.repair_orders.hashing import payload_hash as payload_hash
 from app.repair_orders.models import QuarantinedRecord, RepairOrder, UnmappedStatus
 from app.repair_orders.page import PageWriter
 from integrations.dms.base import RawRecord, RepairOrderRecord
-
-
-class KnownRo(NamedTuple):
-    """What a page needs to know about a stored RO to decide whether, and what, to write."""
-
-    id: int
-    content_hash: str
-    payload_hash: str | None
-    missing_polls: int
-    stage: str
-    promised_at: datetime | None
-    customer_id: int | None
-    customer_hash: str | None
-    lines_hash: str | None
-    vehicle_hash: str | None
-    vehicle_id: int | None
 
 
 @dataclass
