@@ -136,6 +136,7 @@ def serve(
 
     settings = load_settings()
     settings.require_secret_key()
+    settings.require_twilio_credentials()
     database = open_database(settings)
     configure_logging(settings)
     application = create_app(settings, database=database)
@@ -160,6 +161,7 @@ def worker(
     from app.worker import Worker
 
     settings = load_settings()
+    settings.require_twilio_credentials()
     database = open_database(settings)
     configure_logging(settings)
     with Worker.from_settings(settings, database) as runner:

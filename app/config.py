@@ -13,6 +13,7 @@ from datetime import time
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -107,6 +108,31 @@ class Settings(BaseSettings):
         if self.demo:
             return DEMO_SECRET_KEY
         raise ConfigError("environment", "PITWALL_SECRET_KEY", "is required outside the demo")
+
+    def require_twilio_credentials(self) -> None:
+        """Outside the demo, real Twilio credentials, unless Twilio is a sandbox on this host.
+
+        The demo's token is public: a deployment that forgot TWILIO_AUTH_TOKEN would accept
+        webhooks anyone can sign with it.
+        """
+        if self.demo or _is_loopback(self.twilio_api_url):
+            return
+        for name, value, demo_value in (
+            ("TWILIO_ACCOUNT_SID", self.twilio_account_sid, DEMO_ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", self.twilio_auth_token, DEMO_AUTH_TOKEN),
+        ):
+            if not value or value == demo_value:
+                raise ConfigError(
+                    "environment",
+                    name,
+                    "is not set (the demo's public value is in use): set the account's own, "
+                    "or point PITWALL_TWILIO_API_URL at a sandbox on this host",
+                )
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class ConfigError(Exception):

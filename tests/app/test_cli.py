@@ -137,3 +137,31 @@ def test_intents_classify_writes_one_json_object_per_input_line() -> None:
 def test_intents_classify_refuses_an_unknown_context_in_one_line() -> None:
     done = run(["intents", "classify", "--reply-to", "nonsense"], stdin="yes\n")
     assert done.returncode == 2 and done.stderr.startswith("error: --reply-to must be one of")
+
+
+def test_serve_and_worker_refuse_the_demos_public_twilio_token(database_url: str) -> None:
+    """Issue 27 point 6: a deployment that forgot TWILIO_AUTH_TOKEN accepted forged webhooks."""
+    env = {
+        "PITWALL_DATABASE_URL": database_url,
+        "PITWALL_SECRET_KEY": "a-real-secret",
+        "TWILIO_ACCOUNT_SID": "AC" + "5" * 32,
+        "PITWALL_TWILIO_API_URL": "https://api.twilio.com",
+    }
+    cleared = {key: value for key, value in os.environ.items() if key != "TWILIO_AUTH_TOKEN"}
+    for command in (["serve", "--port", "0"], ["worker", "--once"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *command],
+            env={**cleared, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "TWILIO_AUTH_TOKEN" in done.stderr and "demo's public value" in done.stderr
+    # With Twilio a sandbox on this host (tests, a local trial) the demo token is fine.
+    local = run(
+        ["worker", "--once"],
+        {**env, "PITWALL_TWILIO_API_URL": "http://127.0.0.1:9", "TWILIO_AUTH_TOKEN": ""},
+    )
+    assert "demo's public value" not in local.stderr
