@@ -103,6 +103,7 @@ class Server:
         env.update(
             PITWALL_DATABASE_URL=db_url,
             PITWALL_PUBLIC_URL=self.url,
+            TWILIO_ACCOUNT_SID="AC" + "b" * 32,  # not the demo's: serve refuses that
             TWILIO_AUTH_TOKEN=TOKEN,
             PITWALL_SECRET_KEY="bench-secret-key-not-for-production-0123456789",
             # As deploy/systemd/pitwall-web.service: proxy headers read, like the bare route.
