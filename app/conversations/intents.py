@@ -136,11 +136,6 @@ def classify_keyword(text: str) -> str | None:
     )
 
 
-def thresholds() -> dict[str, float]:
-    """The gates' thresholds, as chosen on the dev split when the model was trained."""
-    return dict(current_model().meta["thresholds"])
-
-
 def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> Intent:
     """Classify one inbound message.
 
