@@ -59,8 +59,39 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(_DIGITS.sub("0", fold(text)))
 
 
+# Words that turn what follows around: the next three words are also marked as negated, so
+# "don't text me" and "text me when it's done", "ne m'envoyez plus" and "envoyez-moi" differ.
+_NEGATORS_EN = ("no", "not", "dont", "don't", "never", "didnt", "didn't", "cant", "can't", "wont")
+_NEGATORS = frozenset(
+    (
+        *_NEGATORS_EN,
+        "won't",
+        "without",
+        "stop",
+        "quit",
+        "nunca",
+        "ni",
+        "ne",
+        "pas",
+        "plus",
+        "jamais",
+    )
+)
+
+
+def _negated(words: list[str]) -> list[str]:
+    found, left = [], 0
+    for word in words:
+        if word in _NEGATORS or word.startswith("n'"):
+            left = 3
+        elif left:
+            found.append(f"x:{word}")
+            left -= 1
+    return found
+
+
 def features(text: str, reply_to: str = "none") -> list[str]:
-    """The model's features: words, word pairs, letter n-grams, and the context.
+    """The model's features: words, word pairs, letter n-grams, negated words, the context.
 
     The context enters alone and joined with each word, so "yes" after an approval
     request and "yes" after a ready text can weigh differently.
@@ -79,6 +110,7 @@ def features(text: str, reply_to: str = "none") -> list[str]:
                     f"g:{marked[i : i + size]}" for i in range(max(1, len(marked) - size + 1))
                 )
     found.extend(f"b:{a} {b}" for a, b in itertools.pairwise(padded))
+    found.extend(_negated(words))
     return found
 
 

@@ -1,13 +1,15 @@
 """What a customer's text means: carrier keywords first, then the trained model, then the gates.
 
 1. Keywords (STOP, START, HELP and their kin) match the whole message, trimmed and
-   case-insensitive, as the carriers' rules require, ahead of anything learnt.
+   case-insensitive, as the carriers' rules require, ahead of anything learnt; so do a
+   first sentence that is only an opt-out or opt-in keyword and a keyword with only
+   courtesy words around it ("stop please", "alto por favor"), which can mean nothing else.
 2. The model (app/conversations/intent_model.py) scores every label given the text and
    what Pitwall last sent this phone (`reply_to`).
 3. Gates that no score can pass:
-   - opt-out wins whenever its probability reaches its threshold, even when it is not
-     the top label: the FCC's 2025 revocation rule honours "reasonable wording", so a
-     likely opt-out is treated as one;
+   - a likely opt-out wins even when it is not the top label (`reads_as_opt_out`): the
+     FCC's 2025 revocation rule honours "reasonable wording". "Likely" weighs the opt-out
+     probability against the top label's, and an opt-in wins only by a clear lead;
    - work is approved only by a bare YES / SI / OUI answering an approval request (the
      original, or Pitwall's confirmation); any other yes the model hears ("go ahead with
      the brakes", "ok", "sure") becomes `confirm_approval`, answered with the items and the
@@ -23,9 +25,10 @@ recorded in the model's metadata; the test split never tunes anything.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.conversations.intent_model import REPLY_TO, current_model, fold, has_letters
+from app.conversations.intent_model import REPLY_TO, Scores, current_model, fold, has_letters
 from app.conversations.language import detect_language
 
 OPT_OUT = "opt_out"
@@ -68,7 +71,7 @@ KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
             "OPT-OUT",
         ),
         "es": ("ALTO", "PARAR", "BAJA", "CANCELAR"),
-        "fr": ("ARRET", "ARRETER", "DESABONNER"),
+        "fr": ("ARRET", "ARRETER", "DESABONNER", "FIN"),
     },
     OPT_IN: {"en": ("START", "UNSTOP"), "es": ("INICIAR", "ALTA"), "fr": ("DEMARRER",)},
     HELP: {"en": ("HELP", "INFO"), "es": ("AYUDA",), "fr": ("AIDE",)},
@@ -122,6 +125,60 @@ def opens_with_opt_out_word(text: str) -> bool:
     return bool(first) and first in _OPT_OUT_WORDS and len(fold(text)) > len(first)
 
 
+_OPT_IN_WORDS = frozenset(word for words in KEYWORDS[OPT_IN].values() for word in words)
+
+
+def opens_with_opt_in_word(text: str, reply_to: str = "none") -> bool:
+    """The first sentence is START / UNSTOP / ... alone ("Start. I want updates on my car").
+
+    Not in answer to an approval request, where "Start. ..." may mean the work.
+    """
+    first = _SENTENCE.split(fold(text), maxsplit=1)[0].strip().upper()
+    return (
+        reply_to != "approval_request"
+        and bool(first)
+        and first in _OPT_IN_WORDS
+        and len(fold(text)) > len(first)
+    )
+
+
+# Words that only soften or repeat a keyword: "stop please", "STOP STOP STOP", "alto por favor",
+# "arrêt svp", "unsubscribe thanks", "start again pls".
+_POLITE_EN = ("PLEASE", "PLS", "PLZ", "NOW", "THANKS", "THANK", "YOU", "THX", "TY", "ASAP")
+_POLITE_ES = ("POR", "FAVOR", "PORFA", "PORFAVOR", "YA", "GRACIAS", "ALREADY")
+_POLITE_FR = ("SVP", "STP", "MERCI", "MAINTENANT", "S", "IL", "VOUS", "PLAIT")
+_COURTESY = frozenset((*_POLITE_EN, *_POLITE_ES, *_POLITE_FR))
+
+
+def keyword_with_courtesy(text: str, reply_to: str = "none") -> str | None:
+    """The intent of a keyword said with nothing but courtesy words (or itself) around it.
+
+    Not a carrier keyword (the carriers match the whole message only), but no other
+    reading is reasonable. An opt-in this way is not taken in answer to an approval
+    request ("start now please" may mean the work).
+    """
+    words = re.findall(r"[A-Z0-9]+", fold(text).upper())
+    for intent in (OPT_OUT, OPT_IN, HELP):
+        if intent == OPT_IN and reply_to == "approval_request":
+            continue
+        ignored = _COURTESY | ({"AGAIN"} if intent == OPT_IN else set())
+        kept = [word for word in words if word not in ignored]
+        known = {word for by_lang in KEYWORDS[intent].values() for word in by_lang}
+        if kept and (" ".join(kept) in known or all(word in known for word in kept)):
+            return intent
+    return None
+
+
+def decided_by_rule(text: str, reply_to: str = "none") -> str | None:
+    """The intent the rules give a text that is not a bare carrier keyword, or None."""
+    if opens_with_opt_out_word(text):
+        return OPT_OUT
+    softened = keyword_with_courtesy(text, reply_to)
+    if softened is not None:
+        return softened
+    return OPT_IN if opens_with_opt_in_word(text, reply_to) else None
+
+
 def classify_keyword(text: str) -> str | None:
     """The carrier keyword's intent when the whole message is one (STOP, START, HELP, ...)."""
     word = _keyword(text)
@@ -134,6 +191,26 @@ def classify_keyword(text: str) -> str | None:
         ),
         None,
     )
+
+
+def reads_as_opt_out(scores: Scores, limits: Mapping[str, float]) -> bool:
+    """The opt-out gate: a likely opt-out is honoured even when it is not the top label.
+
+    - the model's top label is opt_out: honoured;
+    - its top label is opt_in: honoured unless opt_in leads opt_out by `opt_in_lead` times
+      (re-subscribing someone who meant to leave is the worse mistake of the two: a missed
+      opt-in is undone by texting START);
+    - any other top label: honoured when the opt-out probability reaches `opt_out` and is
+      at least `opt_out_ratio` of the top label's (an ordinary question the model reads
+      confidently, with a little opt-out probability, is not unsubscribed).
+    All three limits are set on the dev split with a factor-two margin (training.py).
+    """
+    p = scores.of(OPT_OUT)
+    if scores.top == OPT_OUT:
+        return True
+    if scores.top == OPT_IN:
+        return scores.confidence < limits["opt_in_lead"] * p
+    return p >= limits["opt_out"] and p >= limits["opt_out_ratio"] * scores.confidence
 
 
 def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> Intent:
@@ -150,18 +227,18 @@ def classify(text: str, *, opted_out: bool = False, reply_to: str = "none") -> I
     if word in YES_WORDS and opted_out:
         return Intent(OPT_IN, YES_WORDS[word], label=OPT_IN, by_keyword=True)
     language = detect_language(text)
-    if opens_with_opt_out_word(text):
-        return Intent(OPT_OUT, language, 1.0, OPT_OUT)
+    ruled = decided_by_rule(text, reply_to)
+    if ruled is not None:
+        return Intent(ruled, language, 1.0, ruled)
     model = current_model()
     scores = model.scores(text, reply_to)
     guesses = scores.ranked[:3]
     if not has_letters(text):
         # Only emoji, digits or punctuation: too little to act on; an advisor reads it.
         return Intent(UNSURE, language, 0.0, scores.top, guesses)
-    limits = model.meta["thresholds"]
-    # The opt-out margin never overrides the opposite request ("you can text me again").
-    if scores.of(OPT_OUT) >= limits["opt_out"] and scores.top != OPT_IN:
+    if reads_as_opt_out(scores, model.meta["thresholds"]):
         return Intent(OPT_OUT, language, scores.of(OPT_OUT), OPT_OUT, guesses)
+    limits = model.meta["thresholds"]
     label, confidence = scores.top, scores.confidence
     if label in (APPROVE, WEAK_YES):
         # Only a bare YES / SI / OUI to an approval request records work without asking
