@@ -18,12 +18,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.customer_page.links import link_for_text
 from app.customers.models import Customer
 from app.customers.service import current_consent
 from app.db import is_postgres
 from app.dealers.models import Rooftop
 from app.followups.holdout import HELD_OUT, assign
-from app.followups.messages import first_name, money, render, store_phone, textable_phone
+from app.followups.messages import (
+    first_name,
+    language_for,
+    money,
+    render,
+    store_phone,
+    textable_phone,
+)
 from app.followups.models import FollowupLine, FollowupPlan, FollowupTouch, Recovery
 from app.followups.recovery import (
     DONE_STATUSES,
@@ -32,6 +40,7 @@ from app.followups.recovery import (
     related_ro_filter,
     same_need,
 )
+from app.messaging.line_names import line_name
 from app.messaging.models import OutboundMessage
 from app.messaging.service import MessageRequest, enqueue
 from app.repair_orders.changes import RepairOrderChange
@@ -287,17 +296,21 @@ def _queue_touch(
     ro = session.get_one(RepairOrder, plan.repair_order_id)
     customer = session.get(Customer, plan.customer_id) if plan.customer_id else None
     total = sum(line.amount_cents for line in lines)
+    language = language_for(rooftop, customer)[:2]  # the lines' names in the text's language
     context = {
         "first_name": first_name(customer),
         "vehicle": ro.vehicle.label if ro.vehicle else "vehicle",
         "items": [
-            {"description": ln.description, "amount": money(ln.amount_cents)} for ln in lines
+            {"description": line_name(ln.description, language), "amount": money(ln.amount_cents)}
+            for ln in lines
         ],
         "total": money(total),
         "store_phone": store_phone(rooftop),
         "touch_no": touch.touch_no,
         "ro_number": ro.ro_number,
     }
+    page = link_for_text(session, ro=ro, customer=customer, purpose="followup", now=now)
+    context["page_link"] = page.url
     dedupe_key = f"followup:{plan.id}:touch:{touch.touch_no}"
     message = enqueue(
         session,
@@ -317,6 +330,7 @@ def _queue_touch(
             expires_at=now + EXPIRES_AFTER,
         ),
     )
+    page.settle(session, message.id if message is not None else None)
     touch.outbound_message_id = (
         message.id
         if message is not None
