@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -35,6 +35,10 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("dealer_group.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
+    # What customers and colleagues read ("Dana Ruiz"); the email when not set.
+    name: Mapped[str | None] = mapped_column(String(200))
+    # The advisor's id in the DMS (an RO's advisor.id), linking their ROs to this login.
+    dms_advisor_id: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
@@ -42,6 +46,10 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     rooftops: Mapped[list[Rooftop]] = relationship(secondary=user_rooftop)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
 
 
 class ApiToken(Base):
@@ -80,6 +88,24 @@ class WebSessionRecord(Base):
     ip: Mapped[str] = mapped_column(String(45), default="")
 
     user: Mapped[User] = relationship()
+
+
+class AdminChange(Base):
+    """One change an admin made in the app (or the CLI): who, when, what, old and new.
+
+    Values are the TOML-shaped settings as JSON text (secrets never reach this table).
+    """
+
+    __tablename__ = "admin_change"
+    __table_args__ = (Index("ix_admin_change_group_at", "group_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("dealer_group.id"))
+    actor: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subject: Mapped[str] = mapped_column(String(200))  # "rooftop bayview-toyota: status_map"
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
 
 
 class LoginAttempt(Base):

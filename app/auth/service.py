@@ -98,6 +98,8 @@ def create_user(
     password: str,
     role: str,
     rooftops: list[Rooftop],
+    name: str | None = None,
+    dms_advisor_id: str | None = None,
 ) -> User:
     """Create a login. Advisors see only `rooftops` (at least one, all of this group)."""
     email = email.strip().lower()
@@ -108,7 +110,7 @@ def create_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if role == "advisor" and not rooftops:
-        raise UserError("an advisor needs at least one rooftop (--rooftop SLUG)")
+        raise UserError("an advisor needs at least one rooftop")
     foreign = [r.slug for r in rooftops if r.group_id != group_id]
     if foreign:
         raise UserError(f"rooftop(s) {', '.join(foreign)} belong to another dealer group")
@@ -122,10 +124,28 @@ def create_user(
         role=role,
         active=True,
         rooftops=list(rooftops) if role == "advisor" else [],
+        name=_clean(name),
+        dms_advisor_id=_clean(dms_advisor_id),
     )
     session.add(user)
     session.flush()
     return user
+
+
+def _clean(value: str | None) -> str | None:
+    return " ".join(value.split()) or None if value else None
+
+
+def update_profile(
+    session: Session, *, user: User, name: str | None, dms_advisor_id: str | None
+) -> None:
+    """Set a login's display name and DMS advisor id (blank clears them)."""
+    name, dms_advisor_id = _clean(name), _clean(dms_advisor_id)
+    if name is not None and len(name) > 200:
+        raise UserError("name: at most 200 characters")
+    if dms_advisor_id is not None and len(dms_advisor_id) > 64:
+        raise UserError("DMS advisor id: at most 64 characters")
+    user.name, user.dms_advisor_id = name, dms_advisor_id
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from jinja2 import TemplateError
 
-from app.config import RooftopConfig, Settings
-from app.customers.models import Customer
-from app.db import make_engine, make_session_factory
-from app.dealers.models import Rooftop
-from app.messaging.rules import status_context
-from app.messaging.schemas import TemplatePreview
-from app.messaging.templates import LANGUAGES, available_kinds, languages_for, render, segments
-from app.repair_orders.models import RepairOrder, RoLine, Vehicle
+# Imported where used: `pitwall --help` and the other commands start without them.
+if TYPE_CHECKING:
+    from app.dealers.models import Rooftop
+    from app.messaging.schemas import TemplatePreview
+
+_PREVIEWS = ("preview_all", "sample_repair_order", "sample_rooftop")
+
+
+def __getattr__(name: str) -> Any:
+    """The preview helpers, importable from here as before (tests do), loaded on use."""
+    if name in _PREVIEWS:
+        from app.messaging import previews
+
+        return getattr(previews, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
 
@@ -25,132 +31,11 @@ def templates() -> None:
     """Message templates (templates/messages/ and rooftop overrides)."""
 
 
-def sample_rooftop() -> Rooftop:
-    """A made-up rooftop for previews without a database."""
-    config = RooftopConfig.model_validate(
-        {
-            "slug": "sample",
-            "name": "Sample Motors",
-            "timezone": "America/Los_Angeles",
-            "sms_from": "+14155550100",
-            "service_desk": "+14155550199",
-            "dms": {"kind": "simulator"},
-        }
-    )
-    return Rooftop(
-        slug=config.slug,
-        name=config.name,
-        timezone=config.timezone,
-        sms_from=config.sms_from,
-        service_desk=config.service_desk,
-        config=config.model_dump(mode="json"),
-    )
-
-
-def sample_repair_order() -> tuple[RepairOrder, Customer]:
-    """A transient RO with an advisor, a promised time and lines awaiting approval."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    ro = RepairOrder(
-        ro_number="R1001",
-        advisor_name="Dana Ruiz",
-        raw_status="WAITAPPR",
-        stage="awaiting_approval",
-        opened_at=now,
-        promised_at=now + timedelta(hours=5),
-        vehicle=Vehicle(year=2021, make="Toyota", model="RAV4"),
-        lines=[
-            RoLine(
-                line_code="A",
-                op_code="OILCHG",
-                description="Oil and filter",
-                amount_cents=8995,
-                status="approved",
-            ),
-            RoLine(
-                line_code="B",
-                op_code="BRKPAD",
-                description="Front brake pads",
-                amount_cents=41200,
-                status="pending",
-            ),
-            RoLine(
-                line_code="C",
-                op_code="WIPER",
-                description="Wiper blades",
-                amount_cents=4850,
-                status="pending",
-            ),
-        ],
-    )
-    return ro, Customer(first_name="Sam", last_name="Lee", language="en")
-
-
-# Answers to customers' texts and calls (app.conversations) take these variables.
-CONVERSATION_PREFIXES = (
-    "answer_",
-    "voice_",
-    "help_",
-    "stop_",
-    "start_",
-    "household_",
-    "unknown_",
-    "approval_",
-    "clarify_",
-)
-
-
-def conversation_sample(rooftop: Rooftop, language: str) -> dict[str, Any]:
-    """What app.conversations hands its templates, for a car waiting on approval."""
-    from app.conversations.texts import STAGE_WORDS
-
-    return {
-        "rooftop": rooftop.name,
-        "desk": rooftop.service_desk or rooftop.sms_from,
-        "hours": "Monday to Friday 7 AM to 6 PM, Saturday 8 AM to 4 PM",
-        "first_name": "Sam",
-        "vehicle": "2021 Toyota RAV4",
-        "stage_words": STAGE_WORDS[language]["awaiting_approval"],
-        "promised": {"en": "4:00 PM today", "es": "hoy a las 16:00", "fr": "aujourd’hui à 16 h 00"}[
-            language
-        ],
-        "advisor": "Dana Ruiz",
-        "waiting_on": "approval",
-        "lines": "Front brake pads",
-        "total": 41200,
-        "choices": ["RAV4", "F-150"],
-        "after_hours": True,
-        "opens": {"en": "7:00 AM tomorrow", "es": "mañana a las 07:00", "fr": "demain à 7 h 00"}[
-            language
-        ],
-    }
-
-
-def preview_all(rooftop: Rooftop, *, language: str | None = None) -> list[TemplatePreview]:
-    """Render every template (each language it has, or just `language`) for `rooftop`."""
-    ro, customer = sample_repair_order()
-    overrides = rooftop.settings.templates
-    previews: list[TemplatePreview] = []
-    for kind in available_kinds():
-        wanted = [language] if language else languages_for(kind)
-        for lang in wanted:
-            if kind.startswith(CONVERSATION_PREFIXES):
-                context = conversation_sample(rooftop, lang)
-            else:
-                context = status_context(ro=ro, rooftop=rooftop, customer=customer, language=lang)
-            try:
-                body = render(kind, language=lang, context=context, overrides=overrides)
-            except TemplateError as exc:
-                body = f"!! template error: {exc}"
-            count, encoding = segments(body)
-            previews.append(
-                TemplatePreview(
-                    name=kind, language=lang, body=body, segments=count, encoding=encoding
-                )
-            )
-    return previews
-
-
 def _load_rooftop(slug: str) -> Rooftop:
+    from app.config import Settings
+    from app.db import make_engine, make_session_factory
+    from app.dealers.models import Rooftop
+
     settings = Settings()
     engine = make_engine(settings.database_url)
     try:
@@ -178,12 +63,16 @@ def preview(
     language: Annotated[str | None, typer.Option("--language", help="en, es or fr")] = None,
 ) -> None:
     """Print each template rendered against a sample RO, with its segment count and encoding."""
+    from app.messaging.previews import preview_all, sample_rooftop
+    from app.messaging.templates import LANGUAGES
+
     if language is not None and language not in LANGUAGES:
         raise typer.BadParameter(
             f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}"
         )
     target = _load_rooftop(rooftop) if rooftop else sample_rooftop()
-    for item in preview_all(target, language=language):
+    previews = preview_all(target, language=language)
+    for item in previews:
         plural = "" if item.segments == 1 else "s"
         typer.echo(
             f"== {item.name}.{item.language}  {item.segments} segment{plural}, "
@@ -191,3 +80,24 @@ def preview(
         )
         typer.echo(item.body)
         typer.echo("")
+    typer.echo(segment_table(previews))
+
+
+def segment_table(previews: list[TemplatePreview]) -> str:
+    """Segments per template and language ("2 GSM" / "3 UCS"), over 2 marked with "!"."""
+    languages = list(dict.fromkeys(p.language for p in previews))
+    cells: dict[str, dict[str, str]] = {}
+    for item in previews:
+        mark = "!" if item.segments > 2 else ""
+        cells.setdefault(item.name, {})[item.language] = (
+            f"{item.segments} {item.encoding[:3]}{mark}"
+        )
+    width = max((len(name) for name in cells), default=8)
+    rows = ["segments per language (GSM-7 or UCS-2; ! = more than 2)",
+            f"{'template':<{width}}  " + "  ".join(f"{lang:<7}" for lang in languages)]  # fmt: skip
+    for name, by_language in cells.items():
+        rows.append(
+            f"{name:<{width}}  "
+            + "  ".join(f"{by_language.get(lang, '-'):<7}" for lang in languages)
+        )
+    return "\n".join(rows)

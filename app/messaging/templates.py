@@ -13,6 +13,7 @@ is off: this is SMS text, and every value in the context is plain text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -119,6 +120,39 @@ def segments(body: str) -> tuple[int, Encoding]:
         return (1 if septets <= 160 else -(-septets // 153)), "GSM-7"
     units = len(body.encode("utf-16-le")) // 2  # characters beyond the BMP take two
     return (1 if units <= 70 else -(-units // 67)), "UCS-2"
+
+
+# Store hours as the dealer file writes them ("Mon-Fri 7:00-18:00, Sat 8:00-16:00"),
+# written for a text in the customer's language. Day names stay in the GSM-7 alphabet
+# ("sab", not "sáb"): one accent would make the whole text UCS-2, twice the segments.
+_DAY_ABBREVIATIONS = {
+    "es": {"mon": "lun", "tue": "mar", "wed": "mie", "thu": "jue", "fri": "vie", "sat": "sab",
+           "sun": "dom"},
+    "fr": {"mon": "lun", "tue": "mar", "wed": "mer", "thu": "jeu", "fri": "ven", "sat": "sam",
+           "sun": "dim"},
+}  # fmt: skip
+_DAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)\b", re.IGNORECASE)
+_CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+
+
+_ALL_DAY = re.compile(r"^\s*mon\s*-\s*sun\s+0?0:00\s*-\s*24:00\s*$", re.IGNORECASE)
+_OPEN_ALL_DAY = {"en": "open 24 hours", "es": "abierto 24 horas", "fr": "ouvert 24h sur 24"}
+
+
+def localised_store_hours(text: str, language: str) -> str:
+    """ "Mon-Fri 7:00-18:00" -> es "lun-vie 7:00-18:00", fr "lun-ven 7h-18h"; en unchanged.
+
+    A store open around the clock reads "open 24 hours", not "Mon-Sun 0:00-24:00".
+    """
+    if _ALL_DAY.match(text):
+        return _OPEN_ALL_DAY.get(language, _OPEN_ALL_DAY["en"])
+    names = _DAY_ABBREVIATIONS.get(language)
+    if names is None:
+        return text
+    text = _DAY.sub(lambda m: names[m.group(1).lower()], text)
+    if language == "fr":
+        text = _CLOCK.sub(lambda m: f"{int(m[1])}h" + ("" if m[2] == "00" else m[2]), text)
+    return text
 
 
 def format_money(cents: int) -> str:

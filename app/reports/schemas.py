@@ -56,6 +56,9 @@ class RecoveryLine(BaseModel):
     holdout_percent: int | None = Field(
         None, description="the rooftop's holdout percent when the plan was drawn; 0 = no draw"
     )
+    booked_cents: int = Field(
+        0, description="the amount when the customer booked the line from their page"
+    )
 
 
 class GroupTotals(BaseModel):
@@ -101,6 +104,9 @@ class DeclinedRecoveryReport(BaseModel):
     followed_up_cents: int
     recovered_cents: int
     recovered_after_followup_cents: int
+    # Beside recovered: declined lines the customer booked from their page (issue 28).
+    booked_cents: int = 0
+    booked_lines: int = 0
     lines: list[RecoveryLine]
     by_rooftop: list[Breakdown]
     by_advisor: list[Breakdown]

@@ -26,6 +26,7 @@ from typing import TypeVar
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.customer_page.bookings import booked_lines
 from app.db import chunks
 from app.dealers.models import DealerGroup, Rooftop
 from app.followups.models import FollowupLine, FollowupTouch, Recovery
@@ -51,6 +52,9 @@ DEFINITIONS = {
         "VIN (or customer, without VIN) at any rooftop of the group within recovery_window_days"
     ),
     "recovered_after_followup_cents": "recovered_cents of lines recovered after a sent touch",
+    "booked_cents": (
+        "declined amount of lines the customer booked (an appointment request) from their page"
+    ),
     "touch": "last touch sent before the recovery (or until now); 0 / 'none' = never followed up",
 }
 _CHUNK = 500
@@ -145,6 +149,7 @@ def declined_recovery(
     plans = _plans(session, line_ids)
     sent = _last_sent_touch(session, sorted(set(plans.values())))
     draws = plan_draws(session, sorted(set(plans.values())))
+    booked = booked_lines(session, sorted({ro.id for _, ro in pairs}))
     slugs = {r.id: r.slug for r in group.rooftops}
     by_id = {r.id: r for r in rooftops}
     lines: list[RecoveryLine] = []
@@ -187,6 +192,7 @@ def declined_recovery(
                 customer_replied=recovery.customer_replied if found else None,
                 holdout=draws[plan_id][0] if plan_id is not None else None,
                 holdout_percent=draws[plan_id][1] if plan_id is not None else None,
+                booked_cents=line.amount_cents if (ro.id, line.line_code) in booked else 0,
             )
         )
     total = _breakdown(lines, lambda _: "all")
@@ -197,6 +203,8 @@ def declined_recovery(
         followed_up_cents=totals.followed_up_cents,
         recovered_cents=totals.recovered_cents,
         recovered_after_followup_cents=totals.recovered_after_followup_cents,
+        booked_cents=sum(line.booked_cents for line in lines),
+        booked_lines=sum(1 for line in lines if line.booked_cents),
         lines=lines,
         by_rooftop=_breakdown(lines, lambda ln: ln.rooftop),
         by_advisor=_breakdown(lines, lambda ln: ln.advisor),

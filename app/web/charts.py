@@ -7,8 +7,12 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 44
+# Drawn narrow with large type: the same SVG is scaled to the page, and at 390 px (a
+# phone) 420 units shrink to ~360 px, so 15-unit labels still read at ~13 px.
+WIDTH, HEIGHT = 420, 230
+LEFT, RIGHT, TOP, BOTTOM = 56, 8, 14, 36
+FONT = 15
+CHAR_WIDTH = FONT * 0.62  # an average label character, to space labels apart
 BAR_COLOUR = "#1f5fa8"  # 6.5:1 on white
 AXIS_COLOUR = "#444"
 
@@ -20,7 +24,7 @@ def bar_chart(
     bars: Sequence[tuple[str, float]],
     unit: str = "",
     prefix: str = "",
-    label_every: int = 1,
+    label_every: int | None = None,
     empty_text: str = "No data in this period yet",
 ) -> Markup:
     """A labelled bar chart; its numbers are also in the CSV and in <desc> for screen readers."""
@@ -30,6 +34,9 @@ def bar_chart(
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(bars), 1)
     bar_w = max(slot * 0.7, 1)
+    if label_every is None:  # as many labels as fit without touching
+        widest = max(len(name) for name, _ in bars) * CHAR_WIDTH + 8
+        label_every = max(int(-(-widest // slot)), 1)
     parts = [
         f'<svg id="{escape(chart_id)}" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
@@ -39,13 +46,13 @@ def bar_chart(
         + escape("; ".join(f"{name}: {prefix}{_fmt(v)}{unit}" for name, v in bars) or "no data")
         + "</desc>",
     ]
-    # A half-way line at 0.5 of a count of 1 would read as half a call.
-    for fraction in (0, 0.5, 1) if top_value >= 2 else (0, 1):
+    # A half-way line only where it is a whole number: "2.5" missed calls means nothing.
+    for fraction in (0, 0.5, 1) if (top_value / 2).is_integer() else (0, 1):
         y = TOP + plot_h * (1 - fraction)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#ddd" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+            f'<text x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end" font-size="{FONT}" '
             f'fill="{AXIS_COLOUR}">{escape(prefix + _fmt(top_value * fraction) + unit)}</text>'
         )
     for index, (name, value) in enumerate(bars):
@@ -59,8 +66,8 @@ def bar_chart(
         )
         if index % label_every == 0:
             parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
-                f'font-size="12" fill="{AXIS_COLOUR}">{escape(name)}</text>'
+                f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - BOTTOM + 20}" text-anchor="middle" '
+                f'font-size="{FONT}" fill="{AXIS_COLOUR}">{escape(name)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -73,7 +80,7 @@ def _empty_chart(chart_id: str, title: str, text: str) -> Markup:
         f'role="img" aria-label="{escape(title)}: {escape(text)}" '
         'xmlns="http://www.w3.org/2000/svg">'
         f'<rect x="0" y="0" width="{WIDTH}" height="60" fill="#eef1f4" rx="6"/>'
-        f'<text x="{WIDTH / 2}" y="36" text-anchor="middle" font-size="16" fill="{AXIS_COLOUR}">'
+        f'<text x="{WIDTH / 2}" y="35" text-anchor="middle" font-size="14" fill="{AXIS_COLOUR}">'
         f"{escape(text)}</text></svg>"
     )
 

@@ -1,4 +1,5 @@
-"""The director's page: follow-ups against the holdout, as one chart and one CSV."""
+"""The director's page: follow-ups against the holdout, as one chart and one CSV (in dollars;
+the JSON API keeps its cents)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ from typing import Any
 
 from markupsafe import Markup
 
+from app.reports.readable import dollars
 from app.reports.schemas import DeclinedRecoveryReport, GroupTotals, HoldoutComparison
 from app.web.charts import bar_chart
 
 HOLDOUT_COLUMNS = (
     "scope", "holdout_percent_now",
-    "followed_plans", "followed_lines", "followed_declined_cents", "followed_recovered_lines",
-    "followed_recovered_cents",
-    "holdout_plans", "holdout_lines", "holdout_declined_cents", "holdout_recovered_lines",
-    "holdout_recovered_cents",
+    "followed_plans", "followed_lines", "followed_declined_usd", "followed_recovered_lines",
+    "followed_recovered_usd",
+    "holdout_plans", "holdout_lines", "holdout_declined_usd", "holdout_recovered_lines",
+    "holdout_recovered_usd",
     "incremental_rate", "incremental_rate_ci95_low", "incremental_rate_ci95_high",
-    "incremental_cents", "incremental_cents_ci95_low", "incremental_cents_ci95_high",
+    "incremental_usd", "incremental_usd_ci95_low", "incremental_usd_ci95_high",
     "incremental_line_rate", "incremental_line_rate_ci95_low", "incremental_line_rate_ci95_high",
     "incremental_lines", "note",
 )  # fmt: skip
@@ -69,9 +71,9 @@ def _row(comparison: HoldoutComparison) -> list[object]:
         row += [
             block.plans,
             block.lines,
-            block.declined_cents,
+            dollars(block.declined_cents),
             block.recovered_lines,
-            block.recovered_cents,
+            dollars(block.recovered_cents),
         ]
     inc = comparison.incremental
     if inc is None:
@@ -82,9 +84,9 @@ def _row(comparison: HoldoutComparison) -> list[object]:
         round(inc.rate, 6),
         round(inc.ci95[0], 6),
         round(inc.ci95[1], 6),
-        inc.cents,
-        inc.cents_ci95[0],
-        inc.cents_ci95[1],
+        dollars(inc.cents),
+        dollars(inc.cents_ci95[0]),
+        dollars(inc.cents_ci95[1]),
         round(inc.line_rate, 6),
         round(inc.line_ci95[0], 6),
         round(inc.line_ci95[1], 6),

@@ -1,20 +1,19 @@
-"""Numbers for the director page: status calls deflected, missed calls, delivery, opt-outs.
+"""Numbers for the director page: delivery and opt-outs.
 
 Declined-work recovery comes from app.reports.service (the same function the JSON
-API answers with), so the page and the API cannot disagree.
+API answers with), so the page and the API cannot disagree; status contacts and missed
+calls from app.reports.contacts.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.conversations.models import Call
 from app.customers.models import Consent
 from app.dealers.models import Rooftop
 from app.messaging.models import OutboundMessage
@@ -22,53 +21,6 @@ from app.messaging.models import OutboundMessage
 UTC_ZONE = ZoneInfo("UTC")
 DELIVERED = ("delivered", "read")
 NOT_DELIVERED = ("failed", "undelivered")
-
-
-@dataclass(frozen=True)
-class DayCalls:
-    day: date
-    status_calls: int
-    deflected: int  # answered by Pitwall with the car's status, no person needed
-
-
-def deflections_by_day(
-    session: Session, *, rooftops: list[Rooftop], since: datetime, now: datetime
-) -> list[DayCalls]:
-    """Per local day: calls asking for status, and how many Pitwall answered itself."""
-    zones = {r.id: ZoneInfo(r.timezone) for r in rooftops}
-    status_calls: Counter[date] = Counter()
-    deflected: Counter[date] = Counter()
-    rows = session.execute(
-        select(Call.rooftop_id, Call.started_at, Call.status_told, Call.outcome).where(
-            Call.rooftop_id.in_(zones), Call.started_at >= since
-        )
-    )
-    for rooftop_id, started_at, status_told, outcome in rows:
-        day = started_at.astimezone(zones.get(rooftop_id or 0, UTC_ZONE)).date()
-        if status_told or outcome == "status_only":
-            status_calls[day] += 1
-        if outcome == "status_only":
-            deflected[day] += 1
-    first = since.astimezone(zones[rooftops[0].id]).date() if rooftops else since.date()
-    last = now.astimezone(zones[rooftops[0].id]).date() if rooftops else now.date()
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return [DayCalls(d, status_calls[d], deflected[d]) for d in days]
-
-
-def missed_calls_by_hour(
-    session: Session, *, rooftops: list[Rooftop], since: datetime
-) -> list[tuple[int, int]]:
-    """Missed calls per hour of the day on each rooftop's wall clock: [(0, n), ... (23, n)]."""
-    zones = {r.id: ZoneInfo(r.timezone) for r in rooftops}
-    hours: Counter[int] = Counter()
-    rows = session.execute(
-        select(Call.rooftop_id, Call.started_at).where(
-            Call.rooftop_id.in_(zones), Call.started_at >= since, Call.outcome == "missed"
-        )
-    )
-    for rooftop_id, started_at in rows:
-        hours[started_at.astimezone(zones.get(rooftop_id or 0, UTC_ZONE)).hour] += 1
-    return [(hour, hours[hour]) for hour in range(24)]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -231,8 +232,9 @@ def test_the_director_sees_one_sentence_one_chart_and_a_csv(experiment: Experime
     rows = list(csv.DictReader(io.StringIO(download.text)))
     assert [row["scope"] for row in rows] == ["all", "bayview-toyota"]
     assert int(rows[0]["followed_lines"]) == api["followed"]["lines"]
-    assert int(rows[0]["holdout_recovered_cents"]) == api["holdout"]["recovered_cents"]
-    assert int(rows[0]["incremental_cents"]) == inc["cents"]
+    # The page's CSV is in dollars; the API keeps its contract's cents.
+    assert Decimal(rows[0]["holdout_recovered_usd"]) * 100 == api["holdout"]["recovered_cents"]
+    assert Decimal(rows[0]["incremental_usd"]) * 100 == inc["cents"]
     assert float(rows[0]["incremental_rate_ci95_low"]) == pytest.approx(inc["ci95"][0], abs=1e-6)
 
 

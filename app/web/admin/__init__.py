@@ -1,0 +1,1 @@
+"""Admin pages: rooftops and their settings, message templates, users, tokens, the audit log."""
