@@ -14,11 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.conversations.models import Task
+from app.customer_page.links import link_for_text
 from app.customers.models import Customer
 from app.db import is_postgres
 from app.dealers.models import Rooftop
 from app.dealers.service import active_rooftops
 from app.followups.messages import first_name, local_time, render, store_phone, textable_phone
+from app.messaging.rules import promised_dedupe_key
 from app.messaging.service import MessageRequest, enqueue
 from app.repair_orders.changes import RepairOrderChange
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoEvent
@@ -92,6 +94,8 @@ def _tell_customer(
         "store_phone": store_phone(rooftop),
         "ro_number": ro.ro_number,
     }
+    page = link_for_text(session, ro=ro, customer=customer, purpose="status", now=now)
+    context["page_link"] = page.url
     message = enqueue(
         session,
         MessageRequest(
@@ -110,6 +114,7 @@ def _tell_customer(
             expires_at=expires_at,
         ),
     )
+    page.settle(session, message.id if message is not None else None)
     return message is not None
 
 
@@ -204,17 +209,23 @@ def check_promises(session: Session, *, now: datetime) -> int:
 
 
 def on_promised_change(session: Session, change: RepairOrderChange) -> None:
-    """ChangeHook: the DMS moved the promised time; tell the customer once, close late tasks."""
+    """ChangeHook: the DMS moved the promised time; tell the customer once, close late tasks.
+
+    A "not ready and promised for ..." task also closes when the car is ready (or the RO
+    closes): it asked for a new promised time, and none is needed any more.
+    """
     ro = change.ro
+    now_ready = change.stage_changed and ro.stage not in NOT_READY_STAGES
+    if now_ready or (change.promised_changed and ro.promised_at is not None):
+        for task in session.scalars(
+            select(Task).where(
+                Task.repair_order_id == ro.id, Task.kind == "promise_late", Task.state == "open"
+            )
+        ):
+            task.state = "done"
+            task.done_at = change.at
     if not change.promised_changed or ro.promised_at is None:
         return
-    for task in session.scalars(
-        select(Task).where(
-            Task.repair_order_id == ro.id, Task.kind == "promise_late", Task.state == "open"
-        )
-    ):
-        task.state = "done"
-        task.done_at = change.at
     # A first promised time is the status texts' to mention; a past one is no news.
     if change.previous_promised_at is None or ro.stage not in NOT_READY_STAGES:
         return
@@ -225,7 +236,7 @@ def on_promised_change(session: Session, change: RepairOrderChange) -> None:
         ro=ro,
         rooftop=change.rooftop,
         template="new_promised_time",
-        dedupe_key=f"ro:{ro.id}:promised:{ro.promised_at.isoformat()}",
+        dedupe_key=promised_dedupe_key(ro.id, ro.promised_at),
         now=change.at,
         expires_at=ro.promised_at,
     )

@@ -10,6 +10,7 @@ from app.auth.service import Principal
 from app.conversations import inbox
 from app.conversations.models import Task
 from app.conversations.tasks import finish, take
+from app.web.inbox_queries import card_tasks
 
 
 class ActionRefused(ValueError):
@@ -29,11 +30,15 @@ def reply(
 
 
 def done(session: Session, *, task: Task, principal: Principal, now: datetime) -> None:
-    finish(task, now=now)
+    """Close the card: every open task of the conversation (one caller, one card)."""
+    for each in card_tasks(session, task=task):
+        finish(each, now=now)
 
 
 def take_task(session: Session, *, task: Task, principal: Principal, now: datetime) -> None:
-    take(task, user_id=principal.user_id, now=now)
+    """Take the card: its every open task is this user's now."""
+    for each in card_tasks(session, task=task):
+        take(each, user_id=principal.user_id, now=now)
 
 
 def correct(session: Session, *, task: Task, intent: str, corrected_by: str, now: datetime) -> None:

@@ -1,10 +1,14 @@
 """What an inbox card shows: who (a name, or the number and any name the phone gave), the RO
-and vehicle, the conversation's last messages both ways, how long it has waited."""
+and vehicle, the conversation's last messages both ways, how long it has waited.
+
+One card per open conversation: every open task of one customer (or, for an unknown
+number, of one caller) at one rooftop is one card; the oldest task leads it.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,6 +20,7 @@ from app.customers.models import Customer
 from app.dealers.models import Rooftop
 from app.messaging.models import OutboundMessage
 from app.repair_orders.models import RepairOrder
+from app.web.people import staff_name
 from app.web.queries import rows_by_id
 
 # How far back a card looks for the conversation's last messages, and how many it shows.
@@ -44,6 +49,13 @@ class InboxItem:
     vehicle: str | None = None
     caller: str | None = None  # the number (and a name the phone gave) when no customer
     recent: list[Said] = field(default_factory=list)
+    others: tuple[Task, ...] = ()  # the conversation's later open tasks (one card)
+
+    @property
+    def kinds(self) -> list[str]:
+        """What the card asks for: "needs reply", "callback", without repeats."""
+        kinds = [self.task.kind, *(t.kind for t in self.others)]
+        return list(dict.fromkeys(kinds))
 
     @property
     def who(self) -> str:
@@ -103,11 +115,18 @@ def inbox_items(session: Session, *, rooftops: list[Rooftop], now: datetime) -> 
     calls = rows_by_id(session, Call, {t.call_id for t in tasks if t.call_id})
     users = rows_by_id(session, User, {t.assigned_user_id for t in tasks if t.assigned_user_id})
     recent = _recent(session, customer_ids=set(customers), since=now - RECENT_WINDOW)
-    items = []
+    items: list[InboxItem] = []
+    cards: dict[tuple[int | None, object], int] = {}
     for t in tasks:
         ro = ros.get(t.repair_order_id) if t.repair_order_id else None
         message = messages.get(t.inbound_message_id) if t.inbound_message_id else None
         call = calls.get(t.call_id) if t.call_id else None
+        key = (t.rooftop_id, t.customer_id or _number(message, call) or f"task {t.id}")
+        if key in cards:
+            _join(items, cards[key], t, ro, _caller(message, call))
+            continue
+        cards[key] = len(items)
+        assigned = users.get(t.assigned_user_id) if t.assigned_user_id else None
         items.append(
             InboxItem(
                 task=t,
@@ -115,7 +134,7 @@ def inbox_items(session: Session, *, rooftops: list[Rooftop], now: datetime) -> 
                 customer=customers.get(t.customer_id) if t.customer_id else None,
                 ro_number=ro.ro_number if ro else None,
                 message=message,
-                taken_by=users[t.assigned_user_id].email if t.assigned_user_id in users else None,
+                taken_by=staff_name(assigned) if t.assigned_user_id else None,
                 ro_id=ro.id if ro else None,
                 vehicle=ro.vehicle.label if ro is not None and ro.vehicle is not None else None,
                 caller=_caller(message, call),
@@ -125,13 +144,83 @@ def inbox_items(session: Session, *, rooftops: list[Rooftop], now: datetime) -> 
     return items
 
 
+def _join(
+    items: list[InboxItem], index: int, task: Task, ro: RepairOrder | None, caller: str | None
+) -> None:
+    """A later task of a conversation joins its card (which gains the RO if it had none,
+    and the name a later text or caller ID gave, if the first gave none)."""
+    card = items[index]
+    changes: dict[str, object] = {"others": (*card.others, task)}
+    if caller and "(" in caller and (card.caller is None or "(" not in card.caller):
+        changes["caller"] = caller
+    if card.ro_id is None and ro is not None:
+        changes.update(
+            ro_id=ro.id,
+            ro_number=ro.ro_number,
+            vehicle=ro.vehicle.label if ro.vehicle is not None else None,
+        )
+    items[index] = replace(card, **changes)  # type: ignore[arg-type]
+
+
+def _number(message: InboundMessage | None, call: Call | None) -> str | None:
+    number = (message.from_address if message else None) or (call.from_address if call else None)
+    return number.removeprefix("whatsapp:") if number else None
+
+
+def card_tasks(session: Session, *, task: Task) -> list[Task]:
+    """Every open task on `task`'s card: the same customer (or caller) at the same rooftop."""
+    if task.state != "open":
+        return [task]
+    query = select(Task).where(Task.rooftop_id == task.rooftop_id, Task.state == "open")
+    if task.customer_id is not None:
+        return list(session.scalars(query.where(Task.customer_id == task.customer_id)))
+    number = _task_number(session, task)
+    if number is None:
+        return [task]
+    return [
+        t
+        for t in session.scalars(query.where(Task.customer_id.is_(None)))
+        if t.id == task.id or _task_number(session, t) == number
+    ]
+
+
+def _task_number(session: Session, task: Task) -> str | None:
+    message = (
+        session.get(InboundMessage, task.inbound_message_id) if task.inbound_message_id else None
+    )
+    call = session.get(Call, task.call_id) if task.call_id else None
+    return _number(message, call)
+
+
+def open_card_count(session: Session, *, rooftop_ids: list[int]) -> int:
+    """How many cards the inbox shows at these rooftops (the count beside the Inbox link)."""
+    if not rooftop_ids:
+        return 0
+    rows = session.execute(
+        select(
+            Task.id,
+            Task.rooftop_id,
+            Task.customer_id,
+            InboundMessage.from_address,
+            Call.from_address,
+        )
+        .outerjoin(InboundMessage, InboundMessage.id == Task.inbound_message_id)
+        .outerjoin(Call, Call.id == Task.call_id)
+        .where(Task.state == "open", Task.rooftop_id.in_(rooftop_ids))
+    )
+    cards = set()
+    for task_id, rooftop_id, customer_id, texted, called in rows:
+        number = (texted or called or "").removeprefix("whatsapp:")
+        cards.add((rooftop_id, customer_id or number or f"task {task_id}"))
+    return len(cards)
+
+
 def _caller(message: InboundMessage | None, call: Call | None) -> str | None:
     """The number that wrote or called, with a name its WhatsApp profile or caller ID gave."""
     raw = (message.raw or {}) if message is not None else {}
-    number = (message.from_address if message else None) or (call.from_address if call else None)
+    number = _number(message, call)
     if not number:
         return None
-    number = number.removeprefix("whatsapp:")
     name = str(raw.get("ProfileName") or raw.get("CallerName") or "").strip()[:60]
     return f"{name} ({number})" if name else number
 

@@ -73,6 +73,19 @@ def test_a_car_that_is_ready_is_not_late(shop: Shop, dealer: Database) -> None:
     assert outbox(shop) == []
 
 
+def test_the_late_task_closes_when_the_car_is_ready(shop: Shop, dealer: Database) -> None:
+    """"Not ready, set a new promised time" asks for nothing once the car is ready."""
+    promised = at(LA, 2026, 11, 2, 16)
+    ro = in_repair(shop, opened=at(LA, 2026, 11, 2, 8), promised=promised)
+    assert tick(shop, dealer, promised - timedelta(minutes=29)) == 1
+    [task] = tasks(shop, "promise_late")
+    assert task.state == "open"
+    shop.move(ro, "ready_for_pickup", at=promised + timedelta(minutes=20))
+    shop.session.commit()
+    [task] = tasks(shop, "promise_late")
+    assert task.state == "done"
+
+
 def test_a_new_promised_time_is_told_once_and_watched_again(shop: Shop, dealer: Database) -> None:
     first = at(NY, 2026, 11, 2, 12)
     ro = in_repair(shop, "harbor-honda", opened=at(NY, 2026, 11, 2, 8), promised=first)

@@ -93,4 +93,4 @@ def test_a_spanish_first_text_says_how_to_stop_in_spanish(shop: Shop) -> None:
     shop.repair_order(customer, stage="awaiting_parts")
     (first,) = shop.messages()
     assert first.body is not None
-    assert first.body.endswith("\nResponda STOP para no recibir más mensajes.")
+    assert first.body.endswith("\nResponda STOP para dejar de recibir mensajes.")

@@ -42,7 +42,10 @@ def test_the_timeline_shows_pitwalls_answers_its_reading_and_why_a_text_was_held
         )
     with logged_in(served, "toyota.advisor@bayview.example") as client:
         page = client.get(f"/customers/{customer_id}").text
-    assert "Pitwall answered (sms, automatically)" in page
+    assert "Pitwall answered automatically (SMS)" in page
     assert "is being repaired; promised for 4:00 PM today." in page
     assert "read as status question (97%)" in page
-    assert "Not sent (sms, status)" in page and "daily cap: 3 texts to this customer today" in page
+    assert (
+        "Not sent: Pitwall&#39;s text (SMS, status text)" in page
+        and "daily cap: 3 texts to this customer today" in page
+    )
