@@ -13,6 +13,10 @@ from sqlalchemy.exc import DataError
 from app.auth.views import router as auth_router
 from app.config import Settings
 from app.conversations.views import router as conversations_router
+from app.customer_page.api import router as customer_page_api_router
+from app.customer_page.links import use_public_url
+from app.customer_page.staff_views import router as customer_page_staff_router
+from app.customer_page.views import router as customer_page_router
 from app.customers.views import router as customers_router
 from app.db import make_engine, make_session_factory
 from app.deps import Database
@@ -23,6 +27,7 @@ from app.ops.views import router as ops_router
 from app.repair_orders.views import router as repair_orders_router
 from app.reports.views import router as reports_router
 from app.web.errors import install_error_pages
+from app.web.favicon import router as favicon_router
 from app.web.views import router as web_router
 
 # Each domain contributes one router. Order matters only for overlapping paths (none).
@@ -33,8 +38,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     repair_orders_router,
     customers_router,
     reports_router,
+    customer_page_router,
+    customer_page_api_router,
+    customer_page_staff_router,
     auth_router,
     web_router,
+    favicon_router,
 )
 
 
@@ -86,6 +95,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description="Service-status messaging for dealership service departments.",
     )
     app.state.settings = settings
+    use_public_url(settings.public_url)  # the customer page's links in texts rendered here
     app.state.database = database
     instrument_app(app)
     install_guards(app, settings)

@@ -2,6 +2,15 @@
 
 from app.auth.models import ApiToken, User
 from app.conversations.models import Approval, Call, InboundMessage, Task
+from app.customer_page.models import (
+    Booking,
+    CustomerLink,
+    LineAnswer,
+    LineNote,
+    LinePhoto,
+    PageAnswer,
+    PageVisit,
+)
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
 from app.db import Base
 from app.dealers.models import DealerGroup, Rooftop
@@ -23,9 +32,11 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Base",
+    "Booking",
     "Call",
     "Consent",
     "Customer",
+    "CustomerLink",
     "CustomerPhone",
     "CustomerRef",
     "DealerGroup",
@@ -35,7 +46,12 @@ __all__ = [
     "FollowupTouch",
     "InboundMessage",
     "Lease",
+    "LineAnswer",
+    "LineNote",
+    "LinePhoto",
     "OutboundMessage",
+    "PageAnswer",
+    "PageVisit",
     "Phone",
     "QuarantinedRecord",
     "Recovery",

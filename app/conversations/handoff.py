@@ -5,14 +5,7 @@ from __future__ import annotations
 from app.conversations.intents import LABELS
 from app.conversations.matching import Candidate, Contact, can_ask_which, candidates, choice_of
 from app.conversations.tasks import Conversation, attach_to_conversation
-from app.conversations.texts import (
-    is_open,
-    language_of,
-    next_opening,
-    parse_store_hours,
-    promised_words,
-    say,
-)
+from app.conversations.texts import closed_until_words, language_of, say
 from app.conversations.turn import Turn
 from app.customers.models import Customer
 
@@ -79,15 +72,8 @@ def needs_reply(
 
 
 def _closed_until(turn: Turn) -> str | None:
-    """When the store opens, in words, if it is closed now; None while it is open."""
-    config = turn.rooftop.settings
-    hours = parse_store_hours(config.store_hours)
-    if is_open(hours, now=turn.now, zone=config.zone):
-        return None
-    opening = next_opening(hours, now=turn.now, zone=config.zone)
-    if opening is None:
-        return None
-    return promised_words(opening, zone=config.zone, language=turn.language(), now=turn.now)
+    """When the store opens (skipping holidays), in words, if it is closed now."""
+    return closed_until_words(turn.rooftop, now=turn.now, language=turn.language())
 
 
 def unknown_contact(turn: Turn) -> str | None:
@@ -97,7 +83,9 @@ def unknown_contact(turn: Turn) -> str | None:
         kind="unknown_contact",
         summary=f"New contact {turn.contact.phone.e164}: {turn.row.body[:200]}",
     )
-    return turn.say("unknown_contact") if opened else None
+    if not opened:
+        return None
+    return turn.say("unknown_contact", opens=_closed_until(turn) or "")
 
 
 def ask_which(turn: Turn, options: list[Candidate]) -> str | None:

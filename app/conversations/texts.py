@@ -7,17 +7,21 @@ them; this module supplies the pieces that depend on data (stage words, local ti
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# Store hours are parsed and decided in app.dealers.hours (parse_store_hours re-exported).
+from app.dealers.hours import MIDNIGHT_CLOSE, OpenHours
+from app.dealers.hours import parse_store_hours as parse_store_hours
 from app.dealers.models import Rooftop
+from app.messaging.line_names import line_names
 from app.messaging.templates import render
 from app.repair_orders.models import RepairOrder
 
 LANGUAGES = ("en", "es", "fr")
+
 
 STAGE_WORDS: dict[str, dict[str, str]] = {
     "en": {
@@ -32,13 +36,13 @@ STAGE_WORDS: dict[str, dict[str, str]] = {
         "canceled": "has no open repair order",
     },
     "es": {
-        "checked_in": "está registrado y en espera de un técnico",
-        "diagnosing": "está en revisión",
-        "awaiting_approval": "está esperando su autorización",
-        "awaiting_parts": "está esperando piezas",
-        "in_repair": "está en reparación",
-        "quality_check": "está en la revisión final de calidad",
-        "ready_for_pickup": "está listo para recoger",
+        "checked_in": "ya fue registrado y espera a un técnico",
+        "diagnosing": "se revisa en este momento",
+        "awaiting_approval": "espera su visto bueno",
+        "awaiting_parts": "espera piezas",
+        "in_repair": "ya se repara en el taller",
+        "quality_check": "pasa el control final de calidad",
+        "ready_for_pickup": "ya puede recogerse",
         "closed": "ya fue entregado",
         "canceled": "no tiene una orden abierta",
     },
@@ -48,8 +52,8 @@ STAGE_WORDS: dict[str, dict[str, str]] = {
         "awaiting_approval": "attend votre accord",
         "awaiting_parts": "attend des pièces",
         "in_repair": "est en réparation",
-        "quality_check": "est au contrôle qualité final",
-        "ready_for_pickup": "est prêt à être récupéré",
+        "quality_check": "est en vérification finale",
+        "ready_for_pickup": "vous attend",
         "closed": "a été récupéré",
         "canceled": "n'a pas d'ordre de réparation ouvert",
     },
@@ -58,12 +62,13 @@ STAGE_WORDS: dict[str, dict[str, str]] = {
 # Twilio <Say> language codes; North American dealers, so US Spanish and Canadian French.
 VOICE_LANGUAGE = {"en": "en-US", "es": "es-US", "fr": "fr-CA"}
 
-_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _SPOKEN_DAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
     "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
 }
+_MIDNIGHT = {"en": "midnight", "es": "medianoche", "fr": "minuit"}
+_ALL_DAY = {"en": "24 hours", "es": "las 24 horas", "fr": "24 heures sur 24"}
 _JOIN = {"en": ("to", "from", "to"), "es": ("a", "de", "a"), "fr": ("au", "de", "à")}
 
 
@@ -98,74 +103,28 @@ def promised_words(
     clock = f"{local:%H:%M}" if language == "es" else f"{local.hour} h {local:%M}"
     at = "a las" if language == "es" else "à"
     if local.date() == today:
-        return f"{'hoy' if language == 'es' else 'aujourd’hui'} {at} {clock}"
+        today_word = "hoy" if language == "es" else "aujourd'hui"  # ' is GSM-7, ’ is not
+        return f"{today_word} {at} {clock}"
     if local.date() == today + timedelta(days=1):
         return f"{'mañana' if language == 'es' else 'demain'} {at} {clock}"
     return f"{local:%d/%m} {at} {clock}"
 
 
-@dataclass(frozen=True)
-class OpenHours:
-    """One span of store hours: days of the week (0 = Monday) and the local times."""
+def closed_until_words(rooftop: Rooftop, *, now: datetime, language: str) -> str | None:
+    """While the store is closed (hours, holiday, special day): when it opens, in words.
 
-    days: tuple[int, ...]
-    opens: time
-    closes: time
-
-
-_SPAN = re.compile(
-    r"^\s*(?P<first>[A-Za-z]{3})(?:\s*-\s*(?P<last>[A-Za-z]{3}))?\s+"
-    r"(?P<open>\d{1,2}:\d{2})\s*-\s*(?P<close>\d{1,2}:\d{2})\s*$"
-)
-
-
-def parse_store_hours(text: str) -> list[OpenHours]:
-    """Parse "Mon-Fri 7:00-18:00, Sat 8:00-16:00"; raise ValueError naming the bad part."""
-    spans: list[OpenHours] = []
-    for part in text.split(","):
-        match = _SPAN.match(part)
-        if not match:
-            raise ValueError(
-                f"store_hours: cannot read {part.strip()!r} (e.g. 'Mon-Fri 7:00-18:00')"
-            )
-        try:
-            first = _DAY_NAMES.index(match["first"].title())
-            last = _DAY_NAMES.index((match["last"] or match["first"]).title())
-        except ValueError:
-            raise ValueError(f"store_hours: unknown day in {part.strip()!r}") from None
-        days = (
-            tuple(range(first, last + 1)) if first <= last else (*range(first, 7), *range(last + 1))
-        )
-        opens, closes = (
-            time.fromisoformat(f"{int(t[0]):02d}:{t[1]}")
-            for t in (match["open"].split(":"), match["close"].split(":"))
-        )
-        spans.append(OpenHours(days=days, opens=opens, closes=closes))
-    return spans
-
-
-def is_open(hours: list[OpenHours], *, now: datetime, zone: ZoneInfo) -> bool:
-    """True when the store is open at `now` (aware), read in the rooftop's zone."""
-    local = now.astimezone(zone)
-    return any(
-        local.weekday() in span.days and span.opens <= local.time() < span.closes for span in hours
-    )
-
-
-def next_opening(hours: list[OpenHours], *, now: datetime, zone: ZoneInfo) -> datetime | None:
-    """When the store next opens after `now` (aware, UTC out), or None with no hours at all."""
-    local = now.astimezone(zone)
-    for days_ahead in range(8):
-        day = local.date() + timedelta(days=days_ahead)
-        opens = sorted(span.opens for span in hours if day.weekday() in span.days)
-        for moment in opens:
-            candidate = datetime.combine(day, moment, tzinfo=zone)
-            if candidate > local:
-                return candidate.astimezone(now.tzinfo)
-    return None
+    None while it is open, or when it has no opening in the next year.
+    """
+    settings = rooftop.settings
+    opening = settings.hours.closed_until(now)
+    if opening is None:
+        return None
+    return promised_words(opening, zone=settings.zone, language=language, now=now)
 
 
 def _spoken_clock(moment: time, language: str) -> str:
+    if moment == MIDNIGHT_CLOSE:
+        return _MIDNIGHT[language]
     if language == "en":
         hour = moment.hour % 12 or 12
         minutes = f":{moment.minute:02d}" if moment.minute else ""
@@ -184,6 +143,9 @@ def spoken_hours(hours: list[OpenHours], language: str) -> str:
         days = names[span.days[0]]
         if len(span.days) > 1:
             days += f" {to_day} {names[span.days[-1]]}"
+        if span.opens == time(0) and span.closes == MIDNIGHT_CLOSE:
+            parts.append(f"{days} {_ALL_DAY[language]}")
+            continue
         opens, closes = _spoken_clock(span.opens, language), _spoken_clock(span.closes, language)
         if language == "en":
             parts.append(f"{days} {opens} {to_clock} {closes}")
@@ -227,6 +189,6 @@ def status_words(
         stage_words=STAGE_WORDS[language].get(order.stage, STAGE_WORDS[language]["in_repair"]),
         promised=promised,
         waiting_on=waiting_on,
-        lines=", ".join(line.description for line in pending),
+        lines=line_names([line.description for line in pending], language),
         total=sum(line.amount_cents for line in pending),
     )

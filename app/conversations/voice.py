@@ -28,9 +28,8 @@ from app.conversations.service import MalformedWebhook
 from app.conversations.tasks import open_task
 from app.conversations.texts import (
     VOICE_LANGUAGE,
-    is_open,
+    closed_until_words,
     language_of,
-    parse_store_hours,
     say,
     spoken_hours,
     status_words,
@@ -144,16 +143,20 @@ def _first_answer(session: Session, *, call: Call, rooftop: Rooftop, now: dateti
         call.status_told = True
     elif customer is not None:
         call.customer_id = customer.id
-    if not is_open(
-        parse_store_hours(rooftop.settings.store_hours), now=now, zone=rooftop.settings.zone
-    ):
+    store = rooftop.settings.hours  # hours, holidays and special days: app/dealers/hours.py
+    if not store.is_open(now):
         call.after_hours, call.outcome = True, "after_hours"
-        hours = spoken_hours(parse_store_hours(rooftop.settings.store_hours), language)
-        verbs.append(
-            twiml.say(
-                say(rooftop, "voice_after_hours", language=language, hours=hours), language=voice
-            )
+        hours = spoken_hours(list(store.weekly), language)
+        opens = closed_until_words(rooftop, now=now, language=language) or ""
+        said = say(
+            rooftop,
+            "voice_after_hours",
+            language=language,
+            hours=hours,
+            opens=opens,
+            holiday=store.is_holiday(now),
         )
+        verbs.append(twiml.say(said, language=voice))
         verbs.append(twiml.hangup())
         follow_up_missed_call(session, call=call, rooftop=rooftop, now=now)
         return twiml.render(*verbs)
@@ -254,7 +257,7 @@ def follow_up_missed_call(session: Session, *, call: Call, rooftop: Rooftop, now
             kind="textback",
             purpose="conversational",
             dedupe_key=f"call:{call.call_sid}:textback",
-            body=_textback(session, rooftop, contact.phone.id, language, call.after_hours),
+            body=_textback(session, rooftop, contact.phone.id, language, call.after_hours, now=now),
             repair_order_id=order.id if order else None,
             channel="sms",
             to_address=e164,
@@ -280,9 +283,19 @@ def follow_up_missed_call(session: Session, *, call: Call, rooftop: Rooftop, now
 
 
 def _textback(
-    session: Session, rooftop: Rooftop, phone_id: int, language: str, after_hours: bool
+    session: Session,
+    rooftop: Rooftop,
+    phone_id: int,
+    language: str,
+    after_hours: bool,
+    *,
+    now: datetime,
 ) -> str:
-    body = say(rooftop, "voice_textback", language=language, after_hours=after_hours)
+    # After hours the text says when someone will call back (the next opening, not a holiday).
+    opens = closed_until_words(rooftop, now=now, language=language) if after_hours else None
+    body = say(
+        rooftop, "voice_textback", language=language, after_hours=after_hours, opens=opens or ""
+    )
     if is_first_text(session, phone_id=phone_id, rooftop_id=rooftop.id):
         body = with_first_text_notice(body, rooftop=rooftop, language=language)
     return body

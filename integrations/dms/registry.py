@@ -40,7 +40,19 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "star": (set(), {"path", "url", "token", "timeout_seconds", "line_status_map"}),
     "csv": ({"path"}, {"columns", "delimiter", "encoding", "datetime_format"}),
-    "simulator": (set(), {"seed", "speed", "ro_count", "start_offset_minutes"}),
+    "simulator": (
+        set(),
+        {
+            "seed",
+            "speed",
+            "ro_count",
+            "start_offset_minutes",
+            "days",
+            "live",
+            "day_minutes",
+            "return_percent",
+        },
+    ),
 }
 
 ADAPTER_SETTINGS: dict[str, set[str]] = {kind: req | opt for kind, (req, opt) in _KEYS.items()}
@@ -63,8 +75,10 @@ _NUMBERS = {
     "max_wait_seconds",
     "modified_margin_minutes",
     "full_read_minutes",
+    "day_minutes",
+    "return_percent",
 }
-_INTEGERS = {"seed", "ro_count", "calls_per_15_minutes", "page_size"}
+_INTEGERS = {"seed", "ro_count", "calls_per_15_minutes", "page_size", "days"}
 _URLS = {"base_url", "token_url", "url"}
 
 
@@ -76,6 +90,9 @@ def _problem(key: str, value: Any) -> str | None:
     elif key in _NUMBERS:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             return f"dms.{key}: expected a non-negative number, got {value!r}"
+    elif key == "live":
+        if not isinstance(value, bool):
+            return f"dms.live: expected true or false, got {value!r}"
     elif key == "columns":
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
             return 'dms.columns: expected a table of field = "CSV header"'

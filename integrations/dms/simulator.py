@@ -1,26 +1,33 @@
-"""A seeded, time-compressed, deterministic busy service day (``kind = "simulator"``).
+"""A seeded, time-compressed, deterministic service department (``kind = "simulator"``).
 
-Simulated time runs ``speed`` times faster than ``clock``::
-
-    sim_now = day_start + start_offset + (clock() - started_at) * speed
-
-``day_start`` is 07:00 in the rooftop's zone on the clock's date at start-up.
-Each RO's whole life is planned up front from ``(seed, index)``; the state of
-the world at simulated time t is a fold of the planned steps up to t, so it is
-a pure function of (seed, day_start, t): polling twice at the same t yields
+Each simulated day is planned up front from ``(seed, day)`` (integrations/dms/sim_plans.py);
+the state of the world at a moment is a fold of the planned steps up to it, so it
+is a pure function of (seed, start, moment): polling twice at the same moment yields
 identical records, and ``fetch_changed(since)`` yields exactly the ROs whose
-``updated_at`` is after ``since``. Records are in the REST bridge shape.
+``updated_at`` is after ``since``. Records are in the REST bridge shape. Days roll
+over for as long as the simulator runs (or for ``days`` days), each with new ROs.
 
-Note for the poller: ``since`` is compared with the records' own ``updated_at``
-(simulated time), so pass the high-water mark of what was read, not the wall
-clock. ``now()`` exposes simulated time for demo screens.
+Two timelines, both running ``speed`` times faster than real time on the shop floor:
+
+- simulated (the default): a day starts at 07:00 in the rooftop's zone on the clock's
+  date at start-up, and simulated time runs ahead of the clock::
+
+      sim_now = day_start + start_offset + (clock() - started_at) * speed
+
+- ``live = true`` (the demo): every timestamp is real (the clock's), and a planned
+  minute lasts 1/speed of a real one; a day is ``day_minutes`` planned minutes. Texts,
+  follow-ups, store hours and reports then all read one clock.
+
+Note for the poller: ``since`` is compared with the records' own ``updated_at``,
+so pass the high-water mark of what was read, not the wall clock. ``now()``
+exposes the simulator's time for demo screens.
 """
 
 from __future__ import annotations
 
-import random
+import functools
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,10 +35,27 @@ from zoneinfo import ZoneInfo
 from integrations.dms.base import DmsPage, RawRecord, RepairOrderRecord, utcnow
 from integrations.dms.parsing import utc_z
 from integrations.dms.rest import normalise_bridge_record
-from integrations.dms.sim_people import ADVISORS, PRIMARY_OPS, RECOMMENDED_OPS, cast
+from integrations.dms.sim_plans import (
+    CLOSING_STATUSES,
+    RoPlan,
+    Step,
+    cached_day,
+    plan_day,
+    ro_payload,
+)
+
+__all__ = [
+    "CLOSING_STATUSES",
+    "OPEN_STATUSES",
+    "RoPlan",
+    "SimulatorAdapter",
+    "Step",
+    "plan_day",
+    "ro_payload",
+    "simulator_status_map",
+]
 
 OPEN_STATUSES = ("OPEN", "DIAG", "WAITAPPR", "PARTS", "WIP", "QC", "READY", "HOLD")
-CLOSING_STATUSES = ("CLOSED", "VOID")
 
 
 def simulator_status_map() -> dict[str, str]:
@@ -46,194 +70,6 @@ def simulator_status_map() -> dict[str, str]:
         "READY": "ready_for_pickup",
         "CLOSED": "closed",
         "VOID": "canceled",
-    }
-
-
-@dataclass(frozen=True)
-class Step:
-    """Something that happens to an RO at ``minute`` after day start."""
-
-    minute: float
-    status: str | None = None
-    add_lines: tuple[dict[str, Any], ...] = ()
-    line_status: tuple[tuple[str, str], ...] = ()  # (line code, new status)
-    promised_minute: float | None = None
-
-
-@dataclass(frozen=True)
-class RoPlan:
-    """An RO's whole simulated life."""
-
-    ro_number: str
-    advisor: tuple[str, str]
-    customer: dict[str, Any]
-    vehicle: dict[str, Any]
-    steps: tuple[Step, ...] = field(default=())
-
-
-def _quarter(minute: float) -> float:
-    """Round up to a quarter hour, as advisors promise times."""
-    return -(-minute // 15) * 15
-
-
-def plan_day(seed: int, ro_count: int) -> list[RoPlan]:
-    """Plan every RO of the day; a pure function of (seed, ro_count)."""
-    day = random.Random(f"pitwall-sim:{seed}:day")
-    # A morning drop-off rush, then a steady trickle until mid-afternoon.
-    rush = round(ro_count * 0.45)
-    opens = sorted(
-        [day.uniform(0, 90) for _ in range(rush)]
-        + [day.uniform(90, 480) for _ in range(ro_count - rush)]
-    )
-    people = cast(seed, ro_count)
-    return [
-        _plan_ro(seed, i, opens[i], people[i].customer, people[i].vehicle, ro_count)
-        for i in range(ro_count)
-    ]
-
-
-def _plan_ro(
-    seed: int,
-    i: int,
-    opened: float,
-    customer: dict[str, Any],
-    vehicle: dict[str, Any],
-    ro_count: int,
-) -> RoPlan:
-    rng = random.Random(f"pitwall-sim:{seed}:ro:{i}")
-    codes = iter("ABCDEFGHJK")
-    wanted = rng.choices(PRIMARY_OPS, k=rng.choice([1, 1, 2, 2, 3]))
-    primary = [_line(next(codes), op, "approved") for op in {op[0]: op for op in wanted}.values()]
-    steps = [Step(opened, status="OPEN", add_lines=tuple(primary))]
-    if i not in (1, 2) and rng.random() < 0.03:
-        steps.append(Step(opened + rng.uniform(10, 40), status="VOID"))
-        return _finish(i, seed, customer, vehicle, steps)
-
-    now = opened + rng.uniform(10, 30)
-    steps.append(Step(now, status="DIAG"))
-    # Forced cases keep every seed's day interesting: RO 1 declines brakes, RO 2 runs late.
-    asks_approval = i == 1 or rng.random() < 0.4
-    needs_parts = rng.random() < 0.2
-    holds = i == ro_count // 2 or rng.random() < 0.04
-    late = i == 2 or rng.random() < 0.2
-    if asks_approval:
-        now += rng.uniform(20, 50)
-        offered = rng.sample(RECOMMENDED_OPS, k=rng.choice([1, 2, 2, 3]))
-        if i == 1:
-            offered = [RECOMMENDED_OPS[0], *[op for op in offered if op[0] != "BRKPAD"]][:3]
-        unique = list({op[0]: op for op in offered}.values())
-        recommended = [_line(next(codes), op, "pending") for op in unique]
-        steps.append(Step(now, status="WAITAPPR", add_lines=tuple(recommended)))
-        now += rng.uniform(15, 90)
-        decisions = tuple(
-            (
-                line["line"],
-                "declined" if (i == 1 and n == 0) or rng.random() >= 0.45 else "approved",
-            )
-            for n, line in enumerate(recommended)
-        )
-        steps.append(Step(now, status="PARTS" if needs_parts else "WIP", line_status=decisions))
-    elif needs_parts:
-        now += rng.uniform(20, 60)
-        steps.append(Step(now, status="PARTS"))
-    parts_at = now if needs_parts else None
-    if needs_parts:
-        now += rng.uniform(60, 180)
-        steps.append(Step(now, status="WIP"))
-    elif not asks_approval:
-        now += rng.uniform(10, 40)
-        steps.append(Step(now, status="WIP"))
-    work = rng.uniform(30, 120)
-    if holds:
-        steps.append(Step(now + work / 2, status="HOLD"))
-        now += rng.uniform(20, 45)
-        steps.append(Step(now + work / 2, status="WIP"))
-    now += work
-    steps.append(Step(now, status="QC"))
-    now += rng.uniform(10, 25)
-    ready = now
-    finished = _completed(steps)
-    steps.append(Step(ready, status="READY", line_status=finished))
-    steps.append(Step(ready + rng.uniform(20, 180), status="CLOSED"))
-
-    final_promise = _quarter(ready - rng.uniform(15, 90) if late else ready + rng.uniform(10, 60))
-    final_promise = max(final_promise, _quarter(opened + 60))
-    if parts_at is not None and rng.random() < 0.5:
-        # Parts delayed: the first promise was too early and is moved when parts are ordered.
-        first_promise = _quarter(opened + rng.uniform(90, 150))
-        steps[0] = Step(opened, "OPEN", steps[0].add_lines, promised_minute=first_promise)
-        at = next(k for k, s in enumerate(steps) if s.minute == parts_at)
-        steps[at] = Step(
-            parts_at,
-            steps[at].status,
-            steps[at].add_lines,
-            steps[at].line_status,
-            promised_minute=final_promise,
-        )
-    else:
-        steps[0] = Step(opened, "OPEN", steps[0].add_lines, promised_minute=final_promise)
-    return _finish(i, seed, customer, vehicle, steps)
-
-
-def _line(code: str, op: tuple[str, str, str], status: str) -> dict[str, Any]:
-    op_code, description, amount = op
-    return {
-        "line": code,
-        "op_code": op_code,
-        "description": description,
-        "status": status,
-        "amount": amount,
-    }
-
-
-def _completed(steps: list[Step]) -> tuple[tuple[str, str], ...]:
-    """At READY every approved line is completed; declined ones stay declined."""
-    status: dict[str, str] = {}
-    for step in steps:
-        status.update({line["line"]: line["status"] for line in step.add_lines})
-        status.update(dict(step.line_status))
-    return tuple((code, "completed") for code, s in status.items() if s == "approved")
-
-
-def _finish(
-    i: int, seed: int, customer: dict[str, Any], vehicle: dict[str, Any], steps: list[Step]
-) -> RoPlan:
-    advisor = ADVISORS[random.Random(f"pitwall-sim:{seed}:advisor:{i}").randrange(len(ADVISORS))]
-    # Each seed (rooftop) numbers its ROs in its own range; seed 1 gives R20001, R20002, ...
-    return RoPlan(f"R{10001 + seed * 10000 + i}", advisor, customer, vehicle, tuple(steps))
-
-
-def ro_payload(plan: RoPlan, day_start: datetime, minute: float) -> dict[str, Any] | None:
-    """The RO as the bridge would show it at ``minute``; None before it is opened."""
-    if minute < plan.steps[0].minute:
-        return None
-    status, updated, promised = "OPEN", plan.steps[0].minute, None
-    lines: dict[str, dict[str, Any]] = {}
-    for step in plan.steps:
-        if step.minute > minute:
-            break
-        updated = step.minute
-        status = step.status or status
-        lines.update({line["line"]: dict(line) for line in step.add_lines})
-        for code, new in step.line_status:
-            lines[code]["status"] = new
-        if step.promised_minute is not None:
-            promised = step.promised_minute
-
-    def at(m: float) -> str:
-        return utc_z(day_start + timedelta(seconds=round(m * 60)))
-
-    return {
-        "ro_number": plan.ro_number,
-        "status": status,
-        "opened_at": at(plan.steps[0].minute),
-        "updated_at": at(updated),
-        "promised_at": at(promised) if promised is not None else None,
-        "closed_at": at(updated) if status in CLOSING_STATUSES else None,
-        "advisor": {"id": plan.advisor[0], "name": plan.advisor[1]},
-        "customer": plan.customer,
-        "vehicle": plan.vehicle,
-        "lines": list(lines.values()),
     }
 
 
@@ -254,34 +90,111 @@ class SimulatorAdapter:
         start_offset_minutes: float = 0.0,
         day_start: datetime | None = None,
         page_size: int = 50,
+        days: int = 0,
+        live: bool = False,
+        day_minutes: float = 1440.0,
+        return_percent: float = 0.0,
     ) -> None:
-        if speed <= 0 or ro_count < 0 or page_size < 1:
-            raise ValueError("simulator: speed must be > 0, ro_count >= 0, page_size >= 1")
+        if speed <= 0 or ro_count < 0 or page_size < 1 or days < 0:
+            raise ValueError(
+                "simulator: speed must be > 0, ro_count >= 0, page_size >= 1, days >= 0"
+            )
+        if not 480 <= day_minutes <= 1440 or not 0 <= return_percent <= 100:
+            raise ValueError("simulator: day_minutes must be 480-1440, return_percent 0-100")
         self.seed, self.speed, self.ro_count = seed, speed, ro_count
+        self.days, self.live, self.return_percent = days, live, float(return_percent)
+        self.day_minutes = day_minutes if live else 1440.0
         self.clock = clock
+        self.zone = ZoneInfo(timezone)
         self.started_at = clock()
         if day_start is None:
-            zone = ZoneInfo(timezone)
-            local_date = self.started_at.astimezone(zone).date()
-            day_start = datetime.combine(local_date, time(7, 0), tzinfo=zone)
+            local_date = self.started_at.astimezone(self.zone).date()
+            day_start = datetime.combine(local_date, time(7, 0), tzinfo=self.zone)
         self.day_start = day_start
         self.start_offset = timedelta(minutes=start_offset_minutes)
         self.page_size = page_size
-        self.plans = plan_day(seed, ro_count)
+        self.plans = plan_day(seed, ro_count, return_percent=self.return_percent)
+        self._ends: dict[int, datetime] = {}
+
+    # --- time -------------------------------------------------------------------
 
     def now(self) -> datetime:
-        """Simulated time now."""
+        """The simulator's time now: simulated, or the clock's own on a live timeline."""
+        if self.live:
+            return self.clock()
         return self.day_start + self.start_offset + (self.clock() - self.started_at) * self.speed
 
+    def moment_of(self, day: int, minute: float) -> datetime:
+        """When minute ``minute`` of simulated day ``day`` happens (rounded to the second)."""
+        if self.live:
+            planned = day * self.day_minutes + minute - self.start_offset.total_seconds() / 60
+            moment = self.started_at + timedelta(minutes=planned / self.speed)
+            return moment.replace(microsecond=0) + timedelta(
+                seconds=round(moment.microsecond / 1e6)
+            )
+        local = datetime.combine(
+            self.day_start.date() + timedelta(days=day), self.day_start.timetz()
+        )
+        return local + timedelta(seconds=round(minute * 60))
+
+    def minute_of(self, day: int, moment: datetime) -> float:
+        """The minute of simulated day ``day`` that ``moment`` falls on (may be past its end)."""
+        if self.live:
+            elapsed = (moment - self.started_at).total_seconds() / 60 * self.speed
+            return elapsed + self.start_offset.total_seconds() / 60 - day * self.day_minutes
+        start = self.moment_of(day, 0)
+        return (moment - start).total_seconds() / 60
+
+    def day_at(self, moment: datetime) -> int:
+        """The simulated day ``moment`` falls on (-1 before the first day starts)."""
+        if self.live:
+            day = math.floor(self.minute_of(0, moment) / self.day_minutes)
+        else:
+            day = (moment.astimezone(self.zone).date() - self.day_start.date()).days
+            if moment < self.moment_of(day, 0):
+                day -= 1
+        day = max(day, -1)
+        return min(day, self.days - 1) if self.days else day
+
+    # --- the world ----------------------------------------------------------------
+
+    def _day_plans(self, day: int) -> tuple[RoPlan, ...]:
+        return cached_day(self.seed, self.ro_count, day, self.return_percent)
+
+    def _day_ends(self, day: int) -> datetime:
+        """When the last step of a day's ROs (returns included) happens."""
+        if day not in self._ends:
+            last = max((plan.steps[-1].minute for plan in self._day_plans(day)), default=0.0)
+            self._ends[day] = self.moment_of(day, last)
+        return self._ends[day]
+
+    def _payloads(self, moment: datetime, days: range) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for day in days:
+            minute = self.minute_of(day, moment)
+            moment_of = functools.partial(self.moment_of, day)
+            for plan in self._day_plans(day):
+                payload = ro_payload(plan, moment_of, minute)
+                if payload is not None:
+                    found.append(payload)
+        return found
+
     def records_at(self, moment: datetime) -> list[dict[str, Any]]:
-        """Every RO opened by ``moment`` (closed ones too), in bridge shape, by RO number."""
-        minute = (moment - self.day_start).total_seconds() / 60
-        found = (ro_payload(plan, self.day_start, minute) for plan in self.plans)
-        return [payload for payload in found if payload is not None]
+        """Every RO opened by ``moment`` (closed ones too), in bridge shape."""
+        return self._payloads(moment, range(self.day_at(moment) + 1))
+
+    def _live_days(self, moment: datetime, after: datetime | None) -> range:
+        """Days with ROs changed after ``after`` (open ones when None): the rest are done."""
+        last = self.day_at(moment)
+        first = 0
+        while first <= last and self._day_ends(first) <= (after or moment) - timedelta(minutes=1):
+            first += 1
+        return range(first, last + 1)
 
     def fetch_changed(self, since: datetime | None) -> Iterator[DmsPage]:
         """ROs with ``updated_at`` after ``since``; every open RO when ``since`` is None."""
-        records = self.records_at(self.now())
+        moment = self.now()
+        records = self._payloads(moment, self._live_days(moment, since))
         if since is None:
             chosen = [r for r in records if r["closed_at"] is None]
         else:
@@ -299,10 +212,24 @@ class SimulatorAdapter:
 
     def fetch_one(self, ro_number: str) -> RawRecord | None:
         """The RO as it stands now, or None if it does not exist (yet)."""
-        for payload in self.records_at(self.now()):
-            if payload["ro_number"] == ro_number:
-                return RawRecord(payload=payload, ro_number=ro_number)
+        moment = self.now()
+        day = self._day_of_number(ro_number)
+        if day is None or day > self.day_at(moment):
+            return None
+        for plan in self._day_plans(day):
+            if plan.ro_number == ro_number:
+                minute = self.minute_of(day, moment)
+                payload = ro_payload(plan, lambda m: self.moment_of(day, m), minute)
+                return None if payload is None else RawRecord(payload=payload, ro_number=ro_number)
         return None
+
+    def _day_of_number(self, ro_number: str) -> int | None:
+        """Numbers run on day after day (see sim_plans._number), so the number names its day."""
+        digits = ro_number.removeprefix("R")
+        if not digits.isdigit() or self.ro_count == 0:
+            return None
+        index = int(digits) - (10001 + self.seed * 10000)
+        return index // (2 * self.ro_count) if index >= 0 else None
 
     def check(self) -> None:
         """The simulator is always reachable."""

@@ -148,8 +148,8 @@ def test_the_voice_status_says_each_thing_once(twilio: Twilio, session: Session)
     session.commit()
     parts = twiml(twilio.call(from_=SAM)).find("Say")
     assert parts is not None and parts.text is not None
-    assert parts.text.count("parts") == 2 and "waiting on parts" in parts.text
-    assert parts.text.endswith("We will text you as soon as the parts arrive.")
+    assert parts.text.count("parts") == 1 and "waiting on parts" in parts.text
+    assert parts.text.endswith("We will text you as soon as they arrive.")
     approval = twiml(twilio.call(from_="+14155550143")).find("Say")
     assert approval is not None and approval.text is not None
     assert "It is for Front brake pads, $412.00" in approval.text
