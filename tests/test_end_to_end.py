@@ -151,3 +151,43 @@ def test_ready_ro_gets_exactly_one_ready_text(world: dict[str, Any]) -> None:
     pitwall(env, "worker", "--once")
     pitwall(env, "worker", "--once")
     assert len(texts_to(sandbox, "+14155550142")) == len(after)
+
+
+def test_twilio_answers_stop_on_a_plain_long_code_and_pitwall_sends_nothing_into_its_block(
+    world: dict[str, Any],
+) -> None:
+    """The sandbox answers STOP as Twilio does on a long code (no OptOutType): Pitwall stays
+    silent, records the block, and an opt-in in words Twilio does not know leaves it."""
+    env, dms, sandbox = world["env"], world["dms"], world["sandbox"]
+    pitwall(env, "db", "upgrade")
+    pitwall(env, "config", "load", str(world["config"]))
+    dms.put(ro_record("WIP", "2026-11-23T17:00:00Z"))
+    pitwall(env, "worker", "--once")
+    sent_before = len(texts_to(sandbox, "+14155550142"))
+    assert sent_before >= 1
+
+    def text(body: str) -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.post(
+            f"{sandbox.url}/_sandbox/inbound",
+            json={"from": "+14155550142", "to": "+14155550100", "body": body},
+            timeout=30,
+        ).json()
+        assert answer["status_code"] == 200, answer
+        return answer
+
+    assert text("STOP")["replies"] == []  # Twilio's own answer is the only one
+    thread = sandbox.state.snapshot_threads()["+14155550142"]
+    assert thread[-1].kind == "carrier" and "unsubscribed" in thread[-1].text
+    assert text("INICIAR")["replies"] == []  # Pitwall's consent back, Twilio's block stays
+
+    dms.put(ro_record("READY", "2026-11-23T17:40:00Z"))
+    pitwall(env, "worker", "--once")
+    # Nothing was even tried: a send would only have collected a 21610.
+    assert len(texts_to(sandbox, "+14155550142")) == sent_before
+    assert not any(
+        r.get("To") == "+14155550142" for r in sandbox.state.create_requests[sent_before:]
+    )
+
+    text("START")
+    assert "re-subscribed" in sandbox.state.snapshot_threads()["+14155550142"][-1].text
+    assert not sandbox.state.is_opted_out("+14155550142", sender="+14155550100")

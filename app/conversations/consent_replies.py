@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.conversations import intents
 from app.conversations.handoff import needs_reply
+from app.conversations.models import InboundMessage
 from app.conversations.turn import Turn
-from app.customers.models import Consent
+from app.customers import carrier
+from app.customers.models import Consent, Phone
 from app.customers.service import record_consent, revoke_all
+from app.dealers.models import Rooftop
 
 # Below this probability an opt-out in the customer's own words is confirmed with a way back.
 UNSURE_OPT_OUT = 0.6
@@ -23,6 +28,7 @@ def consent_reply(turn: Turn, name: str) -> str | None:
     confirmation text it allows is Pitwall's.
     """
     phone, channel = turn.contact.phone, turn.row.channel
+    reply: str | None
     if name == intents.OPT_OUT:
         revoke_all(turn.session, phone=phone, channel=channel, source=_source(turn))
         # Words the model was not sure of are still honoured (the rule treats an unclear
@@ -48,13 +54,81 @@ def consent_reply(turn: Turn, name: str) -> str | None:
                     detail=turn.row.body.strip()[:40],
                 )
         reply = turn.say("start_confirm")
+        blocked_by = _still_blocked_at_twilio(turn)
+        if blocked_by is not None:
+            # Pitwall heard the customer, Twilio did not: it still refuses every text from
+            # this sender to this phone, this reply included (21610), until the customer
+            # texts START. A person has to tell them; the ledger keeps both states.
+            needs_reply(
+                turn,
+                note=(
+                    f"wants texts again, but Twilio blocks texts from {blocked_by} to this "
+                    "phone until the customer texts START (one word): please tell them: "
+                ),
+            )
+            reply = None
     else:
         reply = turn.say("help_reply", desk=turn.rooftop.service_desk or "")
     turn.row.reply_kind = name
-    # On SMS with Advanced Opt-Out Twilio has answered the keyword itself; a second reply
-    # would be one confirmation too many. It never answers words that are not its keywords,
-    # and WhatsApp has no carrier-level keywords: then we answer.
-    return None if turn.twilio_replied and turn.intent.by_keyword else reply
+    # Twilio has answered its own keyword (standard handling or Advanced Opt-Out): a second
+    # reply would be one confirmation too many, and after STOP Twilio would refuse it. It
+    # never answers words that are not its keywords, nor on WhatsApp: then we answer.
+    return None if turn.twilio_replied else reply
+
+
+def twilio_answered(
+    session: Session,
+    *,
+    row: InboundMessage,
+    rooftop: Rooftop,
+    phone: Phone,
+    form: Mapping[str, str],
+) -> str | None:
+    """The intent Twilio itself acted on for this text (and answered), recorded in the ledger.
+
+    Twilio's block follows its keywords, not Pitwall's reading: after its STOP the ledger
+    holds a carrier row "revoked" for the sender, after its START one "granted".
+    """
+    settings = rooftop.settings
+    mode = carrier.keyword_mode(settings)
+    sender = carrier.sender_key(settings) if row.channel == "sms" else None
+    # Only a bare YES depends on the block (it re-subscribes a blocked phone, and is an
+    # ordinary answer otherwise): only then is the ledger asked.
+    blocked = (
+        mode == "standard"
+        and sender is not None
+        and row.body.strip().upper() == "YES"
+        and carrier.carrier_blocked(session, phone_id=phone.id, sender=sender)
+    )
+    action = carrier.twilio_handled(
+        mode,
+        channel=row.channel,
+        opt_out_type=form.get("OptOutType"),
+        body=row.body,
+        blocked=blocked,
+    )
+    if action is None:
+        return None
+    if action != "help" and sender is not None:
+        word = (form.get("OptOutType") or row.body).strip().upper()[:20]
+        carrier.record_carrier_state(
+            session,
+            phone=phone,
+            sender=sender,
+            blocked=action == "opt_out",
+            source=f"twilio:{word}",
+        )
+    return {"opt_out": intents.OPT_OUT, "opt_in": intents.OPT_IN}.get(action, intents.HELP)
+
+
+def _still_blocked_at_twilio(turn: Turn) -> str | None:
+    """The sender Twilio still blocks this phone on, after an opt-in Twilio did not see."""
+    if turn.row.channel != "sms" or turn.twilio_replied:
+        return None
+    sender = carrier.sender_key(turn.rooftop.settings)
+    if carrier.carrier_blocked(turn.session, phone_id=turn.contact.phone.id, sender=sender):
+        return sender
+    return None
 
 
 def _source(turn: Turn) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.conversations import intents
 from app.conversations.approvals import acknowledged, approve_or_confirm, decline_work
-from app.conversations.consent_replies import consent_reply
+from app.conversations.consent_replies import consent_reply, twilio_answered
 from app.conversations.handoff import ask_which, needs_reply, unknown_contact
 from app.conversations.intents import Intent, classify
 from app.conversations.matching import (
@@ -183,6 +183,11 @@ def _answer(
         )
     context = reply_context(contact.last_sent, now=now)
     intent = classify(row.body, opted_out=opted_out, reply_to=context.reply_to)
+    carrier = twilio_answered(session, row=row, rooftop=rooftop, phone=contact.phone, form=form)
+    if carrier is not None and (intent.name != carrier or not intent.by_keyword):
+        # Twilio has acted on the keyword already (blocked, unblocked or answered): so does
+        # Pitwall, whatever else the words could mean ("CANCEL", a bare YES while blocked).
+        intent = Intent(carrier, "en", label=carrier, by_keyword=True)
     _note(row, intent, context.reply_to)
     turn = Turn(
         session=session,
@@ -192,7 +197,7 @@ def _answer(
         now=now,
         intent=intent,
         context=context,
-        twilio_replied=row.channel == "sms" and bool(form.get("OptOutType")),
+        twilio_replied=carrier is not None,
         opened=opened,
     )
     _learn_language(turn)

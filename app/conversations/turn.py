@@ -89,7 +89,7 @@ class Turn:
     now: datetime
     intent: Intent
     context: ReplyContext
-    twilio_replied: bool  # Twilio's Advanced Opt-Out already answered STOP/START/HELP
+    twilio_replied: bool  # Twilio itself answered this STOP/START/HELP (app/customers/carrier.py)
     # Tasks and approvals made for this message: they get its id once it is stored.
     opened: list[Task | Approval]
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.config import QuietHours, RooftopConfig
 from app.conversations.models import Call, InboundMessage
+from app.customers.carrier import CARRIER, carrier_blocked, sender_key
 from app.customers.models import Consent
 from app.db import one_of
 from app.messaging.models import OutboundMessage
@@ -57,6 +58,8 @@ class BatchFacts:
 
     consent: dict[tuple[int, str, str], tuple[str, str]] = field(default_factory=dict)
     counted: Counter[tuple[int, int]] = field(default_factory=Counter)
+    # (phone, sender) -> Twilio's block as the ledger last heard of it (app/customers/carrier.py)
+    carrier: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def sending(self, message: OutboundMessage) -> None:
         customer_id = message.customer_id
@@ -77,12 +80,20 @@ def batch_facts(
     if phone_ids:
         ledger = session.execute(
             select(
-                Consent.phone_id, Consent.channel, Consent.purpose, Consent.action, Consent.source
+                Consent.phone_id,
+                Consent.channel,
+                Consent.purpose,
+                Consent.action,
+                Consent.source,
+                Consent.detail,
             )
             .where(one_of(session, Consent.phone_id, phone_ids))
             .order_by(Consent.id)
         )
-        for phone_id, channel, purpose, action, source in ledger:
+        for phone_id, channel, purpose, action, source, detail in ledger:
+            if purpose == CARRIER:
+                facts.carrier[(phone_id, detail or "")] = action
+                continue
             facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
     wanted = {
         (m.customer_id, m.rooftop_id)
@@ -147,6 +158,9 @@ def consent_verdict(
     """
     if message.phone_id is None:
         return Verdict("suppress", "no phone to check consent against")
+    blocked = _blocked_at_twilio(session, message=message, rooftop=rooftop, facts=facts)
+    if blocked is not None:
+        return blocked
     ledger_purpose = "marketing" if message.purpose == "marketing" else "status"
     if facts is not None:
         latest = facts.consent.get((message.phone_id or 0, message.channel, ledger_purpose))
@@ -170,6 +184,35 @@ def consent_verdict(
             f"consent: no {ledger_purpose} consent on file and the rooftop default is off",
         )
     return None
+
+
+def _blocked_at_twilio(
+    session: Session,
+    *,
+    message: OutboundMessage,
+    rooftop: RooftopConfig,
+    facts: BatchFacts | None,
+) -> Verdict | None:
+    """Twilio refuses SMS to a phone that sent its STOP (21610) until it texts START.
+
+    Pitwall's own consent may say yes (the customer opted back in in words Twilio does not
+    know, or an advisor recorded it): sending would only collect a 21610.
+    """
+    if message.channel != "sms" or message.phone_id is None:
+        return None
+    sender = sender_key(rooftop)
+    if sender is None:
+        return None
+    if facts is not None:
+        blocked = facts.carrier.get((message.phone_id, sender)) == "revoked"
+    else:
+        blocked = carrier_blocked(session, phone_id=message.phone_id, sender=sender)
+    if not blocked:
+        return None
+    return Verdict(
+        "suppress",
+        f"Twilio blocks texts from {sender} to this phone until the customer texts START",
+    )
 
 
 def _latest_consent(
@@ -320,6 +363,22 @@ def daily_cap_verdict(
     local_day = now.astimezone(rooftop.zone).date()
     resume = next_allowed(next_day, rooftop.quiet, [rooftop.zone]) or next_day
     return _hold(message, resume, f"daily cap {rooftop.daily_cap} reached for {local_day}")
+
+
+def daily_cap_hold(
+    session: Session, *, message: OutboundMessage, rooftop: RooftopConfig, now: datetime
+) -> str | None:
+    """Why the daily cap holds, or held until it went stale, this message; None if it does not.
+
+    A message the dispatcher has not looked at yet is asked the cap's question now.
+    """
+    reason = message.suppressed_reason or ""
+    if message.state in ("pending", "expired") and reason.startswith("daily cap"):
+        return reason
+    if message.state != "pending":
+        return None
+    verdict = daily_cap_verdict(session, message=message, rooftop=rooftop, now=now)
+    return None if verdict is None else verdict.reason
 
 
 def _hold(message: OutboundMessage, resume: datetime, why: str) -> Verdict:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.customers.carrier import record_carrier_state, sender_key
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable, revoke_all
 from app.db import utcnow
@@ -163,9 +164,19 @@ def enqueue_sms_fallback(
     return fallback
 
 
-def revoke_consent_from_carrier(session: Session, *, phone: Phone) -> None:
-    """Twilio refused with 21610 (the number texted STOP): revoke both purposes in the ledger."""
+def revoke_consent_from_carrier(session: Session, *, phone: Phone, rooftop_id: int) -> None:
+    """Twilio refused with 21610 (the number texted STOP): revoke both purposes in the ledger,
+    and note that Twilio blocks this rooftop's sender, so nothing more is tried until START."""
     revoke_all(session, phone=phone, channel="sms", source="twilio:21610")
+    rooftop = session.get(Rooftop, rooftop_id)
+    if rooftop is not None:
+        record_carrier_state(
+            session,
+            phone=phone,
+            sender=sender_key(rooftop.settings),
+            blocked=True,
+            source="twilio:21610",
+        )
 
 
 def claim_credentials_check(session: Session, *, now: datetime, every: timedelta) -> bool:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.dealers.models import Rooftop
+from app.ops.doctor_routing import services_by_number
 from app.ops.doctor_twilio import WebhookUrls
-from integrations.twilio.numbers import NumbersError, PhoneNumberDirectory
+from integrations.twilio.numbers import MessagingServiceRecord, NumbersError, PhoneNumberDirectory
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,18 @@ def plan_connect(
 ) -> list[Target]:
     """What `connect` would change, per number and Messaging Service; reads only."""
     owned = {n.phone_number: n for n in numbers.list_numbers()}
+    by_number, _unknown = services_by_number(numbers)
+    ours = {n for r in rooftops for n in (r.sms_from, r.whatsapp_from) if n}
     targets: list[Target] = []
     for rooftop in rooftops:
         seen: set[str] = set()
-        for number in (rooftop.sms_from, rooftop.whatsapp_from):
+        service = by_number.get(rooftop.sms_from or "")
+        if service is not None and service.use_inbound_webhook_on_number:
+            # The service defers to its numbers: each of them must point at Pitwall.
+            seen_numbers = [n for n in service.phone_numbers if n in ours]
+        else:
+            seen_numbers = []
+        for number in (rooftop.sms_from, rooftop.whatsapp_from, *seen_numbers):
             if number is None or number in seen:
                 continue
             seen.add(number)
@@ -71,7 +80,32 @@ def plan_connect(
             targets.append(Target(rooftop.slug, "number", number, record.sid, changes))
         if rooftop.messaging_service_sid:
             targets.append(_service_target(rooftop, numbers, urls))
+        elif service is not None:
+            # In a service the dealer file does not name: its inbound URL wins over the number's.
+            targets.append(_unnamed_service_target(rooftop.slug, service, ours, urls))
     return targets
+
+
+def _unnamed_service_target(
+    slug: str, service: MessagingServiceRecord, ours: set[str], urls: WebhookUrls
+) -> Target:
+    if service.use_inbound_webhook_on_number or service.inbound_request_url == urls.sms:
+        return Target(slug, "messaging service", service.sid, service.sid, ())
+    strangers = sorted(set(service.phone_numbers) - ours)
+    if strangers:
+        # Re-pointing it would take texts away from whatever serves those numbers.
+        return Target(
+            slug,
+            "messaging service",
+            service.sid,
+            service.sid,
+            (),
+            problem=f"its inbound URL ({service.inbound_request_url or 'none'}) wins over the "
+            f"number's, and it also holds numbers Pitwall does not know ({', '.join(strangers)}): "
+            "point it at Pitwall or set UseInboundWebhookOnNumber yourself",
+        )
+    change = Change("InboundRequestUrl", service.inbound_request_url, urls.sms)
+    return Target(slug, "messaging service", service.sid, service.sid, (change,))
 
 
 def _service_target(rooftop: Rooftop, numbers: PhoneNumberDirectory, urls: WebhookUrls) -> Target:

@@ -24,6 +24,7 @@ from app.db import ping, redact_url
 from app.dealers.models import Rooftop
 from app.deps import Database
 from app.migrate import schema_status
+from app.ops.doctor_routing import check_keyword_handling, check_routing
 from app.ops.doctor_twilio import WebhookUrls, check_numbers, check_twilio_account
 from app.ops.findings import Finding
 from integrations.dms.base import DmsAdapter, DmsAuthError
@@ -249,7 +250,12 @@ def run_doctor(
     twilio_found, twilio_ok = check_twilio_account(gateway)
     found += twilio_found
     if twilio_ok and rooftops:
-        found += check_numbers(rooftops, numbers, WebhookUrls.for_public_url(settings.public_url))
+        urls = WebhookUrls.for_public_url(settings.public_url)
+        found += check_numbers(rooftops, numbers, urls)
+        found += check_routing(rooftops, numbers, urls)
+    if rooftops:
+        with database.sessions() as session:
+            found += check_keyword_handling(session, rooftops)
     found += check_dms(rooftops, adapters)
     return found
 

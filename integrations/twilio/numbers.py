@@ -40,6 +40,8 @@ class MessagingServiceRecord:
     friendly_name: str
     inbound_request_url: str
     use_inbound_webhook_on_number: bool
+    # The service's sender numbers (E.164), when read with :meth:`list_services`.
+    phone_numbers: tuple[str, ...] = ()
 
 
 class NumbersError(Exception):
@@ -84,6 +86,14 @@ class PhoneNumberDirectory(Protocol):
 
     def update_service(self, sid: str, *, inbound_request_url: str) -> MessagingServiceRecord:
         """Set a Messaging Service's inbound request URL (POST)."""
+        ...
+
+    def list_services(self) -> list[MessagingServiceRecord]:
+        """Every Messaging Service of the account, each with its ``phone_numbers``.
+
+        An A2P 10DLC number must sit in one, and then its inbound texts follow the service's
+        settings, whatever the number's own SmsUrl says: this is how doctor finds that out.
+        """
         ...
 
     def close(self) -> None:

@@ -2,8 +2,7 @@
 
 IncomingPhoneNumbers live under ``api.twilio.com/2010-04-01``; Messaging Services
 under ``messaging.twilio.com/v1``. When ``api_url`` is not Twilio's own (the local
-sandbox, a test double) both are sent to ``api_url``; the sandbox has no Messaging
-Services, so those calls come back "not found" there.
+sandbox, a test double) both are sent to ``api_url``; the sandbox serves both.
 """
 
 from __future__ import annotations
@@ -37,12 +36,13 @@ def _number(instance: Any) -> PhoneNumberRecord:
     )
 
 
-def _service(instance: Any) -> MessagingServiceRecord:
+def _service(instance: Any, phone_numbers: tuple[str, ...] = ()) -> MessagingServiceRecord:
     return MessagingServiceRecord(
         sid=str(instance.sid),
         friendly_name=str(instance.friendly_name or ""),
         inbound_request_url=str(instance.inbound_request_url or ""),
         use_inbound_webhook_on_number=bool(instance.use_inbound_webhook_on_number),
+        phone_numbers=phone_numbers,
     )
 
 
@@ -138,6 +138,22 @@ class TwilioPhoneNumbers:
             inbound_method="POST",
         )
         return _service(updated)
+
+    def list_services(self) -> list[MessagingServiceRecord]:
+        """Every Messaging Service (all pages), each with its numbers: one call per service."""
+        services = self._call(
+            "messaging service list", self._client.messaging.v1.services.list, page_size=_PAGE_SIZE
+        )
+        found = []
+        for service in services:
+            members = self._call(
+                "messaging service numbers",
+                self._client.messaging.v1.services(service.sid).phone_numbers.list,
+                page_size=_PAGE_SIZE,
+            )
+            numbers = tuple(str(m.phone_number) for m in members if m.phone_number)
+            found.append(_service(service, numbers))
+        return found
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -27,8 +27,10 @@ from starlette.types import Receive, Scope, Send
 from integrations.local_server import LocalServer
 from integrations.twilio.sandbox_callbacks import CallbackDispatcher
 from integrations.twilio.sandbox_config import SandboxConfig
-from integrations.twilio.sandbox_phone import CustomerPhone
+from integrations.twilio.sandbox_keypad import keypad_router
+from integrations.twilio.sandbox_phone import MESSAGES_PATH, CustomerPhone
 from integrations.twilio.sandbox_phone_views import phone_router
+from integrations.twilio.sandbox_services import ServiceDirectory, services_router
 from integrations.twilio.sandbox_state import FAULT_KINDS, Fault, SandboxState
 from integrations.twilio.sandbox_views import ABORT_SCOPE_KEY, api_router
 
@@ -98,7 +100,16 @@ def create_sandbox_app(
     app.state.sandbox = state
     app.state.callbacks = callbacks
     app.include_router(api_router(config, state, callbacks))
-    app.include_router(phone_router(config, state, CustomerPhone(config, state)))
+    services = ServiceDirectory(config, config.webhook_url(MESSAGES_PATH))
+    app.state.services = services
+
+    def number_sid(e164: str) -> str | None:
+        return next((n.sid for n in state.list_numbers() if n.phone_number == e164), None)
+
+    app.include_router(services_router(config, services, number_sid))
+    phone = CustomerPhone(config, state, services)
+    app.include_router(phone_router(config, state, phone))
+    app.include_router(keypad_router(state, phone))
 
     @app.post("/_sandbox/faults")
     async def add_faults(request: Request) -> Response:
@@ -120,6 +131,7 @@ def create_sandbox_app(
     async def reset() -> dict[str, str]:
         callbacks.clear()
         state.reset()
+        services.reset()
         return {"status": "reset"}
 
     @app.get("/_sandbox/messages")
@@ -187,6 +199,7 @@ class SandboxServer:
         """Forget everything received and any pending faults or callbacks."""
         self.callbacks.clear()
         self.state.reset()
+        self.app.state.services.reset()
 
     def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
         """Block until every scheduled status callback has been posted."""

@@ -40,6 +40,19 @@ class SandboxConfig:
     messaging_services: Mapping[str, str] = field(default_factory=dict)
     whatsapp_window: bool = False
     friendly_name: str = "Pitwall Sandbox"
+    # Senders (numbers or MG SIDs) whose keywords Advanced Opt-Out answers: their inbound
+    # STOP/START/HELP carry OptOutType. Every other number gets Twilio's standard handling:
+    # Twilio answers its keywords itself and the webhook does not say so.
+    advanced_opt_out: frozenset[str] = frozenset()
+
+    def sender_of(self, number: str) -> str:
+        """What Twilio's opt-out block is keyed by: the number's Messaging Service, else it."""
+        bare = number.removeprefix("whatsapp:")
+        return next((sid for sid, n in self.messaging_services.items() if n == bare), bare)
+
+    def has_advanced_opt_out(self, number: str) -> bool:
+        bare = number.removeprefix("whatsapp:")
+        return bare in self.advanced_opt_out or self.sender_of(bare) in self.advanced_opt_out
 
     def webhook_url(self, path: str) -> str:
         """Absolute Pitwall URL for a webhook path such as ``/webhooks/twilio/voice``."""

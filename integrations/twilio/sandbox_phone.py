@@ -9,17 +9,16 @@ phone view's forms call the same functions.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
-from xml.etree.ElementTree import Element
 
 import httpx
-from defusedxml import ElementTree as SafeET
 
 from integrations.twilio.sandbox_config import API_VERSION, SandboxConfig, new_sid
+from integrations.twilio.sandbox_services import ServiceDirectory
 from integrations.twilio.sandbox_state import SandboxState, StoredMessage, ThreadEntry
+from integrations.twilio.sandbox_twiml import TwimlAnswer, gather_url, parse_twiml
 from integrations.twilio.webhooks import SIGNATURE_HEADER, compute_signature
 
 MESSAGES_PATH = "/webhooks/twilio/messages"
@@ -31,46 +30,18 @@ DIAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled
 _OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 _OPT_IN = {"START", "YES", "UNSTOP"}
 _HELP = {"HELP", "INFO"}
+# Twilio's own standard replies to them (support article 223134027).
+CARRIER_REPLIES = {
+    "STOP": "You have successfully been unsubscribed. You will not receive any more messages "
+    "from this number. Reply START to resubscribe.",
+    "START": "You have successfully been re-subscribed to messages from this number. "
+    "Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+    "HELP": "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+}
 
 
 class PhoneError(ValueError):
     """A phone-view request that cannot be carried out (bad number, unknown call)."""
-
-
-@dataclass
-class TwimlAnswer:
-    """What Pitwall's TwiML asked for, in the parts the phone view shows."""
-
-    messages: list[str] = field(default_factory=list)
-    says: list[str] = field(default_factory=list)
-    dial_number: str | None = None
-    dial_action: str | None = None
-    has_dial: bool = False
-
-
-def parse_twiml(text: str) -> TwimlAnswer:
-    """Read ``<Response>`` TwiML safely (defusedxml); unreadable XML gives an empty answer."""
-    answer = TwimlAnswer()
-    if not text.strip():
-        return answer
-    try:
-        root: Element = SafeET.fromstring(text)
-    except Exception:  # any parse or defusedxml refusal: show nothing rather than fail
-        return answer
-    for node in root.iter():
-        if node.tag == "Message":
-            body = node.find("Body")
-            text = "".join(body.itertext()) if body is not None else (node.text or "")
-            answer.messages.append(text.strip())
-        elif node.tag == "Say":
-            answer.says.append("".join(node.itertext()).strip())
-        elif node.tag == "Dial":
-            answer.has_dial = True
-            answer.dial_action = node.get("action")
-            number = node.find("Number")
-            target = number.text if number is not None else node.text
-            answer.dial_number = (target or "").strip() or None
-    return answer
 
 
 def _address(number: str, channel: str) -> str:
@@ -83,9 +54,12 @@ def _address(number: str, channel: str) -> str:
 class CustomerPhone:
     """Plays the customer: texts and calls the rooftop through signed webhooks."""
 
-    def __init__(self, config: SandboxConfig, state: SandboxState) -> None:
+    def __init__(
+        self, config: SandboxConfig, state: SandboxState, services: ServiceDirectory | None = None
+    ) -> None:
         self._config = config
         self._state = state
+        self._services = services
 
     async def _post(self, url: str, params: dict[str, str]) -> httpx.Response:
         signature = compute_signature(self._config.auth_token, url, params)
@@ -138,19 +112,14 @@ class CustomerPhone:
             "SmsStatus": "received",
             "To": rooftop,
         }
-        keyword = body.strip().upper()
         now = datetime.now(UTC)
+        carrier_reply = None
         if channel == "whatsapp":
             params["ProfileName"] = profile_name or "Customer"
             params["WaId"] = customer.removeprefix("whatsapp:+")
             self._state.note_whatsapp_inbound(customer, now)
-        elif keyword in _OPT_OUT | _OPT_IN | _HELP:
-            # Twilio's Advanced Opt-Out blocks later sends itself (21610) and says so.
-            params["OptOutType"] = (
-                "STOP" if keyword in _OPT_OUT else "START" if keyword in _OPT_IN else "HELP"
-            )
-            if keyword in _OPT_OUT | _OPT_IN:
-                self._state.set_opted_out(customer, keyword in _OPT_OUT)
+        else:
+            carrier_reply = self._carrier_keyword(customer, rooftop, body, params)
         self._state.set_rooftop(customer, rooftop)
         self._state.add_message(
             StoredMessage(
@@ -164,7 +133,27 @@ class CustomerPhone:
             )
         )
         self._state.append_thread(customer, ThreadEntry("inbound", body, now, sid=sid))
+        if carrier_reply:
+            self._state.append_thread(
+                customer, ThreadEntry("carrier", carrier_reply, now, status="from Twilio")
+            )
         url = self._config.webhook_url(MESSAGES_PATH)
+        route = self._services.inbound_route(rooftop) if self._services else None
+        if route is not None and route.service_sid:
+            params["MessagingServiceSid"] = route.service_sid
+        if route is not None and route.url != url:
+            # The number's Messaging Service sends its texts elsewhere (or nowhere): Pitwall
+            # never hears of this one, exactly as on Twilio.
+            where = route.url or "nowhere (the Messaging Service has no inbound URL)"
+            missed = f"Twilio sent this text to {where}, not to Pitwall"
+            self._note(customer, missed)
+            dropped: dict[str, Any] = {
+                "status_code": None,
+                "twiml": "",
+                "replies": [],
+                "error": missed,
+            }
+            return {"message_sid": sid, "from": customer, "to": rooftop, **dropped, "attempts": []}
         results = []
         for _ in range(max(1, repeat)):
             results.append(await self._deliver(customer, url, params))
@@ -176,6 +165,28 @@ class CustomerPhone:
             "attempts": results,
         }
 
+    def _carrier_keyword(
+        self, customer: str, rooftop: str, body: str, params: dict[str, str]
+    ) -> str | None:
+        """Twilio's own keyword handling: block or unblock, answer, and (Advanced Opt-Out
+        only) say so in ``OptOutType``. Returns Twilio's reply, if it sends one."""
+        keyword = body.strip().upper()
+        sender = self._config.sender_of(rooftop)
+        blocked = self._state.is_opted_out(customer, sender=sender)
+        if keyword in _OPT_OUT:
+            kind = "STOP"
+        elif keyword in _HELP:
+            kind = "HELP"
+        elif keyword in _OPT_IN and (keyword != "YES" or blocked):
+            kind = "START"  # a bare YES is only a keyword to a phone that is blocked
+        else:
+            return None
+        if kind != "HELP":
+            self._state.set_opted_out(customer, kind == "STOP", sender=sender)
+        if self._config.has_advanced_opt_out(rooftop):
+            params["OptOutType"] = kind
+        return CARRIER_REPLIES[kind]
+
     async def _deliver(self, customer: str, url: str, params: dict[str, str]) -> dict[str, Any]:
         try:
             response = await self._post(url, params)
@@ -183,7 +194,14 @@ class CustomerPhone:
             self._note(customer, f"Pitwall did not answer: {exc}")
             return {"status_code": None, "twiml": "", "replies": [], "error": str(exc)}
         answer = parse_twiml(response.text) if response.is_success else TwimlAnswer()
+        sender = self._config.sender_of(params["To"])
         for reply in answer.messages:
+            if not customer.startswith("whatsapp:") and self._state.is_opted_out(
+                customer, sender=sender
+            ):
+                # Twilio refuses every message to a blocked phone, TwiML replies too.
+                self._note(customer, f"Twilio refused Pitwall's reply (21610): {reply}")
+                continue
             self._state.append_thread(
                 customer, ThreadEntry("twiml", reply, datetime.now(UTC), status="twiml")
             )
@@ -233,6 +251,8 @@ class CustomerPhone:
                 "has_dial": answer.has_dial,
                 "dial_number": answer.dial_number,
                 "dial_status": None,
+                "gather_url": gather_url(url, answer),
+                "voice_url": url,
             },
         )
         outcome: dict[str, Any] = {"call_sid": call_sid, "from": customer, "to": rooftop, **result}
@@ -242,6 +262,49 @@ class CustomerPhone:
         if dial_status is not None:
             outcome["dial_result"] = await self.finish_dial(call_sid, dial_status)
         return outcome
+
+    async def press(self, call_sid: str, digits: str) -> dict[str, Any]:
+        """Press keys during the call: post ``Digits`` to the waiting ``<Gather action>``."""
+        if not digits or any(ch not in "0123456789*#" for ch in digits):
+            raise PhoneError("digits must be keypad keys: 0-9, * or #")
+        call = self._state.get_call(call_sid)
+        if call is None:
+            raise PhoneError(f"unknown call {call_sid}")
+        if not call.get("gather_url"):
+            raise PhoneError(f"call {call_sid} is not waiting for keys")
+        customer, rooftop = call["customer"], call["rooftop"]
+        params = {
+            "AccountSid": self._config.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": call_sid,
+            "CallStatus": "in-progress",
+            "Called": rooftop,
+            "Caller": customer,
+            "Digits": digits,
+            "Direction": "inbound",
+            "FinishedOnKey": "",
+            "From": customer,
+            "To": rooftop,
+        }
+        url = call["gather_url"]
+        call["gather_url"] = None  # the keys are spent; a page drawn meanwhile shows no keypad
+        self._state.save_call(call_sid, call)
+        self._note(customer, f"Pressed {digits}")
+        result = await self._voice(customer, url, params)
+        answer: TwimlAnswer = result.pop("answer")
+        call["gather_url"] = gather_url(url, answer)
+        if answer.has_dial:
+            call.update(
+                has_dial=True,
+                dial_number=answer.dial_number,
+                dial_url=urljoin(url, answer.dial_action)
+                if answer.dial_action
+                else self._config.webhook_url(DIAL_STATUS_PATH),
+                dial_status=None,
+            )
+        self._state.save_call(call_sid, call)
+        result["dial"] = {"number": answer.dial_number} if answer.has_dial else None
+        return result
 
     async def finish_dial(self, call_sid: str, dial_status: str) -> dict[str, Any]:
         """Post the ``<Dial action>`` request: the store answered, or did not."""
@@ -281,7 +344,7 @@ class CustomerPhone:
         answer = parse_twiml(response.text) if response.is_success else TwimlAnswer()
         for said in answer.says:
             self._state.append_thread(
-                customer, ThreadEntry("twiml", f"🔊 {said}", datetime.now(UTC), status="say")
+                customer, ThreadEntry("twiml", f"Voice: {said}", datetime.now(UTC), status="say")
             )
         if not response.is_success:
             self._note(customer, f"Pitwall answered HTTP {response.status_code}")

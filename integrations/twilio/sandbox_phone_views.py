@@ -8,6 +8,7 @@ unless the person is halfway through typing a reply.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from integrations.twilio.sandbox_config import SandboxConfig
+from integrations.twilio.sandbox_keypad import KEYPAD_CSS, keypad_forms
 from integrations.twilio.sandbox_phone import DIAL_STATUSES, CustomerPhone, PhoneError
 from integrations.twilio.sandbox_state import SandboxState, ThreadEntry
 
@@ -28,7 +30,8 @@ display:flex;flex-direction:column}
 .thread{padding:10px;display:flex;flex-direction:column;gap:6px;max-height:420px;
 overflow-y:auto}
 .b{max-width:80%;padding:7px 10px;border-radius:14px;white-space:pre-wrap;word-wrap:break-word}
-.outbound,.twiml{background:#e6e9ee;align-self:flex-start}
+.outbound,.twiml,.carrier{background:#e6e9ee;align-self:flex-start}
+.carrier{background:#fff4d6;border:1px solid #e0c26a}
 .twiml{border:1px dashed #8a94a6}
 .inbound{background:#2f7cf6;color:#fff;align-self:flex-end}
 .note,.call{align-self:center;font-size:12px;color:#5b6577}
@@ -53,6 +56,8 @@ async function poll() {
   } catch (e) {}
 }
 poll(); setInterval(poll, 1500);
+// Like a phone: each conversation opens at its newest message.
+for (const t of document.querySelectorAll('.thread')) t.scrollTop = t.scrollHeight;
 """
 
 
@@ -60,12 +65,28 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+# Texts carry links to the customer's page: on a real phone they are tappable, so here too.
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _linked(text: str) -> str:
+    """Escaped text with each http(s) URL made a link (the URL escaped as well)."""
+    parts, last = [], 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        parts.append(_e(text[last : match.start()]))
+        parts.append(f'<a href="{_e(url)}" target="_blank" rel="noopener">{_e(url)}</a>')
+        last = match.end()
+    parts.append(_e(text[last:]))
+    return "".join(parts)
+
+
 def _bubble(entry: ThreadEntry) -> str:
     meta = entry.at.strftime("%H:%M:%S")
     if entry.status:
         meta += f" · {entry.status}"
     return (
-        f'<div class="b {_e(entry.kind)}">{_e(entry.text)}'
+        f'<div class="b {_e(entry.kind)}">{_linked(entry.text)}'
         f'<span class="meta">{_e(meta)}</span></div>'
     )
 
@@ -95,8 +116,16 @@ def _phone_card(customer: str, entries: list[ThreadEntry], calls: list[dict[str,
         f'<form method="post" action="/_sandbox/phone/reply">'
         f'<input type="hidden" name="from" value="{_e(customer)}">'
         f'<input type="text" name="body" placeholder="Reply as the customer" required>'
-        f"<button>Send</button></form>{voice}{dial_forms}</section>"
+        f"<button>Send</button></form>{voice}{dial_forms}{keypad_forms(calls)}</section>"
     )
+
+
+def _store_choice(config: SandboxConfig) -> str:
+    """Which of the account's numbers a new conversation texts (and its card then calls)."""
+    if len(config.phone_numbers) < 2:
+        return ""
+    options = "".join(f'<option value="{_e(n)}">{_e(n)}</option>' for n in config.phone_numbers)
+    return f'<label>to <select name="to" aria-label="Store number">{options}</select></label>'
 
 
 def render_phone_page(config: SandboxConfig, state: SandboxState) -> str:
@@ -117,12 +146,14 @@ def render_phone_page(config: SandboxConfig, state: SandboxState) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>Twilio sandbox · phones</title><style>{_CSS}</style></head><body>"
+        '<link rel="icon" href="/favicon.ico" sizes="32x32">'
+        f"<title>Twilio sandbox · phones</title><style>{_CSS}{KEYPAD_CSS}</style></head><body>"
         f"<header><strong>Customer phones</strong> <small>Twilio sandbox for "
         f"{_e(config.account_sid)} · webhooks to {_e(config.pitwall_public_url)}</small></header>"
         '<form class="new" method="post" action="/_sandbox/phone/reply">'
         '<input type="text" name="from" placeholder="Customer number, e.g. +14155550142" required>'
         '<input type="text" name="body" placeholder="First message to the store" required>'
+        f"{_store_choice(config)}"
         '<label><input type="checkbox" name="channel" value="whatsapp"> WhatsApp</label>'
         f"<button>Text the store</button></form>{empty}<main>{cards}</main>"
         f"<script>{_JS}</script></body></html>"
@@ -202,8 +233,12 @@ def phone_router(config: SandboxConfig, state: SandboxState, phone: CustomerPhon
         form = await request.form()
         channel = "whatsapp" if form.get("channel") == "whatsapp" else "sms"
         try:
+            to = str(form.get("to", "")) or None
             result = await phone.text(
-                from_=str(form.get("from", "")), body=str(form.get("body", "")), channel=channel
+                from_=str(form.get("from", "")),
+                body=str(form.get("body", "")),
+                channel=channel,
+                to=to if channel == "sms" else None,  # a store's WhatsApp sender differs
             )
         except PhoneError as exc:
             return HTMLResponse(f"<p>{_e(exc)}</p><a href='/'>Back</a>", status_code=400)

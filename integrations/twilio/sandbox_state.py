@@ -130,7 +130,7 @@ class StoredMessage:
 class ThreadEntry:
     """One line in the phone view: a text, a TwiML reply, or a call event."""
 
-    kind: str  # outbound | inbound | twiml | call | note
+    kind: str  # outbound | inbound | twiml | carrier | call | note
     text: str
     at: datetime
     sid: str | None = None
@@ -162,6 +162,7 @@ class SandboxState:
         self.messages: dict[str, StoredMessage] = {}
         self.faults: deque[Fault] = deque()
         self.opted_out: set[str] = set()
+        self.blocked_pairs: set[tuple[str, str]] = set()  # (sender, customer) after STOP
         self.threads: dict[str, list[ThreadEntry]] = {}
         self.thread_rooftop: dict[str, str] = {}
         self.last_whatsapp_inbound: dict[str, datetime] = {}
@@ -288,16 +289,22 @@ class SandboxState:
         with self._lock:
             self.thread_rooftop.setdefault(customer, number)
 
-    # Consent, as Twilio's Advanced Opt-Out sees it ------------------------------
-    def set_opted_out(self, number: str, opted_out: bool) -> None:
-        """Record a STOP (or START) the customer typed in the phone view."""
+    # Consent, as Twilio's opt-out handling sees it ------------------------------
+    def set_opted_out(self, number: str, opted_out: bool, *, sender: str | None = None) -> None:
+        """Record a STOP (or START) the customer typed: blocked from ``sender`` (a number or
+        a Messaging Service), or from every sender of the account when it is None."""
         with self._lock:
-            (self.opted_out.add if opted_out else self.opted_out.discard)(number)
+            if sender is None:
+                (self.opted_out.add if opted_out else self.opted_out.discard)(number)
+            else:
+                pair = (sender, number)
+                (self.blocked_pairs.add if opted_out else self.blocked_pairs.discard)(pair)
+            self.version += 1
 
-    def is_opted_out(self, number: str) -> bool:
-        """Whether the sandbox refuses sends to ``number`` with 21610."""
+    def is_opted_out(self, number: str, *, sender: str | None = None) -> bool:
+        """Whether the sandbox refuses sends from ``sender`` to ``number`` with 21610."""
         with self._lock:
-            return number in self.opted_out
+            return number in self.opted_out or (sender or "", number) in self.blocked_pairs
 
     def note_whatsapp_inbound(self, customer: str, at: datetime) -> None:
         """Open the 24 h WhatsApp session window for ``customer``."""
@@ -367,4 +374,5 @@ class SandboxState:
                 "callbacks": list(self.callbacks),
                 "faults_pending": len(self.faults),
                 "opted_out": sorted(self.opted_out),
+                "blocked": sorted(f"{sender} -> {number}" for sender, number in self.blocked_pairs),
             }

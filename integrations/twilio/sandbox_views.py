@@ -102,7 +102,8 @@ def _validate_create(
     if not to.startswith("whatsapp:"):
         if to in config.landlines:
             return twilio_error(400, 21614, f"'To' number {to} is not a valid mobile number")
-        if state.is_opted_out(to):
+        blocked_by = params.get("MessagingServiceSid") or config.sender_of(sender or "")
+        if state.is_opted_out(to, sender=blocked_by):
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
     return None
 

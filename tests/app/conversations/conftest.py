@@ -115,6 +115,13 @@ def rooftop(session: Session, slug: str = "bayview-toyota") -> Rooftop:
     return found
 
 
+def keyword_handling(session: Session, mode: str, slug: str = "bayview-toyota") -> None:
+    """Set who answers STOP/START/HELP on the rooftop's number (``carrier_keywords``)."""
+    found = rooftop(session, slug)
+    found.config = {**found.config, "carrier_keywords": mode}
+    session.commit()
+
+
 def customer_on(
     session: Session, e164: str, *, first: str, last: str, language: str = "en"
 ) -> Customer:

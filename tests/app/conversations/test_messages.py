@@ -23,6 +23,7 @@ from tests.app.conversations.conftest import (
     TOYOTA_WHATSAPP,
     Twilio,
     customer_on,
+    keyword_handling,
     message_xml,
     new_sid,
     repair_order,
@@ -63,7 +64,7 @@ def test_ready_car_in_spanish_over_whatsapp(twilio: Twilio, session: Session) ->
             "¿Ya está listo mi carro?", from_=f"whatsapp:{SAM}", to=f"whatsapp:{TOYOTA_WHATSAPP}"
         )
     )
-    assert answer == "Su 2021 Toyota RAV4 está listo para recoger."
+    assert answer == "Su 2021 Toyota RAV4 ya puede recogerse."
 
 
 def test_waiting_on_approval_names_the_lines(twilio: Twilio, session: Session) -> None:
@@ -139,6 +140,8 @@ def test_script_and_cdata_end_in_a_body_stay_text(twilio: Twilio, session: Sessi
 def test_stop_revokes_both_purposes_on_that_channel_at_once(
     twilio: Twilio, session: Session
 ) -> None:
+    # Twilio's keyword handling is off for this account: Pitwall answers STOP itself.
+    keyword_handling(session, "off")
     customer_on(session, SAM, first="Sam", last="Lee")
     session.commit()
     answer = reply_of(twilio.text("  Stop ", from_=SAM))
@@ -150,16 +153,43 @@ def test_stop_revokes_both_purposes_on_that_channel_at_once(
     ]
 
 
+def test_stop_on_a_plain_long_code_is_twilios_to_answer_and_its_block_is_recorded(
+    twilio: Twilio, session: Session
+) -> None:
+    """No OptOutType: Twilio has answered and blocked the phone all the same."""
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    assert reply_of(twilio.text("stop", from_=SAM)) is None
+    rows = session.scalars(select(Consent).order_by(Consent.id)).all()
+    assert [(r.purpose, r.action, r.source, r.detail) for r in rows] == [
+        ("carrier", "revoked", "twilio:STOP", "+14155550100"),
+        ("status", "revoked", "keyword", None),
+        ("marketing", "revoked", "keyword", None),
+    ]
+
+
 def test_stop_answered_by_twilio_advanced_opt_out_gets_no_second_reply(
     twilio: Twilio, session: Session
 ) -> None:
+    keyword_handling(session, "advanced")
     customer_on(session, SAM, first="Sam", last="Lee")
     session.commit()
     assert reply_of(twilio.text("STOP", from_=SAM, OptOutType="STOP")) is None
-    assert count(session, Consent) == 2
+    assert count(session, Consent) == 3  # status, marketing, and Twilio's block
+
+
+def test_advanced_opt_out_answers_only_what_it_flags(twilio: Twilio, session: Session) -> None:
+    """With Advanced Opt-Out the keywords are the owner's: a STOP Twilio did not flag is ours."""
+    keyword_handling(session, "advanced")
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    answer = reply_of(twilio.text("STOP", from_=SAM))
+    assert answer is not None and "unsubscribed" in answer
+    assert reply_of(twilio.text("PARAR", from_=SAM, OptOutType="STOP")) is None
 
 
 def test_yes_after_stop_opts_back_in_and_start_confirms(twilio: Twilio, session: Session) -> None:
+    keyword_handling(session, "off")
     customer_on(session, SAM, first="Sam", last="Lee")
     session.commit()
     twilio.text("STOP", from_=SAM)
@@ -177,6 +207,7 @@ def test_yes_after_stop_opts_back_in_and_start_confirms(twilio: Twilio, session:
 
 
 def test_help_names_the_rooftop_and_desk(twilio: Twilio, session: Session) -> None:
+    keyword_handling(session, "off")
     answer = reply_of(twilio.text("HELP", from_=SAM))
     assert (
         answer == "Bayview Toyota service: call +14155550199. Msg & data rates may apply. "
@@ -294,7 +325,7 @@ def test_household_is_asked_which_vehicle_and_the_answer_resolves_it(
     assert "Sam" not in question and "Kim" not in question
     answer = reply_of(twilio.text("F150", from_=SAM))
     assert answer == (
-        "Your 2019 Ford F-150 is waiting on parts.\nWe'll text you as soon as the parts arrive."
+        "Your 2019 Ford F-150 is waiting on parts.\nWe'll text you as soon as they arrive."
     )
     again = reply_of(
         twilio.text("1", from_=SAM)

@@ -123,12 +123,22 @@ def test_21610_revokes_consent_and_is_never_retried(
     assert dispatch().suppressed == 1
     first, second = shop.messages()
     assert (first.state, first.error_code) == ("failed", 21610)
-    assert second.state == "suppressed" and "revoked (twilio:21610)" in (
-        second.suppressed_reason or ""
+    # Twilio's block is recorded per sender: nothing more is tried until the customer
+    # texts START, and staff read why.
+    assert second.state == "suppressed" and second.suppressed_reason == (
+        "Twilio blocks texts from +14155550100 to this phone until the customer texts START"
     )
     with shop.database.sessions() as session:
-        sources = set(session.scalars(select(Consent.source).where(Consent.phone_id == phone_id)))
-    assert sources == {"twilio:21610"}
+        rows = session.execute(
+            select(Consent.purpose, Consent.source, Consent.detail).where(
+                Consent.phone_id == phone_id
+            )
+        ).all()
+    assert sorted(rows) == [
+        ("carrier", "twilio:21610", "+14155550100"),
+        ("marketing", "twilio:21610", None),
+        ("status", "twilio:21610", None),
+    ]
     assert len(sandbox.state.create_requests) == 1
 
 

@@ -173,16 +173,57 @@ def test_whatsapp_inbound_and_retried_webhook(
     assert len(answer["attempts"]) == 2
 
 
-def test_stop_reply_blocks_later_sends(
+def test_stop_on_a_plain_long_code_is_answered_and_blocked_by_twilio_without_saying_so(
     sandbox: SandboxServer, gateway: TwilioGateway, receiver: WebhookReceiver
 ) -> None:
+    receiver.replies["/webhooks/twilio/messages"] = (
+        200,
+        "<Response><Message>Pitwall says: unsubscribed</Message></Response>",
+    )
     httpx.post(f"{sandbox.url}/_sandbox/inbound", json={"from": CUSTOMER, "body": " stop "})
-    assert receiver.wait_for(lambda got: len(got) >= 1)[0].form["OptOutType"] == "STOP"
+    assert "OptOutType" not in receiver.wait_for(lambda got: len(got) >= 1)[0].form
+    thread = sandbox.state.snapshot_threads()[CUSTOMER]
+    assert [entry.kind for entry in thread] == ["inbound", "carrier", "note"]
+    assert "successfully been unsubscribed" in thread[1].text
+    # Twilio refuses the app's own reply to a phone it has just blocked.
+    assert thread[2].text.startswith("Twilio refused Pitwall's reply (21610)")
     with pytest.raises(SendError) as caught:
         gateway.send(OutgoingMessage(to=CUSTOMER, from_=ROOFTOP, body="Ready"))
     assert caught.value.kind is ErrorKind.UNSUBSCRIBED and caught.value.code == 21610
+    # The block is per sender (here the number's Messaging Service), not per account.
+    assert sandbox.state.is_opted_out(CUSTOMER, sender="MG" + "1" * 32)
+    assert not sandbox.state.is_opted_out(CUSTOMER, sender="+14155550999")
     httpx.post(f"{sandbox.url}/_sandbox/inbound", json={"from": CUSTOMER, "body": "START"})
+    assert "re-subscribed" in sandbox.state.snapshot_threads()[CUSTOMER][-2].text
     assert gateway.send(OutgoingMessage(to=CUSTOMER, from_=ROOFTOP, body="Ready")).sid
+
+
+def test_a_bare_yes_is_only_a_keyword_to_a_blocked_phone(
+    sandbox: SandboxServer, receiver: WebhookReceiver
+) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/inbound", json={"from": CUSTOMER, "body": "YES"})
+    receiver.wait_for(lambda got: len(got) >= 1)
+    assert [e.kind for e in sandbox.state.snapshot_threads()[CUSTOMER]] == ["inbound"]
+    sandbox.state.set_opted_out(CUSTOMER, True, sender="MG" + "1" * 32)
+    httpx.post(f"{sandbox.url}/_sandbox/inbound", json={"from": CUSTOMER, "body": "yes"})
+    assert sandbox.state.snapshot_threads()[CUSTOMER][-1].kind == "carrier"
+    assert not sandbox.state.is_opted_out(CUSTOMER, sender="MG" + "1" * 32)
+
+
+def test_advanced_opt_out_says_which_keyword_in_opt_out_type(receiver: WebhookReceiver) -> None:
+    config = SandboxConfig(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        pitwall_public_url=receiver.url,
+        callback_delay_s=0.0,
+        phone_numbers=(ROOFTOP,),
+        advanced_opt_out=frozenset({ROOFTOP}),
+    )
+    with SandboxServer(config) as advanced:
+        for body, kind in (("STOP", "STOP"), ("help", "HELP"), ("Unstop", "START")):
+            httpx.post(f"{advanced.url}/_sandbox/inbound", json={"from": CUSTOMER, "body": body})
+            assert receiver.wait_for(lambda got: len(got) >= 1)[-1].form["OptOutType"] == kind
+            receiver.clear()
 
 
 def test_call_not_answered_posts_dial_status_to_the_action(
