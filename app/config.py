@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.dealers.hours import StoreHours, parse_day_hours, parse_store_hours
 
 Stage = Literal[
     "checked_in",
@@ -83,6 +85,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = Field(
         None, validation_alias=AliasChoices("FORWARDED_ALLOW_IPS")
     )
+    # Photos advisors add to repair lines for the customer's page (kept on this disk).
+    media_dir: str = Field("./media", validation_alias=AliasChoices("PITWALL_MEDIA_DIR"))
 
     @field_validator("public_url", "twilio_api_url")
     @classmethod
@@ -219,12 +223,64 @@ class DmsConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BookingCapacity(_Strict):
+    """`[rooftop.booking]`: when customers may book declined work from their page.
+
+    Slots are whole hours in the rooftop's zone on the named days, `per_hour` each;
+    `per_hour = 0` offers only a call back.
+    """
+
+    days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    hours: str = "08:00-16:00"
+    per_hour: int = Field(2, ge=0, le=100, strict=True)
+    days_ahead: int = Field(14, ge=1, le=90, strict=True)
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        days = [d.strip().lower()[:3] for d in value]
+        unknown = [d for d, raw in zip(days, value, strict=True) if d not in WEEKDAYS or not raw]
+        if unknown or not days:
+            raise ValueError(f"expected weekdays such as ['mon', 'tue'], got {value!r}")
+        return days
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        window = QuietHours.parse(value)
+        if not window.enabled or window.start is None or window.end is None:
+            raise ValueError(f"expected HH:MM-HH:MM, got {value!r}")
+        if window.start >= window.end or window.start.minute or window.end.minute:
+            raise ValueError(
+                f"expected whole hours, start before end (e.g. '08:00-16:00'), got {value!r}"
+            )
+        return value
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """Python weekday numbers (Monday 0)."""
+        return frozenset(WEEKDAYS.index(d) for d in self.days)
+
+    @property
+    def hour_range(self) -> range:
+        window = QuietHours.parse(self.hours)
+        assert window.start is not None and window.end is not None
+        return range(window.start.hour, window.end.hour)
+
+
 class RooftopConfig(_Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     name: str = Field(min_length=1)
     timezone: str
     sms_from: str | None = None
     messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-f]{32}$")
+    # Who answers STOP/START/HELP on SMS (app/customers/carrier.py): Twilio's standard
+    # handling, a Messaging Service's Advanced Opt-Out, or nobody but Pitwall ("off").
+    # Unset: "off" for a short code, else "standard"; an inbound OptOutType always wins.
+    carrier_keywords: Literal["standard", "advanced", "off"] | None = None
     send_rate_per_second: float = Field(1.0, gt=0, le=1000)
     whatsapp_from: str | None = None
     service_desk: str | None = None
@@ -238,6 +294,9 @@ class RooftopConfig(_Strict):
     status_texts_default: bool = True
     followups_default: bool = False
     store_hours: str = "Mon-Fri 7:00-18:00, Sat 8:00-16:00"
+    # Dates the store is closed all day, and dates with other hours ("8:00-12:00", "closed").
+    holidays: list[date] = Field(default_factory=list)
+    special_hours: dict[date, str] = Field(default_factory=dict)
     promise_margin_minutes: int = Field(30, ge=0, le=1440)
     stage_alert_minutes: dict[Stage, int] = Field(default_factory=dict)
     dms: DmsConfig
@@ -246,6 +305,10 @@ class RooftopConfig(_Strict):
         default_factory=dict
     )
     templates: dict[str, str] = Field(default_factory=dict)
+    # The customer's page: how long a link still opens after the RO closes (or after a
+    # follow-up minted it), and the capacity offered for booking declined work.
+    customer_page_days_after_close: int = Field(14, ge=0, le=365, strict=True)
+    booking: BookingCapacity = Field(default_factory=BookingCapacity)
 
     @field_validator("timezone")
     @classmethod
@@ -263,6 +326,31 @@ class RooftopConfig(_Strict):
     def _quiet(cls, value: str) -> str:
         QuietHours.parse(value)
         return value
+
+    @field_validator("store_hours")
+    @classmethod
+    def _store_hours(cls, value: str) -> str:
+        parse_store_hours(value)
+        return value
+
+    @field_validator("special_hours")
+    @classmethod
+    def _special_hours(cls, value: dict[date, str]) -> dict[date, str]:
+        for day, text in value.items():
+            try:
+                parse_day_hours(text)
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc} (or 'closed')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _holiday_or_special(self) -> RooftopConfig:
+        both = sorted(set(self.holidays) & set(self.special_hours))
+        if both:
+            raise ValueError(
+                f"holidays: {both[0]} is also in special_hours; a day is one or the other"
+            )
+        return self
 
     @field_validator("followup_days")
     @classmethod
@@ -286,6 +374,16 @@ class RooftopConfig(_Strict):
         if not self.sms_from and not self.messaging_service_sid:
             raise ValueError("needs sms_from or messaging_service_sid")
         return self
+
+    @cached_property
+    def hours(self) -> StoreHours:
+        """Weekly hours, holidays and special days: whether the store is open, and when."""
+        return StoreHours.build(
+            store_hours=self.store_hours,
+            zone=self.zone,
+            holidays=self.holidays,
+            special_hours=self.special_hours,
+        )
 
     @cached_property
     def quiet(self) -> QuietHours:

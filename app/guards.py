@@ -23,8 +23,10 @@ from app.config import Settings
 
 # Twilio's largest form (a 1,600-character text, ten media URLs) is a few KB.
 WEBHOOK_BODY_BYTES = 256 * 1024
-# Pages and the JSON API take short forms and replies; nothing uploads files.
+# Pages and the JSON API take short forms and replies; only line photos upload files.
 BODY_BYTES = 1024 * 1024
+# An advisor's photo of a repair line (app/customer_page/photos.py takes up to 5 MB).
+UPLOAD_BODY_BYTES = 6 * 1024 * 1024
 WEBHOOK_PREFIX = "/webhooks/"
 
 # No inline script, no inline handlers, no eval: the inbox's "not while typing" refresh
@@ -64,13 +66,15 @@ class BodyLimit:
         self.app = app
         self.webhooks = RequestBodyLimitMiddleware(app, max_body_size=WEBHOOK_BODY_BYTES)
         self.others = RequestBodyLimitMiddleware(app, max_body_size=BODY_BYTES)
+        self.uploads = RequestBodyLimitMiddleware(app, max_body_size=UPLOAD_BODY_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         webhook = scope["path"].startswith(WEBHOOK_PREFIX)
-        cap = WEBHOOK_BODY_BYTES if webhook else BODY_BYTES
+        upload = _is_photo_upload(scope["path"])
+        cap = WEBHOOK_BODY_BYTES if webhook else UPLOAD_BODY_BYTES if upload else BODY_BYTES
         declared = _content_length(scope)
         if declared is not None and declared > cap:
             # Answered before a byte of the body is read, and before any signature or token.
@@ -82,7 +86,14 @@ class BodyLimit:
             )
             await response(scope, receive, send)
             return
-        await (self.webhooks if webhook else self.others)(scope, receive, send)
+        await (self.webhooks if webhook else self.uploads if upload else self.others)(
+            scope, receive, send
+        )
+
+
+def _is_photo_upload(path: str) -> bool:
+    """POST /repair-orders/<id>/lines/<id>/photos: the one route that takes a file."""
+    return path.startswith("/repair-orders/") and path.endswith("/photos")
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -19,6 +19,7 @@ from app.conversations.matching import Candidate, awaiting_approval
 from app.conversations.models import Approval
 from app.conversations.tasks import open_task
 from app.conversations.turn import Turn
+from app.messaging.line_names import line_names
 from app.messaging.templates import format_money
 from app.repair_orders.models import RoLine
 
@@ -51,7 +52,7 @@ def _confirm(turn: Turn, candidate: Candidate, lines: list[RoLine]) -> str:
     return turn.say(
         "approval_confirm",
         customer,
-        lines=", ".join(line.description for line in lines),
+        lines=line_names([line.description for line in lines], turn.language(customer)),
         total=sum(line.amount_cents for line in lines),
         vehicle=order.vehicle.label if order.vehicle else "",
     )
@@ -106,7 +107,7 @@ def record_approval(turn: Turn, candidate: Candidate, lines: list[RoLine]) -> st
         "answer_approved",
         customer,
         first_name=customer.first_name or "",
-        lines=described,
+        lines=line_names([line.description for line in lines], turn.language(customer)),
         total=total,
     )
 

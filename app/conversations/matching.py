@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from app.conversations.intent_model import fold
 from app.conversations.models import InboundMessage, Task
 from app.conversations.tasks import CONVERSATION_KINDS
+from app.customer_page.models import LineAnswer
 from app.customers.models import Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
 from app.db import UTCDateTime
@@ -313,10 +314,20 @@ def awaiting_approval(
     for candidate in candidates(
         session, contact=contact, rooftop=rooftop, stages=("awaiting_approval",)
     ):
+        # A line answered on the customer's page (declined there) no longer waits on a text.
+        answered = set(
+            session.scalars(
+                select(LineAnswer.ro_line_id).where(
+                    LineAnswer.ro_line_id.in_([line.id for line in candidate.repair_order.lines])
+                )
+            )
+        )
         lines = [
             line
             for line in candidate.repair_order.lines
-            if line.status == "pending" and line.customer_approved_at is None
+            if line.status == "pending"
+            and line.customer_approved_at is None
+            and line.id not in answered
         ]
         if lines:
             found.append((candidate, lines))

@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 
-from app.db import utcnow
-
 customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
 consent_app = typer.Typer(help="The consent ledger.", no_args_is_help=True)
 
@@ -34,6 +32,7 @@ def erase_command(
     """Erase a customer's personal data everywhere; reports keep anonymous counts."""
     from app.cli_support import CliError, load_settings, one_line_errors, transaction
     from app.customers.privacy import CustomerNotFound, erase_customer
+    from app.db import utcnow
 
     @one_line_errors
     def run() -> None:

@@ -122,3 +122,117 @@ def test_plans_and_groups_from_before_the_holdout_upgrade_without_a_draw(
     assert (plan.state, bool(plan.holdout), plan.holdout_percent) == ("active", False, 0)
     assert all(len(key) == 64 and int(key, 16) >= 0 for key in keys)
     assert len(set(keys)) == 2
+
+
+def test_logins_from_before_admin_editing_upgrade_without_a_name(database_url: str) -> None:
+    """0005: existing logins keep working with no name or DMS advisor id; the audit log is empty."""
+    downgrade(database_url, "base")
+    upgrade(database_url, "0004")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dealer_group (id, name, default_region, recovery_window_days,"
+                " created_at) VALUES (1, 'Bayview', 'US', 180, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO app_user (id, group_id, email, password_hash, role, active,"
+                " created_at) VALUES (5, 1, 'dana@bayview.example', 'x', 'advisor', true,"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(database_url, "0005")
+    with engine.begin() as conn:
+        user = conn.execute(
+            text("SELECT email, name, dms_advisor_id FROM app_user WHERE id = 5")
+        ).one()
+        conn.execute(
+            text(
+                "INSERT INTO admin_change (group_id, actor, at, subject, old_value, new_value)"
+                " VALUES (1, 'admin@bayview.example', CURRENT_TIMESTAMP, 'user dana', NULL, 'x')"
+            )
+        )
+        logged = conn.execute(text("SELECT count(*) FROM admin_change")).scalar_one()
+    engine.dispose()
+    upgrade(database_url, "head")
+    assert tuple(user) == ("dana@bayview.example", None, None) and logged == 1
+
+
+def test_repair_orders_from_before_the_customer_page_take_links_and_answers(
+    database_url: str,
+) -> None:
+    """0004 only adds tables: existing ROs and lines stay as they were and can be linked to."""
+    downgrade(database_url, "base")
+    upgrade(database_url, "0003")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dealer_group (id, name, default_region, recovery_window_days,"
+                " created_at) VALUES (1, 'Bayview', 'US', 365, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO rooftop (id, group_id, slug, name, timezone, dms_kind, active, config,"
+                " updated_at) VALUES (5, 1, 'bayview-toyota', 'Bayview Toyota',"
+                " 'America/Los_Angeles', 'simulator', true, '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer (id, group_id, first_name, created_at, updated_at)"
+                " VALUES (7, 1, 'Sam', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO repair_order (id, rooftop_id, ro_number, customer_id, raw_status,"
+                " stage, opened_at, content_hash, missing_polls, created_at, updated_at) VALUES"
+                " (9, 5, 'R1001', 7, 'WAITAPPR', 'awaiting_approval', CURRENT_TIMESTAMP, 'h', 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO ro_line (id, repair_order_id, line_code, op_code, description,"
+                " amount_cents, status, status_changed_at) VALUES (11, 9, 'B', 'BRKPAD',"
+                " 'Front brake pads', 41200, 'pending', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(database_url, "head")
+    with engine.begin() as conn:
+        line = conn.execute(
+            text("SELECT description, amount_cents, status FROM ro_line WHERE id = 11")
+        ).one()
+        conn.execute(
+            text(
+                "INSERT INTO customer_link (id, token_hash, rooftop_id, repair_order_id,"
+                " customer_id, purpose, created_at, open_count) VALUES (1, :hash, 5, 9, 7,"
+                " 'status', CURRENT_TIMESTAMP, 0)"
+            ),
+            {"hash": "a" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer_page_answer (id, rooftop_id, repair_order_id, customer_id,"
+                " link_id, lines, approved_cents, declined_cents, language, answered_at) VALUES"
+                " (1, 5, 9, 7, 1, '[]', 41200, 0, 'en', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer_line_answer (ro_line_id, answer_id, choice, at)"
+                " VALUES (11, 1, 'approve', CURRENT_TIMESTAMP)"
+            )
+        )
+    downgrade(database_url, "0003")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM ro_line WHERE id = 11")).scalar_one()
+        tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    upgrade(database_url, "head")
+    assert tuple(line) == ("Front brake pads", 41200, "pending")
+    assert kept == 1 and "customer_link" not in tables

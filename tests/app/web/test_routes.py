@@ -15,7 +15,7 @@ from tests.support import ServedApp
 # Public on purpose: health probes, Prometheus metrics (counts only, no customer data),
 # the login form, static files, the API description.
 PUBLIC = re.compile(
-    r"^(/healthz|/readyz|/metrics|/login|/static/.*|/openapi\.json|/docs.*|/redoc)$"
+    r"^(/healthz|/readyz|/metrics|/login|/favicon\.ico|/static/.*|/openapi\.json|/docs.*|/redoc)$"
 )
 WEBHOOKS = re.compile(r"^/webhooks/twilio/")
 
@@ -43,6 +43,10 @@ def test_every_route_refuses_strangers(settings: Settings, database: Database) -
                     assert response.status_code == 401, where
                 elif WEBHOOKS.match(path):
                     assert response.status_code == 403, where
+                elif path.startswith("/c/"):
+                    # The customer's page: its link is the credential; a made-up one gets
+                    # the plain "this link no longer works" page.
+                    assert response.status_code == 404, where
                 elif path == "/login":
                     assert response.status_code == 403, where  # no CSRF token, no login
                 else:
