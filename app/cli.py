@@ -23,8 +23,6 @@ from app.cli_support import (
     open_database,
     transaction,
 )
-from app.config import load_dealer_config
-from app.db import redact_url, utcnow
 
 app = typer.Typer(
     name="pitwall",
@@ -86,6 +84,8 @@ def db_upgrade() -> None:
     settings = load_settings()
     open_database(settings).engine.dispose()
     upgrade_to_head(settings.database_url)
+    from app.db import redact_url
+
     typer.echo(f"database {redact_url(settings.database_url)} is at the newest schema")
 
 
@@ -96,6 +96,7 @@ def db_upgrade() -> None:
 @one_line_errors
 def config_load(file: Annotated[Path, typer.Argument(help="dealer TOML file")]) -> None:
     """Create or update the dealer group and rooftops from FILE (idempotent)."""
+    from app.config import load_dealer_config
     from app.dealers.service import apply_dealer_config
 
     config = load_dealer_config(file)
@@ -103,6 +104,28 @@ def config_load(file: Annotated[Path, typer.Argument(help="dealer TOML file")]) 
     with transaction(settings) as session:
         report = apply_dealer_config(session, config=config, source=str(file))
     typer.echo(f"group {report.group!r}: " + _describe(report))
+
+
+@config_app.command("export")
+@one_line_errors
+def config_export(
+    file: Annotated[
+        Path | None, typer.Argument(help="where to write the TOML (default: standard output)")
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+) -> None:
+    """Write the configuration in use (admin edits included) as a file `config load` accepts."""
+    from app.dealers.export import dealer_toml
+    from app.dealers.service import single_group
+
+    settings = load_settings()
+    with transaction(settings) as session:
+        text = dealer_toml(session, group=single_group(session, group))
+    if file is None:
+        typer.echo(text, nl=False)
+        return
+    file.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {file}")
 
 
 def _describe(report: Any) -> str:
@@ -231,6 +254,10 @@ def users_create(
         bool, typer.Option("--password-stdin", help="read the password from standard input")
     ] = False,
     group: Annotated[str | None, typer.Option(help="dealer group name")] = None,
+    name: Annotated[str | None, typer.Option(help="name colleagues read, e.g. 'Dana Ruiz'")] = None,
+    dms_advisor_id: Annotated[
+        str | None, typer.Option(help="the advisor's id in the DMS (an RO's advisor.id)")
+    ] = None,
 ) -> None:
     """Create a login. Advisors see only the rooftops named with --rooftop."""
     from app.auth.service import create_user
@@ -241,6 +268,8 @@ def users_create(
     with transaction(settings) as session:
         dealer_group = single_group(session, group)
         rooftops = _rooftops(session, dealer_group.id, rooftop or [])
+        if role == "advisor" and not rooftops:
+            raise CliError("an advisor needs at least one --rooftop SLUG")
         try:
             user = create_user(
                 session,
@@ -249,6 +278,8 @@ def users_create(
                 password=password,
                 role=role,
                 rooftops=rooftops,
+                name=name,
+                dms_advisor_id=dms_advisor_id,
             )
         except ValueError as exc:
             raise CliError(str(exc)) from None
@@ -263,6 +294,7 @@ def users_deactivate(
 ) -> None:
     """Stop a login and end all its sessions at once."""
     from app.auth.service import deactivate_user
+    from app.db import utcnow
 
     settings = load_settings()
     with transaction(settings) as session:
@@ -283,6 +315,7 @@ def users_set_password(
 ) -> None:
     """Give a login a new password; every session it had is ended."""
     from app.auth.service import set_password
+    from app.db import utcnow
 
     password = _read_password(password_stdin)
     settings = load_settings()

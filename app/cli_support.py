@@ -7,18 +7,17 @@ the commands: no command module imports app/cli.py.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from app.config import ConfigError, Settings
-from app.db import make_engine, make_session_factory, ping, redact_url
-from app.deps import Database
+if TYPE_CHECKING:  # imported where used: `pitwall --help` loads neither (start-up time)
+    from app.config import Settings
+    from app.deps import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,16 +38,35 @@ def one_line_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CliError, ConfigError, LookupError) as exc:
-            raise fail(str(exc).strip("'\"")) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "settings"
-            raise fail(f"{where}: {first['msg']}") from None
-        except OperationalError as exc:
-            raise fail(f"cannot reach the database: {_first_line(exc.orig or exc)}") from None
+        except Exception as exc:
+            expected = _expected(exc)
+            if expected is None:
+                raise
+            raise fail(expected) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _expected(exc: Exception) -> str | None:
+    """The one line an expected failure prints, or None for a bug (a traceback).
+
+    The exception classes are looked up in the modules already imported: an error of a
+    module never imported cannot have been raised, and importing pydantic, SQLAlchemy
+    or the settings only to compare would slow every command's start-up.
+    """
+    config, pydantic = sys.modules.get("app.config"), sys.modules.get("pydantic")
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if isinstance(exc, CliError | LookupError) or (
+        config is not None and isinstance(exc, config.ConfigError)
+    ):
+        return str(exc).strip("'\"")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        return f"{where}: {first['msg']}"
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.OperationalError):
+        return f"cannot reach the database: {_first_line(exc.orig or exc)}"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -56,11 +74,18 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
+    from app.config import Settings
+
     return Settings(**overrides)
 
 
 def open_database(settings: Settings) -> Database:
     """Connect and check the database answers, with a one-line error if not."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import make_engine, make_session_factory, ping, redact_url
+    from app.deps import Database
+
     try:
         engine = make_engine(settings.database_url)
         ping(engine)

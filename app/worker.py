@@ -98,8 +98,11 @@ class Worker:
 
     @classmethod
     def from_settings(cls, settings: Settings, database: Database) -> Worker:
+        from app.customer_page.links import use_public_url
         from app.repair_orders.jobs import AdapterCache
         from app.wiring import build_gateway, change_hooks
+
+        use_public_url(settings.public_url)  # the links in the texts it sends
 
         return cls(
             database,

@@ -34,8 +34,8 @@ class Target:
     name: str
     value: float
     bound: float
-    op: Literal[">=", "<="]
-    unit: str = ""
+    op: Literal[">=", "<="] = "<="
+    unit: str = "x"
 
     @property
     def ok(self) -> bool:
@@ -64,6 +64,18 @@ def stopwatch() -> Iterator[list[float]]:
         yield box
     finally:
         box[0] = time.perf_counter() - started
+
+
+def long_run() -> bool:
+    """`python -m bench --long` (`make bench-long`, PITWALL_BENCH_LONG=1): the long sizes.
+
+    `make bench` keeps every benchmark, both databases and every yardstick, but trims
+    sizes and repetitions so that a full run fits in about 15-25 minutes on a shared
+    2-core machine: dispatch 2,000 texts a run (long: 5,000), end to end 2 rounds (3),
+    the peer 1,000 jobs a side (2,000; 3 rounds either way), webhooks 250,000 customers
+    for 20 s (1,000,000 for 60 s), memory 20,000 sends then a 90 s soak (100,000, 600 s),
+    scale-out 1,500 texts (3,000)."""
+    return os.environ.get("PITWALL_BENCH_LONG") == "1"
 
 
 def ratio(numerator: float, denominator: float) -> float:

@@ -1,56 +1,56 @@
-"""Dispatch throughput: Pitwall's worker vs a plain loop posting the same requests (the ceiling).
+"""Dispatch: Pitwall's worker beside the fastest plain loop posting the same requests.
 
-Both post the same messages (To, From, Body, StatusCallback) to the same Twilio
-fake (bench/twilio_fake.py, its own process) with the same concurrency, each in
-its own process started before timing begins. Duplicates and lost messages are
-counted from what the fake received (over every run). At 0 ms, where the client's
-CPU is the limit, the same loop is also run through Pitwall's own HTTP client (no
-twilio library, no database) and reported beside the ceiling: the gateway prepares
-less per request than a stock requests Session, so Pitwall can pass the plain loop
-there, and this figure shows what the rest of the worker costs. Each rate is the best of
-ROUNDS runs, for the ceiling and Pitwall alike. The two rooftops send through
-numbers with `send_rate_per_second = 1000` (a short code or Messaging Service),
-so pacing is not what limits the figures.
+The yardstick is the faster (by its median rate) of two plain loops, both run in
+every round: a stock `requests` Session per thread, and the same loop on Pitwall's
+own HTTP client (the gateway's ThreadLocalHttpClient: no twilio library, no
+database). Both post the same messages (To, From, Body, StatusCallback) to the same
+Twilio fake (bench/twilio_fake.py, its own process) with the same 32 threads, each
+in its own process started before timing begins, with the collector set as the
+worker sets it (`prepare_worker_gc`). Every side runs ROUNDS times, the order of
+the sides reversed every other round; the figures are medians with their spread.
 
-`python -m bench.dispatch worker|ceiling ...` is the child side of a run.
+Beside the rates, every child reports its CPU (user + system, all threads) from
+the go signal to its end: CPU seconds per 1,000 texts for one worker and for each
+of three, beside the yardstick's per 1,000 requests; and the worker's dispatcher
+thread (claims, policies, records: the outbox's own CPU) per text.
+
+Duplicates and lost messages are counted from what the fake received (over every
+run). The two rooftops send through numbers with `send_rate_per_second = 1000` (a
+short code or Messaging Service), so pacing is not what limits the figures.
+
+`python -m bench.children worker|requests|own-client ...` is the child side of a run.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
+import statistics
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import insert, select, text, update
 
+from bench.children import CONCURRENCY, PUBLIC_URL, _child, run_children
 from bench.common import (
-    ROOT,
     BenchResult,
     Target,
     backends,
     bench_database,
     load_sample_dealer,
+    long_run,
     open_database,
     ratio,
 )
 from bench.twilio_fake import FakeTwilio
 
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-token"
-PUBLIC_URL = "http://127.0.0.1:8000"
-CONCURRENCY = 32
 BATCH_SIZE = 100
-ROUNDS = 2  # each measurement is the best of this many runs
+ROUNDS = 3  # each side's median over this many rounds, the order alternating
+MESSAGES = 5000
+TRIMMED_MESSAGES = 2000  # `make bench` (bench.common.long_run)
 QUICK_MESSAGES = 500
 BENCH_RATE = 1000.0  # messages/s per sender: the config's maximum (short code / service)
 
@@ -61,7 +61,7 @@ BENCH_RATE = 1000.0  # messages/s per sender: the config's maximum (short code /
 def seed(url: str, count: int) -> list[dict[str, str]]:
     """The sample dealer, `count` customers with one phone each, one due status text each.
 
-    Returns the Twilio form each message becomes, for the ceiling to post.
+    Returns the Twilio form each message becomes, for the plain loops to post.
     """
     from app.customers.models import Customer, CustomerPhone, Phone
     from app.db import utcnow
@@ -200,136 +200,20 @@ def states(url: str) -> dict[str, int]:
 # --- the child processes ---------------------------------------------------------------
 
 
-def _ready_then_wait_for_go() -> None:
-    print("ready", flush=True)
-    sys.stdin.readline()
-
-
-def worker_main(args: argparse.Namespace) -> dict[str, Any]:
-    """What `pitwall worker` does on its dispatch tick, until nothing is due."""
-    from app.cli import prepare_worker_gc
-    from app.repair_orders.jobs import AdapterCache
-    from app.worker import Worker
-    from integrations.twilio.gateway import TwilioGateway
-
-    database = open_database(args.url, pool_size=4)
-    gateway = TwilioGateway(ACCOUNT_SID, AUTH_TOKEN, api_url=args.fake, timeout=30)
-    worker = Worker(
-        database,
-        public_url=PUBLIC_URL,
-        gateway=gateway,
-        adapters=AdapterCache(),
-        hooks=[],
-        send_concurrency=args.concurrency,
-    )
-    prepare_worker_gc()  # as `pitwall worker` does before its first tick
-    _ready_then_wait_for_go()
-    started = time.time()
-    totals: dict[str, Any] = {"sent": 0, "claimed": 0, "lost_claims": 0, "runs": 0}
-    while True:
-        result = worker.dispatch_until_idle()
-        totals["runs"] += 1
-        for name in ("sent", "claimed", "lost_claims"):
-            totals[name] += getattr(result, name)
-        if result.claimed == 0:
-            break
-    totals["started"], totals["finished"] = started, time.time()
-    worker.close()
-    return totals
-
-
-def _plain_loop(
-    args: argparse.Namespace, post: Callable[[str, dict[str, str]], None]
-) -> dict[str, Any]:
-    """Post every form with `post(url, form)` from a pool of `args.concurrency` threads,
-    timed from the go signal: the plain loops that stand beside the worker."""
-    forms = json.loads(Path(args.forms).read_text())
-    url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-    _ready_then_wait_for_go()
-    started = time.time()
-    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        list(pool.map(lambda form: post(url, form), forms))
-    return {"sent": len(forms), "started": started, "finished": time.time()}
-
-
-def ceiling_main(args: argparse.Namespace) -> dict[str, Any]:
-    """The same requests, posted by a plain loop on the same pool size: requests, no database."""
-    import requests
-
-    local = threading.local()
-
-    def post(url: str, form: dict[str, str]) -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        session.post(url, data=form, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=30).json()
-
-    return _plain_loop(args, post)
-
-
-def own_client_main(args: argparse.Namespace) -> dict[str, Any]:
-    """The same plain loop through Pitwall's own HTTP client (the gateway's
-    ThreadLocalHttpClient: requests' adapter, each request's head prepared once per
-    shape), without the twilio library and without a database. Reported beside the
-    ceiling: how much of a send the client itself costs, and so what the rest of the
-    worker (twilio, the outbox) adds."""
-    from integrations.twilio.gateway import ThreadLocalHttpClient
-
-    client = ThreadLocalHttpClient(timeout=30)
-
-    def post(url: str, form: dict[str, str]) -> None:
-        body: dict[str, object] = dict(form)
-        json.loads(client.request("POST", url, data=body, auth=(ACCOUNT_SID, AUTH_TOKEN)).text)
-
-    try:
-        return _plain_loop(args, post)
-    finally:
-        client.close()
-
-
-def _child(mode: str, **options: Any) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "bench.dispatch", mode]
-    for key, value in options.items():
-        argv += [f"--{key}", str(value)]
-    return subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def run_children(children: list[subprocess.Popen[str]], timeout: float = 600) -> list[dict]:
-    """Wait for every child to be ready, say go to all, collect their JSON reports."""
-    for child in children:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"bench child failed to start: {line!r}")
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    reports = []
-    for child in children:
-        out, _ = child.communicate(timeout=timeout)
-        if child.returncode != 0:
-            raise RuntimeError(f"bench child exited {child.returncode}")
-        reports.append(json.loads(out.strip().splitlines()[-1]))
-    return reports
-
-
 # --- one measured run ------------------------------------------------------------------
 
 
 @dataclass
 class Run:
+    """One timed run of one side: its rate, its CPU per text, what the fake counted."""
+
     rate: float
     seconds: float
     duplicates: int
     lost: int
+    cpu_us: float  # CPU per text, every process of the side together (microseconds)
+    outbox_us: float = 0.0  # Pitwall only: the dispatcher threads' CPU per text
+    each_cpu_us: tuple[float, ...] = ()  # Pitwall only: each worker's CPU per text it sent
 
 
 def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Popen[str]]) -> Run:
@@ -338,128 +222,170 @@ def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Pop
     bodies = fake.bodies()
     duplicates = len(bodies) - len(set(bodies))
     lost = len(expected - set(bodies))
-    return Run(rate=len(expected) / seconds, seconds=seconds, duplicates=duplicates, lost=lost)
+    texts = len(expected)
+    return Run(
+        rate=texts / seconds,
+        seconds=seconds,
+        duplicates=duplicates,
+        lost=lost,
+        cpu_us=sum(r["cpu"] for r in reports) / texts * 1e6,
+        outbox_us=sum(r.get("outbox_cpu", 0.0) for r in reports) / texts * 1e6,
+        each_cpu_us=tuple(r["cpu"] / max(1, r["sent"]) * 1e6 for r in reports),
+    )
 
 
-def _keep_best(runs: dict[str, Run], name: str, run: Run) -> None:
-    """Keep the fastest run under `name`; duplicates and losses add up over every run."""
-    best = runs.get(name)
-    if best is not None:
-        run.duplicates, run.lost = run.duplicates + best.duplicates, run.lost + best.lost
-        if best.rate > run.rate:
-            run.rate, run.seconds = best.rate, best.seconds
-    runs[name] = run
+@dataclass
+class Side:
+    """Every run of one side (a loop, or n workers at a latency) over the rounds."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float:
+        return float(statistics.median(getattr(run, attribute) for run in self.runs))
+
+    def spread(self, attribute: str) -> str:
+        values = [getattr(run, attribute) for run in self.runs]
+        return f"{min(values):.1f}-{max(values):.1f}"
+
+    @property
+    def duplicates(self) -> int:
+        return sum(run.duplicates for run in self.runs)
+
+    @property
+    def lost(self) -> int:
+        return sum(run.lost for run in self.runs)
+
+
+LOOPS = ("requests_loop", "own_client_loop")
 
 
 def measure_backend(
-    backend: str, *, count: int, pg_url: str, sqlite_dir: Path, latencies: tuple[float, ...]
-) -> dict[str, Run]:
-    """Ceiling and Pitwall (1 worker, and 3 workers at 50 ms) on one backend."""
-    runs: dict[str, Run] = {}
+    backend: str,
+    *,
+    count: int,
+    pg_url: str,
+    sqlite_dir: Path,
+    latencies: tuple[float, ...],
+    rounds: int,
+) -> dict[str, Side]:
+    """Both plain loops and Pitwall (1 worker, and 3 workers) at each latency on one
+    backend, `rounds` times, the order of the sides alternating from round to round."""
+    sides: dict[str, Side] = {}
     with bench_database(backend, pg_url=pg_url, sqlite_dir=sqlite_dir, name="dispatch") as url:
         forms = seed(url, count)
         expected = {f["Body"] for f in forms}
         forms_file = sqlite_dir / "dispatch_forms.json"
         forms_file.write_text(json.dumps(forms))
+
+        def loop(name: str, latency: float) -> None:
+            fake.control(latency_ms=latency, reset=True)
+            mode = name.removesuffix("_loop").replace("_", "-")
+            child = _child(mode, fake=fake.url, concurrency=CONCURRENCY, forms=forms_file)
+            run = _measure(fake, expected, [child])
+            sides.setdefault(f"{name}_{latency:g}ms", Side()).runs.append(run)
+
+        def workers(n: int, latency: float) -> None:
+            reset(url)
+            fake.control(latency_ms=latency, reset=True)
+            children = [
+                _child("worker", url=url, fake=fake.url, concurrency=CONCURRENCY) for _ in range(n)
+            ]
+            run = _measure(fake, expected, children)
+            # Every row must have left the outbox as sent; anything else is lost too.
+            run.lost += sum(k for state, k in states(url).items() if state != "queued")
+            sides.setdefault(f"pitwall_{n}w_{latency:g}ms", Side()).runs.append(run)
+
         with FakeTwilio() as fake:
-            for latency in latencies:
-                tag = f"{latency:g}ms"
-                # Best of ROUNDS for every side alike: a shared machine's stalls only slow.
-                for _ in range(ROUNDS):
-                    fake.control(latency_ms=latency, reset=True)
-                    ceiling = [
-                        _child("ceiling", fake=fake.url, concurrency=CONCURRENCY, forms=forms_file)
+            for round_no in range(rounds):
+                for latency in latencies:
+                    steps: list[Callable[[], None]] = [
+                        *(partial(loop, name, latency) for name in LOOPS),
+                        partial(workers, 1, latency),
                     ]
-                    _keep_best(runs, f"ceiling_{tag}", _measure(fake, expected, ceiling))
-                    if not latency:  # where the client's CPU is what limits
-                        fake.control(reset=True)
-                        own = [
-                            _child(
-                                "own-client",
-                                fake=fake.url,
-                                concurrency=CONCURRENCY,
-                                forms=forms_file,
-                            )
-                        ]
-                        _keep_best(runs, f"own_client_{tag}", _measure(fake, expected, own))
-                    for workers in (1, 3) if latency else (1,):
-                        reset(url)
-                        fake.control(reset=True)
-                        children = [
-                            _child("worker", url=url, fake=fake.url, concurrency=CONCURRENCY)
-                            for _ in range(workers)
-                        ]
-                        run = _measure(fake, expected, children)
-                        left = states(url)
-                        # Every row must have left the outbox as sent; anything else is lost too.
-                        run.lost += sum(n for state, n in left.items() if state != "queued")
-                        _keep_best(runs, f"pitwall_{workers}w_{tag}", run)
+                    if latency:  # scale-out is measured where sends wait on Twilio
+                        steps.append(partial(workers, 3, latency))
+                    for step in steps if round_no % 2 == 0 else reversed(steps):
+                        step()
         forms_file.unlink(missing_ok=True)
-    return runs
+    return sides
+
+
+def _yardstick(sides: dict[str, Side], tag: str, attribute: str = "rate") -> tuple[str, float]:
+    """The faster plain loop at `tag` (by its median): (its name, its median `attribute`)."""
+    name = max(LOOPS, key=lambda loop: sides[f"{loop}_{tag}"].median("rate"))
+    return name, sides[f"{name}_{tag}"].median(attribute)
 
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
-    """Dispatch throughput on PostgreSQL (targets) and SQLite (alongside)."""
-    count = QUICK_MESSAGES if quick else 5000
+    """Dispatch throughput and CPU per text on PostgreSQL and SQLite, beside the
+    faster of two plain loops (a stock `requests` Session and Pitwall's own client)."""
+    count = QUICK_MESSAGES if quick else MESSAGES if long_run() else TRIMMED_MESSAGES
     results = []
     for backend in backends():
-        runs = measure_backend(
-            backend, count=count, pg_url=pg_url, sqlite_dir=sqlite_dir, latencies=(0.0, 50.0)
+        sides = measure_backend(
+            backend,
+            count=count,
+            pg_url=pg_url,
+            sqlite_dir=sqlite_dir,
+            latencies=(0.0, 50.0),
+            rounds=1 if quick else ROUNDS,
         )
         figures: dict[str, float | int | str] = {
             "messages": count,
             "concurrency": CONCURRENCY,
+            "rounds": len(sides["pitwall_1w_0ms"].runs),
             "send_rate_per_second": BENCH_RATE,
         }
-        for name, r in runs.items():
-            figures[f"{name}_msg_s"] = round(r.rate, 1)
-        # Beside the ceiling (not a target): Pitwall against the same loop on its own client.
-        figures["pitwall_vs_own_client_0ms"] = round(
-            ratio(runs["pitwall_1w_0ms"].rate, runs["own_client_0ms"].rate), 2
+        for name, side in sides.items():
+            figures[f"{name}_msg_s"] = round(side.median("rate"), 1)
+            figures[f"{name}_msg_s_spread"] = side.spread("rate")
+            figures[f"{name}_cpu_s_per_1000"] = round(side.median("cpu_us") / 1000, 3)
+        targets = []
+        for tag in ("0ms", "50ms"):
+            loop, yard = _yardstick(sides, tag)
+            figures[f"yardstick_{tag}"] = loop
+            figures[f"yardstick_{tag}_msg_s"] = round(yard, 1)
+            ratios = [run.rate / yard for run in sides[f"pitwall_1w_{tag}"].runs]
+            figures[f"pitwall_1w_vs_yardstick_{tag}_spread"] = (
+                f"{min(ratios):.3f}-{max(ratios):.3f}"
+            )
+            targets.append(
+                Target(
+                    f"1 worker / fastest plain loop, {tag}",
+                    sides[f"pitwall_1w_{tag}"].median("rate") / yard,
+                    0.8,
+                    ">=",
+                    "x",
+                )
+            )
+        one, three = sides["pitwall_1w_50ms"], sides["pitwall_3w_50ms"]
+        _, loop_cpu = _yardstick(sides, "50ms", "cpu_us")
+        figures["yardstick_50ms_cpu_s_per_1000"] = round(loop_cpu / 1000, 3)
+        each = sorted(us for run in three.runs for us in run.each_cpu_us)
+        figures["pitwall_3w_50ms_each_cpu_s_per_1000"] = " ".join(
+            f"{us / 1000:.3f}" for us in three.runs[-1].each_cpu_us
         )
-        duplicates = sum(r.duplicates for r in runs.values())
-        lost = sum(r.lost for r in runs.values())
+        figures["pitwall_3w_50ms_each_cpu_s_per_1000_spread"] = (
+            f"{each[0] / 1000:.3f}-{each[-1] / 1000:.3f}"
+        )
+        figures["three_vs_one_50ms"] = round(ratio(three.median("rate"), one.median("rate")), 3)
+        for tag in ("0ms", "50ms"):
+            side = sides[f"pitwall_1w_{tag}"]
+            figures[f"pitwall_1w_{tag}_outbox_us_per_text"] = round(side.median("outbox_us"), 1)
+            figures[f"pitwall_1w_{tag}_outbox_us_spread"] = side.spread("outbox_us")
+        duplicates = sum(side.duplicates for side in sides.values())
+        lost = sum(side.lost for side in sides.values())
         figures["duplicates"], figures["lost"] = duplicates, lost
-        one, three = runs["pitwall_1w_50ms"].rate, runs["pitwall_3w_50ms"].rate
-        targets = [
+        targets += [
             Target(
-                "pitwall/ceiling at 0 ms",
-                ratio(runs["pitwall_1w_0ms"].rate, runs["ceiling_0ms"].rate),
-                0.8,
-                ">=",
-                "x",
+                "outbox CPU per text, 1 worker, 50 ms", one.median("outbox_us"), 100, "<=", "us"
             ),
+            Target("CPU/text, 1 worker / plain loop, 50 ms", one.median("cpu_us") / loop_cpu, 1.25),
             Target(
-                "pitwall/ceiling at 50 ms",
-                ratio(one, runs["ceiling_50ms"].rate),
-                0.8,
-                ">=",
-                "x",
+                "CPU/text, 3 workers / plain loop, 50 ms", three.median("cpu_us") / loop_cpu, 1.25
             ),
-            Target("one worker at 50 ms", one, 300, ">=", "msg/s"),
-            Target("three workers / one", ratio(three, one), 2.5, ">=", "x"),
             Target("duplicates", duplicates, 0, "<=", "msgs"),
             Target("lost", lost, 0, "<=", "msgs"),
         ]
-        if backend == "sqlite":
-            # SQLite is one store on one box: reported alongside, its targets are the counts.
-            targets = [t for t in targets if t.name in ("duplicates", "lost")]
         results.append(BenchResult(f"dispatch ({backend})", figures, targets))
     return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("worker", "ceiling", "own-client"))
-    parser.add_argument("--url")
-    parser.add_argument("--fake", required=True)
-    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("--forms")
-    args = parser.parse_args()
-    mains = {"worker": worker_main, "ceiling": ceiling_main, "own-client": own_client_main}
-    report = mains[args.mode](args)
-    print(json.dumps(report), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -23,8 +23,17 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from bench.common import ROOT, BenchResult, Target, backends, bench_database, open_database
-from bench.dispatch import ACCOUNT_SID, AUTH_TOKEN, CONCURRENCY, PUBLIC_URL, seed
+from bench.children import ACCOUNT_SID, AUTH_TOKEN, CONCURRENCY, PUBLIC_URL
+from bench.common import (
+    ROOT,
+    BenchResult,
+    Target,
+    backends,
+    bench_database,
+    long_run,
+    open_database,
+)
+from bench.dispatch import seed
 from bench.twilio_fake import FakeTwilio
 
 RSS_BOUND_MB = 150.0
@@ -33,7 +42,7 @@ SOAK_REFILL = 1000  # rows made due again per second of soak
 
 
 def soak_seconds(quick: bool) -> float:
-    default = "30" if quick else "600"
+    default = "30" if quick else "600" if long_run() else "90"
     return float(os.environ.get("PITWALL_BENCH_SOAK_SECONDS", default))
 
 
@@ -116,7 +125,7 @@ def _make_due_again(database_url: str, first_id: int, n: int, total: int) -> int
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     backend = backends()[0]
-    count = 5000 if quick else 100_000
+    count = 5000 if quick else 100_000 if long_run() else 20_000
     return [measure(backend, pg_url, sqlite_dir, count=count, soak=soak_seconds(quick))]
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.children import ACCOUNT_SID, AUTH_TOKEN, CONCURRENCY, PUBLIC_URL, _child, run_children
 from bench.common import (
     ROOT,
     BenchResult,
@@ -43,17 +44,10 @@ from bench.common import (
     backends,
     bench_database,
     load_sample_dealer,
+    long_run,
     open_database,
 )
-from bench.dispatch import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    CONCURRENCY,
-    PUBLIC_URL,
-    _child,
-    run_children,
-    seed,
-)
+from bench.dispatch import seed
 from bench.twilio_fake import FakeTwilio
 
 WORKERS = 3
@@ -325,7 +319,7 @@ def killed_worker(pg_url: str, sqlite_dir: Path, count: int) -> dict[str, Any]:
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     if "postgresql" not in backends():
         return []  # PostgreSQL only
-    shared = shared_outbox(pg_url, sqlite_dir, 600 if quick else 3000)
+    shared = shared_outbox(pg_url, sqlite_dir, 600 if quick else 3000 if long_run() else 1500)
     # 75 s: follow-ups and the watchdog tick every 60 s on all three workers at once.
     schedule = shared_schedule(pg_url, sqlite_dir, 15 if quick else 75)
     killed = killed_worker(pg_url, sqlite_dir, KILL_COUNT)

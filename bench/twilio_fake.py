@@ -9,9 +9,10 @@ own CPU per request small (a counter for SIDs, the date formatted once a second,
 orjson, no URL parsing on the create path): Twilio is never on the measured box,
 and every microsecond it spends here is taken from the clients sharing two cores.
 
-The ceiling and Pitwall post to the same fake. It remembers every accepted
+The plain loops and Pitwall post to the same fake. It remembers every accepted
 body, so duplicates and lost messages are counted from what "Twilio" received:
-    GET  /_stats              {"count": n, "distinct": d, "duplicates": n - d}
+    GET  /_stats              {"count": n, "distinct": d, "duplicates": n - d,
+                               "last_accept": when the last create was answered}
     GET  /_records            {"bodies": [...]} in arrival order
     POST /_control?latency_ms=50&reset=1
 """
@@ -47,6 +48,7 @@ class _State:
         self.bodies: list[str] = []
         self.messages: list[dict[str, object]] = []
         self.keep_messages = True  # the list endpoint needs them; a soak turns this off
+        self.last_accept = 0.0  # when the last create was answered (epoch seconds)
 
 
 # Unique per fake process: a random prefix and a counter (no system call per SID).
@@ -103,7 +105,12 @@ def _route(state: _State, method: str, target: str, body: bytes) -> tuple[int, o
     if path == "/_stats":
         distinct = len(set(state.bodies))
         count = len(state.bodies)
-        return 200, {"count": count, "distinct": distinct, "duplicates": count - distinct}
+        return 200, {
+            "count": count,
+            "distinct": distinct,
+            "duplicates": count - distinct,
+            "last_accept": state.last_accept,
+        }
     if path == "/_records":
         return 200, {"bodies": state.bodies}
     if path == "/_control":
@@ -143,6 +150,7 @@ def _create(state: _State, account: str, body: bytes) -> tuple[int, object]:
     form = dict(parse_qsl(body.decode()))
     message = _message(account, form)
     state.bodies.append(str(form.get("Body", "")))
+    state.last_accept = time.time() + state.latency  # answered after the latency
     if state.keep_messages:
         state.messages.append(message)
     return 201, message
@@ -270,8 +278,8 @@ class FakeTwilio:
             params["latency_ms"] = str(latency_ms)
         self._client.post("/_control", params=params).raise_for_status()
 
-    def stats(self) -> dict[str, int]:
-        stats: dict[str, int] = self._client.get("/_stats").json()
+    def stats(self) -> dict[str, float]:
+        stats: dict[str, float] = self._client.get("/_stats").json()
         return stats
 
     def bodies(self) -> list[str]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.common import BenchResult, Target, ratio
+from bench.common import BenchResult, Target, long_run, ratio
 from bench.seed import seed_customers, seed_message_history, seed_open_repair_orders
 from tests.db_support import create_pg_database, drop_pg_database, upgrade
 
@@ -252,12 +252,15 @@ def measure(
 
 def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
     """One million customers (quick: 50,000) on PostgreSQL; SQLite is not a scale backend here."""
-    customers = 50_000 if quick else 1_000_000
+    customers = 50_000 if quick else 1_000_000 if long_run() else 250_000
     name = f"pitwall_bench_webhooks_{os.getpid()}"  # runs beside each other never collide
     url = create_pg_database(pg_url, name)
     try:
         figures = measure(
-            url, customers=customers, extra_phones=customers // 5, seconds=10.0 if quick else 60.0
+            url,
+            customers=customers,
+            extra_phones=customers // 5,
+            seconds=10.0 if quick else 60.0 if long_run() else 20.0,
         )
     finally:
         drop_pg_database(pg_url, name)

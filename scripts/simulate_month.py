@@ -30,6 +30,7 @@ import tomllib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import time_machine
 from sqlalchemy import select
@@ -172,7 +173,7 @@ def simulate(
     return dict(counts)
 
 
-def _poll(database: Database, world: World, hooks: list, tick: datetime) -> None:  # type: ignore[type-arg]
+def _poll(database: Database, world: World, hooks: list[Any], tick: datetime) -> None:
     with database.transaction() as session:
         rooftops = {r.slug: r for r in session.scalars(select(Rooftop))}
         # The REST bridge answers `updated_since`: only ROs that changed since the last poll.

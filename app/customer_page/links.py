@@ -32,7 +32,12 @@ def use_public_url(url: str) -> None:
 
 
 def public_url() -> str:
-    return _public_url or Settings().public_url
+    """The base set by the app or the worker, else this process's settings (read once)."""
+    global _public_url
+    if _public_url is None:
+        # Reading the environment into Settings costs ~100 us: never once per text.
+        _public_url = Settings().public_url.rstrip("/")
+    return _public_url
 
 
 def mint_link(

@@ -24,9 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import CursorResult, func, select, update
@@ -40,6 +39,9 @@ from app.ops.logging import redact
 from app.ops.metrics import as_utc
 from app.ops.models import Alert
 from app.repair_orders.models import DmsPollState
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +336,8 @@ class AlertNotifier:
         if not channels:
             log.warning("alert (no channel configured): %s", notice.subject)
             return True
+        import httpx  # here, not at import: a worker without alert channels never loads it
+
         delivered = False
         for channel in channels:
             try:
@@ -369,6 +373,8 @@ class AlertNotifier:
             "message": notice.message,
             "opened_at": notice.opened_at.isoformat(),
         }
+        import httpx
+
         url = self.settings.webhook_url or ""
         if self._http is not None:
             response = self._http.post(url, json=payload)

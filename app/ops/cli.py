@@ -6,29 +6,21 @@ Each is a unit of work of its own. Exit codes: 0 fine, 1 the command ran and fou
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 
-from app.config import Settings
-from app.db import make_engine, make_session_factory
-from app.deps import Database
-from app.ops.backup import BackupError, backup_sqlite, restore_sqlite
-from app.ops.connect import apply_connect, describe_plan, plan_connect
-from app.ops.doctor import (
-    WebhookUrls,
-    check_database,
-    has_problems,
-    load_rooftops,
-    render_table,
-    run_doctor,
-)
-from integrations.twilio.numbers import NumbersError, PhoneNumberDirectory
+# Each command imports what it uses: `pitwall --help` (and every other command) then
+# starts without the backup's Alembic, the doctor, the Twilio numbers port or FastAPI.
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.deps import Database
+    from integrations.twilio.numbers import PhoneNumberDirectory
 
 __all__ = ["backup_command", "doctor_command", "restore_command", "twilio_app"]
 
@@ -46,23 +38,44 @@ def _expected_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (OpsError, BackupError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-        except NumbersError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(code=2) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "settings"
-            typer.echo(f"error: {where}: {first['msg']}", err=True)
+        except Exception as exc:
+            message = _expected(exc)
+            if message is None:
+                raise
+            typer.echo(f"error: {message}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _expected(exc: Exception) -> str | None:
+    """The line an expected failure prints, or None for a bug. The classes are looked up
+    among the modules already imported: one never imported cannot have raised."""
+    backup = sys.modules.get("app.ops.backup")
+    numbers = sys.modules.get("integrations.twilio.numbers")
+    pydantic = sys.modules.get("pydantic")
+    if isinstance(exc, OpsError) or (backup is not None and isinstance(exc, backup.BackupError)):
+        return str(exc)
+    if numbers is not None and isinstance(exc, numbers.NumbersError):
+        return str(exc.message)
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        return f"{where}: {first['msg']}"
+    return None
+
+
+def _settings() -> Settings:
+    from app.config import Settings
+
+    return Settings()
+
+
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
+    from app.db import make_engine, make_session_factory
+    from app.deps import Database
+
     engine = make_engine(settings.database_url)
     try:
         yield Database(engine=engine, sessions=make_session_factory(engine))
@@ -83,10 +96,11 @@ def _phone_numbers(settings: Settings) -> PhoneNumberDirectory:
 @_expected_errors
 def doctor_command() -> None:
     """Check settings, database, dealer config, Twilio numbers and each DMS; exit 1 on a problem."""
+    from app.ops.doctor import has_problems, render_table, run_doctor
     from app.repair_orders.jobs import AdapterCache
     from app.wiring import build_gateway
 
-    settings = Settings()
+    settings = _settings()
     gateway = build_gateway(settings)
     numbers = _phone_numbers(settings)
     adapters = AdapterCache()
@@ -116,7 +130,10 @@ def connect_command(
     ] = False,
 ) -> None:
     """Point each rooftop number's SMS, voice and status URLs at PITWALL_PUBLIC_URL."""
-    settings = Settings()
+    from app.ops.connect import apply_connect, describe_plan, plan_connect
+    from app.ops.doctor import WebhookUrls, check_database, load_rooftops
+
+    settings = _settings()
     urls = WebhookUrls.for_public_url(settings.public_url)
     with _database(settings) as database:
         found, ready = check_database(settings, database)
@@ -155,7 +172,9 @@ def backup_command(
     file: Annotated[Path, typer.Argument(help="where to write the backup (a new file)")],
 ) -> None:
     """Copy the SQLite database to FILE while Pitwall keeps running (PostgreSQL: pg_dump)."""
-    settings = Settings()
+    from app.ops.backup import backup_sqlite
+
+    settings = _settings()
     report = backup_sqlite(settings.database_url, file)
     typer.echo(
         f"backed up to {report.path} ({report.size_bytes} bytes, {report.tables} tables, "
@@ -169,7 +188,9 @@ def restore_command(
     force: Annotated[bool, typer.Option("--force", help="overwrite the existing database")] = False,
 ) -> None:
     """Replace the SQLite database with FILE. Stop `serve` and every `worker` first."""
-    settings = Settings()
+    from app.ops.backup import restore_sqlite
+
+    settings = _settings()
     report = restore_sqlite(settings.database_url, file, force=force)
     typer.echo(f"restored {file} into {report.path}; integrity ok, revision {report.revision}")
     if not report.current:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import dispatch, memory, scale
+from bench import dispatch, e2e, memory, scale
 from bench.__main__ import main as bench_main
 from tests.db_support import backend_url, is_postgres_run
 
@@ -36,11 +36,13 @@ def test_the_runner_writes_its_table_as_json_with_zero_duplicates_and_lost(
     assert result["figures"]["duplicates"] == 0 and result["figures"]["lost"] == 0
     assert {t["name"] for t in result["targets"]} >= {"duplicates", "lost"}
     assert result["figures"]["pitwall_3w_50ms_msg_s"] > 0
-    assert result["figures"]["own_client_0ms_msg_s"] > 0  # beside the ceiling, at 0 ms
+    assert result["figures"]["own_client_loop_0ms_msg_s"] > 0  # both plain loops run
+    assert result["figures"]["requests_loop_50ms_msg_s"] > 0
+    assert result["figures"]["yardstick_0ms"] in ("requests_loop", "own_client_loop")
 
 
 def test_the_memory_bench_samples_a_worker_that_keeps_sending(tmp_path: Path) -> None:
-    pytest.importorskip("psutil", reason="psutil comes with the bench extra (make bench)")
+    pytest.importorskip("psutil", reason="psutil comes with the test extra")
     result = memory.measure(backend(), backend_url(), tmp_path, count=200, soak=2)
 
     assert float(result.figures["rss_after_first_pass_mb"]) > 0
@@ -53,3 +55,12 @@ def test_three_workers_share_one_outbox_once_each(tmp_path: Path) -> None:
 
     assert sum(shared["per_worker_sent"]) == 150
     assert shared["duplicates"] == 0 and shared["lost"] == 0
+
+
+def test_end_to_end_new_ros_on_the_bridge_become_texts_accepted_once_each(tmp_path: Path) -> None:
+    runs = e2e.measure(backend(), pg_url=backend_url(), sqlite_dir=tmp_path, count=20, rounds=1)
+
+    # `pitwall worker --once` raised if any of the 20 texts was missing or sent twice.
+    assert runs["pitwall_poll_to_last_accept"][0] > 0 and runs["pitwall_first_poll"][0] > 0
+    assert runs["pitwall_startup"][0] > 0
+    assert runs["requests_loop"][0] > 0 and runs["own-client_loop"][0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from bench.twilio_fake import FakeTwilio
@@ -30,7 +31,14 @@ def test_the_fake_answers_the_official_client_with_unique_sids() -> None:
             assert gateway.check_credentials() == "bench fake"
         finally:
             gateway.close()
-        assert fake.stats() == {"count": 2, "distinct": 2, "duplicates": 0}
+        stats = fake.stats()
+        assert {k: stats[k] for k in ("count", "distinct", "duplicates")} == {
+            "count": 2,
+            "distinct": 2,
+            "duplicates": 0,
+        }
+        # When the last text was answered (the end-to-end bench's finish line).
+        assert time.time() - 60 < stats["last_accept"] <= time.time()
         assert fake.bodies() == ["Your RAV4 is ready.", "Tu Corolla está listo ✅ & 100% = paid"]
     assert len({s.sid for s in sent}) == 2
     assert all(s.sid.startswith("SM") and len(s.sid) == 34 for s in sent)
