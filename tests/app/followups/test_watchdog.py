@@ -74,7 +74,7 @@ def test_a_car_that_is_ready_is_not_late(shop: Shop, dealer: Database) -> None:
 
 
 def test_the_late_task_closes_when_the_car_is_ready(shop: Shop, dealer: Database) -> None:
-    """"Not ready, set a new promised time" asks for nothing once the car is ready."""
+    """The task asking for a new promised time asks for nothing once the car is ready."""
     promised = at(LA, 2026, 11, 2, 16)
     ro = in_repair(shop, opened=at(LA, 2026, 11, 2, 8), promised=promised)
     assert tick(shop, dealer, promised - timedelta(minutes=29)) == 1
