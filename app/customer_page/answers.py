@@ -11,6 +11,7 @@ waits (the advisor entered it, the RO moved on or closed) is named and left alon
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,6 +44,13 @@ class Review:
     @property
     def approved_cents(self) -> int:
         return sum(line.amount_cents for line, choice in self.chosen if choice == "approve")
+
+    @property
+    def digest(self) -> str:
+        """What the confirmation screen showed (each line's text and price, and the choice):
+        a price the DMS changes before the customer confirms must not be approved unseen."""
+        shown = sorted((line.id, line.description, line.amount_cents, c) for line, c in self.chosen)
+        return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()[:32]
 
 
 def parse_choices(form: dict[str, str]) -> dict[int, str]:
@@ -77,6 +85,7 @@ class Recorded:
     answer: PageAnswer | None  # None: nothing was recorded
     gone: tuple[str, ...]
     already: bool  # every chosen line had been answered before
+    changed: bool = False  # a line's text or price is not what the confirmation showed
 
 
 def record(
@@ -88,13 +97,20 @@ def record(
     ip: str | None,
     user_agent: str | None,
     now: datetime,
+    shown_digest: str | None = None,
 ) -> Recorded:
-    """Record the confirmed choices once, note approvals on the lines, task the advisor."""
+    """Record the confirmed choices once, note approvals on the lines, task the advisor.
+
+    `shown_digest`: the confirmation screen's digest; when the lines no longer match it (the DMS
+    changed a price meanwhile) nothing is recorded and the customer looks again.
+    """
     ro, customer, link = resolved.ro, resolved.customer, resolved.link
     assert ro is not None and customer is not None and link is not None
     checked = review(session, ro=ro, choices=choices)
     if not checked.chosen:
         return Recorded(None, tuple(checked.gone), already=bool(checked.gone))
+    if shown_digest is not None and shown_digest != checked.digest:
+        return Recorded(None, tuple(checked.gone), already=False, changed=True)
     shown = [
         {
             "line": line.line_code,

@@ -78,6 +78,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "no_longer": "{what} no longer waits for your approval: nothing was changed for it.",
         "thanks": "Thank you. {advisor} has your answer.",
         "already": "You already answered this. Nothing was changed.",
+        "changed": "The work or its price changed since you looked. Nothing was saved: "
+        "please check again.",
         "declined_heading": "Work you declined",
         "book_intro": "Book a visit for this work, or ask us to call you.",
         "book_pick": "Pick a time",
@@ -129,6 +131,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "no_longer": "{what} ya no espera su aprobación: no se cambió nada.",
         "thanks": "Gracias. {advisor} ya tiene su respuesta.",
         "already": "Ya respondió a esto. No se cambió nada.",
+        "changed": "El trabajo o su precio cambió. No se guardó nada: revíselo de nuevo.",
         "declined_heading": "Trabajo que rechazó",
         "book_intro": "Agende una visita para este trabajo o pida que lo llamemos.",
         "book_pick": "Elija una hora",
@@ -181,6 +184,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "no_longer": "{what} n'attend plus votre accord : rien n'a été changé.",
         "thanks": "Merci. {advisor} a reçu votre réponse.",
         "already": "Vous avez déjà répondu. Rien n'a été changé.",
+        "changed": "Les travaux ou leur prix ont changé. Rien n'a été enregistré : "
+        "vérifiez à nouveau.",
         "declined_heading": "Travaux refusés",
         "book_intro": "Réservez une visite pour ces travaux ou demandez qu'on vous rappelle.",
         "book_pick": "Choisissez une heure",

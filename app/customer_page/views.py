@@ -30,7 +30,7 @@ from app.customer_page.tokens import csrf_ok, csrf_token
 from app.db import utcnow
 from app.dealers.models import Rooftop
 from app.deps import DatabaseDep, SettingsDep
-from app.repair_orders.models import RoLine
+from app.repair_orders.models import RepairOrder, RoLine
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -282,6 +282,7 @@ async def record_answers(
             ip=plain.client_ip(request),
             user_agent=request.headers.get("user-agent"),
             now=now,
+            shown_digest=str(form["shown"]) if "shown" in form else None,
         )
         if recorded.answer is not None:
             return RedirectResponse(f"/c/{token}?answered={recorded.answer.id}", status_code=303)
@@ -290,6 +291,8 @@ async def record_answers(
         context["error"] = " ".join(messages) or i18n.t(language, "already")
         if recorded.already and not recorded.gone:
             context["error"] = i18n.t(language, "already")
+        if recorded.changed:
+            context["error"] = i18n.t(language, "changed")
         return templates.TemplateResponse(
             request, "customer_page/page.html", context, status_code=409
         )
@@ -311,6 +314,20 @@ async def book_work(
         secret = settings.require_secret_key()
         if not csrf_ok(secret, found.link.token_hash, str(form.get("csrf_token") or "")):
             return plain.refused(request, language)
+        # One booking per RO, and only once it has closed: a second tab, a resubmit or a
+        # forwarded link gets the booking already made, never another seat or task. The
+        # RO's row lock (PostgreSQL; SQLite writes one at a time) serialises two at once.
+        session.execute(
+            select(RepairOrder.id).where(RepairOrder.id == found.ro.id).with_for_update()
+        )
+        existing = session.scalar(
+            select(Booking.id).where(
+                Booking.repair_order_id == found.ro.id, Booking.state == "requested"
+            )
+        )
+        if existing is not None or found.ro.stage not in ("closed", "canceled"):
+            anchor = f"#booked-{existing}" if existing is not None else ""
+            return RedirectResponse(f"/c/{token}{anchor}", status_code=303)
         declined = {line.id: line for line in lines_view(session, ro=found.ro).declined}
         chosen = [
             declined[int(v)]

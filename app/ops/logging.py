@@ -66,6 +66,8 @@ _SECRET_PATTERNS = (
     ),
     # scheme://user:password@host
     re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"),
+    # The customer page's private link (/c/<token>): an access log line would hand it out.
+    re.compile(r"(/c/)[A-Za-z0-9_-]{16,64}"),
 )
 _MASK = "***"
 

@@ -145,3 +145,15 @@ def test_numbers_without_plus_or_with_spaces_are_masked_but_other_numbers_kept(
     for masked in ("to 1415555****", "to 415555****", "to +44 20 7946 ****"):
         assert masked in text, masked
     assert f"control: {ordinary}" in text  # RO numbers, amounts and times are not phones
+
+
+def test_a_customer_page_link_in_an_access_log_line_is_masked(captured: io.StringIO) -> None:
+    """Anyone holding a /c/ token can approve work and book: it never reaches a log."""
+    token = "AbCdEfGhIjKlMnOpQrStUv"
+    # uvicorn's access lines reach the same root handler (configure_logging); a logger of
+    # our own keeps this test apart from what other tests' servers did to uvicorn's.
+    logging.getLogger("pitwall.test.access").info(
+        '%s - "%s %s HTTP/1.1" %d', "203.0.113.9:5123", "GET", f"/c/{token}/status.json", 200
+    )
+    text = captured.getvalue()
+    assert "/c/***/status.json" in text and token not in text

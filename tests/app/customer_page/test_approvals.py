@@ -118,6 +118,23 @@ def test_a_line_the_advisor_already_entered_says_so_and_changes_nothing(
         assert session.get_one(RoLine, shop.lines["B"]).customer_approved_at is None
 
 
+def test_a_price_changed_after_the_confirmation_screen_is_not_approved_unseen(
+    shop: Shop, page_client: httpx.Client, database: Database
+) -> None:
+    form = choose(shop, page_client, B="approve", C="decline")
+    review = page_client.post(f"/c/{shop.token}/review", data=form)
+    shown = re.search(r'name="shown" value="([0-9a-f]+)"', review.text)
+    assert shown is not None
+    with database.transaction() as session:
+        session.get_one(RoLine, shop.lines["B"]).amount_cents = 52000  # the DMS re-prices
+    response = page_client.post(f"/c/{shop.token}/answer", data={**form, "shown": shown.group(1)})
+    assert response.status_code == 409 and "price changed" in response.text
+    with database.transaction() as session:
+        assert session.scalars(select(PageAnswer)).all() == []
+    again = page_client.post(f"/c/{shop.token}/review", data=form)
+    assert "$520.00" in again.text  # the customer sees the new price before confirming
+
+
 def test_a_closed_repair_order_takes_no_approval(
     shop: Shop, page_client: httpx.Client, database: Database
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.conversations.models import InboundMessage, Task
 from app.customer_page.models import Booking
@@ -87,6 +87,30 @@ def test_a_call_back_request_is_a_booking_and_a_task(
         booking = session.scalars(select(Booking)).one()
         assert booking.kind == "callback" and booking.slot_start is None
         assert session.get_one(Task, booking.task_id).kind == "callback"
+
+
+def test_one_link_books_once_and_only_once_the_ro_has_closed(
+    shop: Shop, page_client: httpx.Client, database: Database
+) -> None:
+    """A resubmit, a second tab or a forwarded link gets the booking already made."""
+    page = page_client.get(f"/c/{shop.token}")  # the RO is still open
+    early = {"csrf_token": csrf(page.text), "line": str(shop.lines["B"]), "callback": "1"}
+    assert page_client.post(f"/c/{shop.token}/book", data=early).status_code == 303
+    close_with_declined_work(database, shop, per_hour=2)
+    with database.transaction() as session:
+        assert session.scalars(select(Booking)).all() == []
+    page = page_client.get(f"/c/{shop.token}")
+    slot, _label = SLOT.findall(page.text)[0]
+    form = {"csrf_token": csrf(page.text), "line": str(shop.lines["B"]), "slot": slot}
+    for _ in range(3):
+        assert page_client.post(f"/c/{shop.token}/book", data=form).status_code == 303
+    callback = {**form, "callback": "1"}
+    assert page_client.post(f"/c/{shop.token}/book", data=callback).status_code == 303
+    with database.transaction() as session:
+        [booking] = session.scalars(select(Booking)).all()
+        assert booking.kind == "appointment"
+        kinds = ("booking", "callback")
+        assert session.scalar(select(func.count()).where(Task.kind.in_(kinds))) == 1
 
 
 def test_a_slot_that_was_never_offered_is_refused(
