@@ -54,7 +54,7 @@ def consent_reply(turn: Turn, name: str) -> str | None:
                     detail=turn.row.body.strip()[:40],
                 )
         reply = turn.say("start_confirm")
-        blocked_by = _still_blocked_at_twilio(turn)
+        blocked_by = blocked_at_twilio(turn)
         if blocked_by is not None:
             # Pitwall heard the customer, Twilio did not: it still refuses every text from
             # this sender to this phone, this reply included (21610), until the customer
@@ -73,7 +73,8 @@ def consent_reply(turn: Turn, name: str) -> str | None:
     # Twilio has answered its own keyword (standard handling or Advanced Opt-Out): a second
     # reply would be one confirmation too many, and after STOP Twilio would refuse it. It
     # never answers words that are not its keywords, nor on WhatsApp: then we answer.
-    return None if turn.twilio_replied else reply
+    # Twilio also refuses any reply to a phone it blocks (a STOP Pitwall could not see).
+    return None if turn.twilio_replied or blocked_at_twilio(turn) else reply
 
 
 def twilio_answered(
@@ -83,23 +84,24 @@ def twilio_answered(
     rooftop: Rooftop,
     phone: Phone,
     form: Mapping[str, str],
+    opted_out: bool = False,
 ) -> str | None:
     """The intent Twilio itself acted on for this text (and answered), recorded in the ledger.
 
     Twilio's block follows its keywords, not Pitwall's reading: after its STOP the ledger
     holds a carrier row "revoked" for the sender, after its START one "granted".
+    `opted_out`: Pitwall's own ledger says the phone revoked status texts; it stands in for
+    Twilio's state when Pitwall has never recorded one (a STOP from before it did).
     """
     settings = rooftop.settings
     mode = carrier.keyword_mode(settings)
     sender = carrier.sender_key(settings) if row.channel == "sms" else None
     # Only a bare YES depends on the block (it re-subscribes a blocked phone, and is an
     # ordinary answer otherwise): only then is the ledger asked.
-    blocked = (
-        mode == "standard"
-        and sender is not None
-        and row.body.strip().upper() == "YES"
-        and carrier.carrier_blocked(session, phone_id=phone.id, sender=sender)
-    )
+    blocked = False
+    if mode == "standard" and sender is not None and row.body.strip().upper() == "YES":
+        state = carrier.carrier_state(session, phone_id=phone.id, sender=sender)
+        blocked = opted_out if state is None else state
     action = carrier.twilio_handled(
         mode,
         channel=row.channel,
@@ -121,14 +123,14 @@ def twilio_answered(
     return {"opt_out": intents.OPT_OUT, "opt_in": intents.OPT_IN}.get(action, intents.HELP)
 
 
-def _still_blocked_at_twilio(turn: Turn) -> str | None:
-    """The sender Twilio still blocks this phone on, after an opt-in Twilio did not see."""
+def blocked_at_twilio(turn: Turn) -> str | None:
+    """The sender Twilio blocks this phone on (read with the contact), unless this very text
+    was Twilio's own keyword: Twilio refuses any reply to it, TwiML included (21610)."""
     if turn.row.channel != "sms" or turn.twilio_replied:
         return None
-    sender = carrier.sender_key(turn.rooftop.settings)
-    if carrier.carrier_blocked(turn.session, phone_id=turn.contact.phone.id, sender=sender):
-        return sender
-    return None
+    if turn.contact.carrier_action != "revoked":
+        return None
+    return carrier.sender_key(turn.rooftop.settings)
 
 
 def _source(turn: Turn) -> str:

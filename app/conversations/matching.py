@@ -21,7 +21,8 @@ from app.conversations.intent_model import fold
 from app.conversations.models import InboundMessage, Task
 from app.conversations.tasks import CONVERSATION_KINDS
 from app.customer_page.models import LineAnswer
-from app.customers.models import Customer, CustomerPhone, Phone
+from app.customers.carrier import CARRIER, sender_key
+from app.customers.models import Consent, Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
 from app.db import UTCDateTime
 from app.dealers.models import Rooftop
@@ -74,6 +75,9 @@ class Contact:
     # What the phone was last told: the latest message sent to it ("kind|stage|template"),
     # the latest inbound text's answer ("reply_kind|language"), each with its time.
     last_sent: LastSent | None = None
+    # Twilio's block on the rooftop's SMS sender for this phone: "revoked" (blocked until the
+    # customer texts START), "granted", or None (never recorded).
+    carrier_action: str | None = None
 
     @property
     def only_customer(self) -> Customer | None:
@@ -98,6 +102,7 @@ def find_or_create_contact(
             "e164": e164,
             "rooftop_id": rooftop.id,
             "since": question_asked_since,
+            "sender": sender_key(rooftop.settings) or "",
         },
     ).all()
     phone = rows[0][0] if rows else None
@@ -111,6 +116,7 @@ def find_or_create_contact(
             with_open_orders={row[1].id for row in rows if row[1] is not None and row[3]},
             conversations={row[1].id: row[4] for row in rows if row[1] is not None},
             last_sent=_last_sent(rows),
+            carrier_action=rows[0][9],
         )
     if phone is None:
         phone = Phone(group_id=group_id, e164=e164, as_typed=e164, kind="mobile")
@@ -197,6 +203,19 @@ def _contact_statement(*, with_question: bool) -> Select[Any]:
         + func.coalesce(InboundMessage.language, "")
     ).scalar_subquery()
     answer_at = previous.with_only_columns(InboundMessage.received_at).scalar_subquery()
+    # Twilio's block on this rooftop's sender, as the ledger last heard of it (carrier.py).
+    carrier_action = (
+        select(Consent.action)
+        .where(
+            Consent.phone_id == Phone.id,
+            Consent.channel == "sms",
+            Consent.purpose == CARRIER,
+            Consent.detail == bindparam("sender"),
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     columns: list[Any] = [
         Phone,
         Customer,
@@ -207,6 +226,7 @@ def _contact_statement(*, with_question: bool) -> Select[Any]:
         outbound_at,
         answer,
         answer_at,
+        carrier_action,
     ]
     return (
         select(*columns)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.conversations import intents
 from app.conversations.approvals import acknowledged, approve_or_confirm, decline_work
-from app.conversations.consent_replies import consent_reply, twilio_answered
+from app.conversations.consent_replies import blocked_at_twilio, consent_reply, twilio_answered
 from app.conversations.handoff import ask_which, needs_reply, unknown_contact
 from app.conversations.intents import Intent, classify
 from app.conversations.matching import (
@@ -183,7 +183,9 @@ def _answer(
         )
     context = reply_context(contact.last_sent, now=now)
     intent = classify(row.body, opted_out=opted_out, reply_to=context.reply_to)
-    carrier = twilio_answered(session, row=row, rooftop=rooftop, phone=contact.phone, form=form)
+    carrier = twilio_answered(
+        session, row=row, rooftop=rooftop, phone=contact.phone, form=form, opted_out=opted_out
+    )
     if carrier is not None and (intent.name != carrier or not intent.by_keyword):
         # Twilio has acted on the keyword already (blocked, unblocked or answered): so does
         # Pitwall, whatever else the words could mean ("CANCEL", a bare YES while blocked).
@@ -203,6 +205,19 @@ def _answer(
     _learn_language(turn)
     if intent.by_keyword:
         return consent_reply(turn, intent.name)
+    blocked_by = blocked_at_twilio(turn)
+    if blocked_by is not None:
+        # Twilio refuses every text to this phone until it texts START, this answer too: a
+        # person answers by phone, and the ledger keeps what the customer asked for.
+        if intent.name in (intents.OPT_OUT, intents.OPT_IN, intents.HELP):
+            consent_reply(turn, intent.name)
+        else:
+            needs_reply(
+                turn,
+                note=f"Twilio blocks texts from {blocked_by} to this phone until the "
+                "customer texts START: answer by phone: ",
+            )
+        return None
     # An answer to "which vehicle?" / "reply 1 or 2" is read before anything the model says.
     question = (
         session.get(InboundMessage, contact.pending_question_id)

@@ -92,8 +92,14 @@ def twilio_handled(
 
 def carrier_blocked(session: Session, *, phone_id: int, sender: str | None) -> bool:
     """Whether Twilio blocks SMS from ``sender`` to this phone, as far as Pitwall has heard."""
+    return carrier_state(session, phone_id=phone_id, sender=sender) is True
+
+
+def carrier_state(session: Session, *, phone_id: int, sender: str | None) -> bool | None:
+    """Blocked (True), not blocked (False), or never heard of (None: no carrier row yet, e.g.
+    a STOP from before Pitwall kept Twilio's state)."""
     if sender is None:
-        return False
+        return None
     action = session.scalar(
         select(Consent.action)
         .where(
@@ -105,7 +111,7 @@ def carrier_blocked(session: Session, *, phone_id: int, sender: str | None) -> b
         .order_by(Consent.id.desc())
         .limit(1)
     )
-    return action == "revoked"
+    return None if action is None else action == "revoked"
 
 
 def record_carrier_state(

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.conversations.models import Task
 from app.customers.carrier import keyword_mode
-from app.customers.models import Consent
+from app.customers.models import Consent, Phone
+from app.customers.service import revoke_all
 from app.messaging.models import OutboundMessage
 from app.messaging.policies import consent_verdict
 from app.web.timeline import customer_timeline
@@ -157,3 +158,36 @@ def test_a_short_code_sender_has_no_twilio_keyword_handling(
     assert keyword_mode(settings) == "standard"
     assert keyword_mode(settings.model_copy(update={"sms_from": "894546"})) == "off"
     assert keyword_mode(settings.model_copy(update={"carrier_keywords": "advanced"})) == "advanced"
+
+
+def test_a_bare_yes_after_a_stop_from_before_pitwall_kept_twilios_state(
+    twilio: Twilio, session: Session
+) -> None:
+    """No carrier row, but Pitwall's own ledger says STOP: Twilio re-subscribes and answers
+    the YES, so Pitwall does not answer it a second time."""
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.flush()
+    phone = session.scalars(select(Phone).where(Phone.e164 == SAM)).one()
+    revoke_all(session, phone=phone, channel="sms", source="keyword")
+    session.commit()
+    assert reply_of(twilio.text("YES", from_=SAM)) is None
+    assert ledger(session)[-2:] == [
+        ("carrier", "granted", "twilio:YES"),
+        ("status", "granted", "keyword"),
+    ]
+
+
+def test_a_question_from_a_phone_twilio_blocks_goes_to_a_person_not_into_the_block(
+    twilio: Twilio, session: Session
+) -> None:
+    """After INICIAR Pitwall may text again, Twilio may not: an answer would be refused."""
+    customer_on(session, SAM, first="Sam", last="Lee")
+    session.commit()
+    twilio.text("STOP", from_=SAM)
+    twilio.text("INICIAR", from_=SAM)
+    assert reply_of(twilio.text("is my car ready?", from_=SAM)) is None
+    summaries = [t.summary for t in session.scalars(select(Task).order_by(Task.id))]
+    session.rollback()
+    assert any("answer by phone" in s and "is my car ready?" in s for s in summaries)
+    twilio.text("START", from_=SAM)  # Twilio lifts its block: Pitwall answers again
+    assert reply_of(twilio.text("is my car ready?", from_=SAM)) is not None
