@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from app.auth.audit import record_change
-from app.auth.deps import CsrfDep, WebUserDep, require_role
+from app.auth.deps import CsrfDep, WebUser, WebUserDep, require_role
 from app.auth.models import User
 from app.auth.service import (
     UserError,
@@ -79,19 +80,26 @@ def add_user(
             session.rollback()
             error = _form_error(exc, role)
         else:
-            record_change(
-                session,
-                group_id=user.group_id,
-                actor=user.email,
-                subject=f"user {created.email}",
-                old=None,
-                new=_profile(created),
-                at=utcnow(),
-            )
+            _audit(session, actor=user, target=created, before=None)
             notice = f"Created {created.display_name} ({created.role})."
     if error is not None:  # the page is drawn after the transaction (SQLite: one writer)
         return home(request, user, database, settings, error=error)
     return redirect_with("/admin", settings, notice=notice)
+
+
+def _audit(
+    session: Session, *, actor: WebUser, target: User, before: dict[str, object] | None
+) -> None:
+    """The admin-change row for a login created (no `before`) or edited."""
+    record_change(
+        session,
+        group_id=actor.group_id,
+        actor=actor.email,
+        subject=f"user {target.email}",
+        old=before,
+        new=_profile(target),
+        at=utcnow(),
+    )
 
 
 def _form_error(exc: UserError, role: str) -> str:
@@ -124,15 +132,7 @@ def edit_profile(
             session.rollback()
             error = str(exc)
         else:
-            record_change(
-                session,
-                group_id=user.group_id,
-                actor=user.email,
-                subject=f"user {target.email}",
-                old=before,
-                new=_profile(target),
-                at=utcnow(),
-            )
+            _audit(session, actor=user, target=target, before=before)
             notice = f"Saved {target.display_name}."
     if error is not None:
         return home(request, user, database, settings, error=error)
