@@ -98,7 +98,7 @@ class LineAnswer(Base):
 
 
 class LineNote(Base):
-    """The technician's note on a line: from the DMS, or written by an advisor in Pitwall."""
+    """A note an advisor adds to a line in Pitwall (the DMS's own note is `RoLine.note`)."""
 
     __tablename__ = "ro_line_note"
 

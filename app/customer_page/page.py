@@ -97,6 +97,15 @@ def status_view(
     reached.setdefault("checked_in", ro.opened_at)
     reached.setdefault(ro.stage, ro.updated_at)
     current = ro.stage
+    # Answered on the page while the DMS still says "waiting on approval": the customer's
+    # part is done, so the header and the current step say so until the shop enters it.
+    # (Lines still pending in the DMS, none of them waiting on the customer: answered by
+    # page or text. With no pending line at all there is nothing here to answer.)
+    answered = (
+        current == "awaiting_approval"
+        and not awaiting
+        and any(line.status == "pending" for line in ro.lines)
+    )
     steps = []
     position = PATH.index(current) if current in PATH else len(PATH)
     for index, stage in enumerate(PATH):
@@ -109,10 +118,11 @@ def status_view(
         else:
             continue
         at = reached.get(stage) if state != "next" else None
+        shown = "approval_answered" if answered and state == "current" else stage
         steps.append(
             Step(
                 stage=stage,
-                label=i18n.stage_label(language, stage),
+                label=i18n.stage_label(language, shown),
                 at=i18n.day_and_time(at, zone, language) if at else None,
                 state=state,
             )
@@ -134,15 +144,17 @@ def status_view(
         shown_before = i18n.day_and_time(datetime.fromisoformat(first_promise), zone, language)
         before = shown_before if shown_before != promised else None
     waiting = {"awaiting_parts": "waiting_parts", "awaiting_approval": "waiting_approval"}
-    if current == "awaiting_approval" and not awaiting:
-        waiting["awaiting_approval"] = "waiting_shop"  # answered: the shop enters it next
+    if answered:
+        waiting["awaiting_approval"] = "waiting_shop"  # the shop enters the answer next
     waiting_on = i18n.t(language, waiting[current]) if current in waiting else None
     version = hashlib.sha256(
-        repr((current, ro.promised_at, [(s.stage, s.at, s.state) for s in steps])).encode()
+        repr(
+            (current, answered, ro.promised_at, [(s.stage, s.at, s.state) for s in steps])
+        ).encode()
     ).hexdigest()[:16]
     return StatusView(
         stage=current,
-        label=i18n.stage_label(language, current),
+        label=i18n.stage_label(language, "approval_answered" if answered else current),
         steps=tuple(steps),
         promised=promised,
         promised_before=before,
@@ -187,7 +199,7 @@ def lines_view(session: Session, *, ro: RepairOrder) -> LinesView:
             line_code=line.line_code,
             description=line.description,
             amount_cents=line.amount_cents,
-            notes=tuple(notes.get(line.id, ())),
+            notes=(*([line.note] if line.note else []), *notes.get(line.id, ())),
             photo_ids=tuple(photos.get(line.id, ())),
             answer=answers.get(line.id),
         )

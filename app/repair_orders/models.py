@@ -100,6 +100,8 @@ class RoLine(Base):
     status: Mapped[str] = mapped_column(String(12))
     customer_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The technician's words about the line, as the DMS carries them (DmsLine.note).
+    note: Mapped[str | None] = mapped_column(String(1000))
 
     repair_order: Mapped[RepairOrder] = relationship(back_populates="lines")
 

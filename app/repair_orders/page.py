@@ -255,6 +255,7 @@ class PageWriter:
             "status": dms_line.status,
             "status_changed_at": self.at,
             "customer_approved_at": self.at if dms_line.status == "approved" else None,
+            "note": _note(dms_line),
         }
 
     def _events(self) -> list[dict[str, Any]]:
@@ -366,11 +367,16 @@ def _sync_line(line: dict[str, Any], dms_line: DmsLine, *, at: datetime) -> bool
         ("op_code", dms_line.op_code),
         ("description", dms_line.description[:300]),
         ("amount_cents", dms_line.amount_cents),
+        ("note", _note(dms_line)),
     ):
         if line[name] != value:
             line[name] = value
             moved = True
     return moved
+
+
+def _note(dms_line: DmsLine) -> str | None:
+    return None if dms_line.note is None else dms_line.note[:1000]
 
 
 class _Vehicles:

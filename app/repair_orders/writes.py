@@ -73,6 +73,7 @@ LINE_COLUMNS: dict[str, TypeEngine[Any]] = {
     "status": String(),
     "status_changed_at": UTCDateTime(),
     "customer_approved_at": UTCDateTime(),
+    "note": String(),
 }
 VEHICLE_COLUMNS: dict[str, TypeEngine[Any]] = {
     "id": Integer(),
@@ -99,6 +100,7 @@ STORED_LINE_COLUMNS = (
     "status",
     "status_changed_at",
     "customer_approved_at",
+    "note",
 )
 
 

@@ -81,13 +81,19 @@ class DmsVehicle(_Record, frozen=True):
 
 
 class DmsLine(_Record, frozen=True):
-    """One job line. Money is always integer cents."""
+    """One job line. Money is always integer cents.
+
+    ``note`` is what the technician wrote about the line where the DMS carries it
+    (CDK's ``line.cause``/``storyText``, Dealertrack's further detail ``Comments``,
+    the REST bridge's optional ``note``): the customer's page shows it beside the price.
+    """
 
     line_code: str
     op_code: str
     description: str
     amount_cents: int
     status: LineStatus
+    note: str | None = None
 
 
 class RepairOrderRecord(_Record, frozen=True):
@@ -143,9 +149,22 @@ class RepairOrderRecord(_Record, frozen=True):
 
 
 def lines_content(lines: tuple[DmsLine, ...]) -> tuple[tuple[Any, ...], ...]:
-    """The job lines as plain tuples, for a hash."""
+    """The job lines as plain tuples, for a hash.
+
+    A line without a note hashes as it did before notes existed, so an upgrade does
+    not make every stored RO look changed on its first poll.
+    """
     return tuple(
         (line.line_code, line.op_code, line.description, line.amount_cents, line.status)
+        if line.note is None
+        else (
+            line.line_code,
+            line.op_code,
+            line.description,
+            line.amount_cents,
+            line.status,
+            line.note,
+        )
         for line in lines
     )
 

@@ -94,7 +94,7 @@ def _vehicle(data: dict[str, Any] | None) -> DmsVehicle | None:
 
 
 def _line(item: Any, index: int) -> DmsLine:
-    where, status_f, line_f, op_code_f, description_f, amount_f = _line_fields(index)
+    where, status_f, line_f, op_code_f, description_f, amount_f, note_f = _line_fields(index)
     data = p.mapping(item, where) or {}
     status = p.required_text(data.get("status"), status_f).lower()
     if status not in LINE_STATUSES:
@@ -105,6 +105,7 @@ def _line(item: Any, index: int) -> DmsLine:
         description=p.text(data.get("description"), description_f) or "",
         amount_cents=p.cents(data.get("amount"), amount_f),
         status=status,  # checked against LINE_STATUSES above
+        note=p.text(data.get("note"), note_f),  # optional: bridges written before it omit it
     )
 
 
@@ -114,7 +115,10 @@ def _line_fields(index: int) -> tuple[str, ...]:
     where = f"lines[{index}]"
     return (
         where,
-        *(f"{where}.{name}" for name in ("status", "line", "op_code", "description", "amount")),
+        *(
+            f"{where}.{name}"
+            for name in ("status", "line", "op_code", "description", "amount", "note")
+        ),
     )
 
 

@@ -118,6 +118,20 @@ RECOMMENDED_OPS: tuple[tuple[str, str, str], ...] = (
     ("BRKFLUSH", "Brake fluid flush", "129.00"),
 )
 
+# What the technician writes on a recommended line (CDK's line.cause, Dealertrack's Comments):
+# the simulated DMS sends it as the REST bridge's optional lines[].note.
+TECH_NOTES: dict[str, str] = {
+    "BRKPAD": "Front pads at 3 mm (new is 10 mm). Rotors within spec.",
+    "TIREROT": "Fronts worn 2/32 more than rears.",
+    "CABINFLT": "Filter dark and full of leaves.",
+    "ENGFLT": "Filter dirty; restricts air flow.",
+    "WIPERS": "Blades streak and chatter.",
+    "ALIGN": "Pulls right on road test; inner edge wear on front tires.",
+    "COOLFLUSH": "Coolant tests weak (protects to -5 F).",
+    "TRANSFL": "Fluid dark, burnt smell; due by mileage.",
+    "BRKFLUSH": "Brake fluid tests at 3% moisture.",
+}
+
 # 555-0100..0199 is reserved for fiction; 0100, 0101, 0199 are the rooftop's own lines.
 _AREA_CODES = ("415", "650", "510", "408", "925", "707")
 _FIRST_LINE, _LINE_COUNT = 102, 97

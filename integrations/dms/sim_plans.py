@@ -18,6 +18,7 @@ from integrations.dms.sim_people import (
     ADVISORS,
     PRIMARY_OPS,
     RECOMMENDED_OPS,
+    TECH_NOTES,
     Person,
     cast,
 )
@@ -196,13 +197,16 @@ def _plan_ro(
 
 def _line(code: str, op: tuple[str, str, str], status: str) -> dict[str, Any]:
     op_code, description, amount = op
-    return {
+    line = {
         "line": code,
         "op_code": op_code,
         "description": description,
         "status": status,
         "amount": amount,
     }
+    if op_code in TECH_NOTES:
+        line["note"] = TECH_NOTES[op_code]
+    return line
 
 
 def _completed(steps: list[Step]) -> tuple[tuple[str, str], ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from app.models import Base
 from tests.db_support import downgrade, upgrade
@@ -168,40 +168,7 @@ def test_repair_orders_from_before_the_customer_page_take_links_and_answers(
     upgrade(database_url, "0003")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO dealer_group (id, name, default_region, recovery_window_days,"
-                " created_at) VALUES (1, 'Bayview', 'US', 365, CURRENT_TIMESTAMP)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO rooftop (id, group_id, slug, name, timezone, dms_kind, active, config,"
-                " updated_at) VALUES (5, 1, 'bayview-toyota', 'Bayview Toyota',"
-                " 'America/Los_Angeles', 'simulator', true, '{}', CURRENT_TIMESTAMP)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO customer (id, group_id, first_name, created_at, updated_at)"
-                " VALUES (7, 1, 'Sam', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO repair_order (id, rooftop_id, ro_number, customer_id, raw_status,"
-                " stage, opened_at, content_hash, missing_polls, created_at, updated_at) VALUES"
-                " (9, 5, 'R1001', 7, 'WAITAPPR', 'awaiting_approval', CURRENT_TIMESTAMP, 'h', 0,"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO ro_line (id, repair_order_id, line_code, op_code, description,"
-                " amount_cents, status, status_changed_at) VALUES (11, 9, 'B', 'BRKPAD',"
-                " 'Front brake pads', 41200, 'pending', CURRENT_TIMESTAMP)"
-            )
-        )
+        _insert_ro_awaiting_brakes(conn)
     upgrade(database_url, "head")
     with engine.begin() as conn:
         line = conn.execute(
@@ -236,3 +203,60 @@ def test_repair_orders_from_before_the_customer_page_take_links_and_answers(
     upgrade(database_url, "head")
     assert tuple(line) == ("Front brake pads", 41200, "pending")
     assert kept == 1 and "customer_link" not in tables
+
+
+def test_lines_from_before_dms_notes_upgrade_with_none_and_take_one(database_url: str) -> None:
+    """0006 adds ro_line.note: stored lines keep their columns and have no note until one comes."""
+    downgrade(database_url, "base")
+    upgrade(database_url, "0005")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        _insert_ro_awaiting_brakes(conn)
+    upgrade(database_url, "head")
+    with engine.begin() as conn:
+        before = conn.execute(
+            text("SELECT description, amount_cents, status, note FROM ro_line WHERE id = 11")
+        ).one()
+        conn.execute(text("UPDATE ro_line SET note = 'Pads at 3 mm' WHERE id = 11"))
+        after = conn.execute(text("SELECT note FROM ro_line WHERE id = 11")).scalar_one()
+    engine.dispose()
+    assert tuple(before) == ("Front brake pads", 41200, "pending", None)
+    assert after == "Pads at 3 mm"
+
+
+def _insert_ro_awaiting_brakes(conn: Connection) -> None:
+    """A group, a rooftop, a customer and RO 9 waiting on approval of line 11 (brake pads)."""
+    conn.execute(
+        text(
+            "INSERT INTO dealer_group (id, name, default_region, recovery_window_days,"
+            " created_at) VALUES (1, 'Bayview', 'US', 365, CURRENT_TIMESTAMP)"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO rooftop (id, group_id, slug, name, timezone, dms_kind, active, config,"
+            " updated_at) VALUES (5, 1, 'bayview-toyota', 'Bayview Toyota',"
+            " 'America/Los_Angeles', 'simulator', true, '{}', CURRENT_TIMESTAMP)"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO customer (id, group_id, first_name, created_at, updated_at)"
+            " VALUES (7, 1, 'Sam', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO repair_order (id, rooftop_id, ro_number, customer_id, raw_status,"
+            " stage, opened_at, content_hash, missing_polls, created_at, updated_at) VALUES"
+            " (9, 5, 'R1001', 7, 'WAITAPPR', 'awaiting_approval', CURRENT_TIMESTAMP, 'h', 0,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO ro_line (id, repair_order_id, line_code, op_code, description,"
+            " amount_cents, status, status_changed_at) VALUES (11, 9, 'B', 'BRKPAD',"
+            " 'Front brake pads', 41200, 'pending', CURRENT_TIMESTAMP)"
+        )
+    )

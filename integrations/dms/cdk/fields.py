@@ -80,6 +80,11 @@ def _lines(operation: Any, where: str, line_status_map: Mapping[str, LineStatus]
     code = p.required_text(line.get("lineCode"), f"{where}.line.lineCode")
     status = p.line_status(line.get("statusCode"), line_status_map, f"{where}.line.statusCode")
     labor = p.sequence(line.get("laborOperations"), f"{where}.line.laborOperations")
+    # The technician's finding: `cause`, else the `storyText` write-up [V C1 field names;
+    # that they hold the technician's words is I]. It belongs to the line, so every op has it.
+    note = p.text(line.get("cause"), f"{where}.line.cause") or p.text(
+        line.get("storyText"), f"{where}.line.storyText"
+    )
     result = []
     # One DmsLine per labor operation: declined-work recovery matches on op code.
     for n, item in enumerate(labor):
@@ -95,6 +100,7 @@ def _lines(operation: Any, where: str, line_status_map: Mapping[str, LineStatus]
                 or "",
                 amount_cents=0 if sale in (None, "") else p.cents(sale, f"{op_where}.sale"),
                 status=status,
+                note=note,
             )
         )
     return result

@@ -143,14 +143,18 @@ def _open_lines(details: list[Any], mapping: Mapping[str, LineStatus]) -> tuple[
         ]
         code = status_rows[0][1].get("LineStatus") if status_rows else ""
         comments = [p.text(r.get("Comments"), f"Details[{i}].Comments") for i, r in labor]
+        written = [c for c in comments if c]
         amount = sum(p.cents(r.get("NetPrice") or "0", f"Details[{i}].NetPrice") for i, r in rows)
         lines.append(
             DmsLine(
                 line_code=number,
                 op_code=op_code,
-                description=next((c for c in comments if c), ""),
+                description=written[0] if written else "",
                 amount_cents=amount,
                 status=p.line_status(code, mapping, f"Details[{first_i}].LineStatus"),
+                # LineType A is "labor-op/comment" [V D1]: the first comment names the line,
+                # the ones after it are the technician's words about it [I].
+                note=" ".join(written[1:]) or None,
             )
         )
     return tuple(lines)

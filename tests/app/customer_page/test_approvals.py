@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from app.conversations.models import Approval, Task
-from app.customer_page.models import LineAnswer, PageAnswer
+from app.customer_page.models import LineAnswer, LineNote, PageAnswer
 from app.deps import Database
 from app.repair_orders.models import RoLine
 from tests.app.customer_page.conftest import Shop, new_link
@@ -193,3 +193,33 @@ def test_a_line_declined_on_the_page_no_longer_waits_on_a_text_yes(
     form = choose(shop, page_client, B="decline", C="decline")
     assert page_client.post(f"/c/{shop.token}/answer", data=form).status_code == 303
     assert waiting() == []  # a later "YES" by text cannot approve what was declined here
+
+
+def test_the_dms_note_is_shown_before_the_advisors_and_kept_with_the_answer(
+    shop: Shop, page_client: httpx.Client, database: Database
+) -> None:
+    with database.transaction() as session:
+        session.get_one(RoLine, shop.lines["B"]).note = "Pads at 3 mm (new is 10 mm)."
+        session.add(
+            LineNote(ro_line_id=shop.lines["B"], note="Photo shows the wear.", source="advisor")
+        )
+    page = page_client.get(f"/c/{shop.token}").text
+    assert page.index("Pads at 3 mm (new is 10 mm).") < page.index("Photo shows the wear.")
+    form = choose(shop, page_client, B="approve", C="decline")
+    assert page_client.post(f"/c/{shop.token}/answer", data=form).status_code == 303
+    with database.transaction() as session:
+        recorded = session.scalars(select(PageAnswer)).one()
+        (brakes,) = [r for r in recorded.lines if r["description"] == "Front brake pads"]
+    assert brakes["notes"] == ["Pads at 3 mm (new is 10 mm).", "Photo shows the wear."]
+
+
+def test_after_answering_the_header_says_the_answer_is_in_until_the_dms_moves(
+    shop: Shop, page_client: httpx.Client, database: Database
+) -> None:
+    before = page_client.get(f"/c/{shop.token}").text
+    form = choose(shop, page_client, B="approve", C="decline")
+    assert page_client.post(f"/c/{shop.token}/answer", data=form).status_code == 303
+    after = page_client.get(f"/c/{shop.token}").text
+    assert "Waiting for your approval" in before and "We have your answer" not in before
+    assert "We have your answer" in after and "Waiting for your approval" not in after
+    assert "the shop to enter your answer" in after

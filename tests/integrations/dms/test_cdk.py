@@ -245,6 +245,19 @@ def test_an_unmapped_line_status_reads_as_approved_and_a_closed_ro_has_its_date(
     assert ro.closed_at == datetime(2026, 11, 23, 8, tzinfo=UTC)
 
 
+def test_the_technicians_cause_or_story_is_each_lines_note(adapter: CdkAdapter) -> None:
+    """C1's line.cause (else storyText) is the note; the sourced record leaves both empty."""
+    assert [li.note for li in adapter.normalise(RawRecord(payload=cdk_record())).lines] == [
+        None,
+        None,
+    ]
+    record = cdk_record()
+    record["operations"][0]["line"]["cause"] = "Pads at 3 mm"
+    record["operations"][1]["line"]["storyText"] = "Road tested, pulls right"
+    ro = adapter.normalise(RawRecord(payload=record))
+    assert [li.note for li in ro.lines] == ["Pads at 3 mm", "Road tested, pulls right"]
+
+
 @pytest.mark.parametrize(
     ("override", "reason"),
     [

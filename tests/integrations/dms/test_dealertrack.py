@@ -182,6 +182,21 @@ def test_empty_line_status_and_upsell_flag_are_data_and_phone_zero_is_no_phone(
     assert ro.lines[0].description == "OILCHG requested"
 
 
+def test_comments_after_the_first_on_a_service_line_are_its_note(
+    adapter: DealertrackAdapter,
+) -> None:
+    details = [
+        *opentrack_line("1", "BRKPAD", "412", "D"),
+        {"ServiceLineNumber": "1", "LineType": "A", "Comments": "Pads at 3 mm."},
+        {"ServiceLineNumber": "1", "LineType": "A", "Comments": "Rotors in spec."},
+    ]
+    ro = adapter.normalise(RawRecord(payload=opentrack_row(Details=details)))
+    (line,) = ro.lines
+    assert (line.description, line.note) == ("BRKPAD requested", "Pads at 3 mm. Rotors in spec.")
+    plain = adapter.normalise(RawRecord(payload=opentrack_row()))
+    assert {li.note for li in plain.lines} <= {None}
+
+
 def test_local_times_convert_to_utc_across_a_dst_change(adapter: DealertrackAdapter) -> None:
     before = adapter.normalise(RawRecord(payload=opentrack_row(PromisedDateTime="202610311630")))
     after = adapter.normalise(RawRecord(payload=opentrack_row(PromisedDateTime="202611021630")))

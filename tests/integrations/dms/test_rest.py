@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from integrations.dms.base import DmsAuthError, DmsUnavailable, MalformedRecord, RawRecord
+from integrations.dms.base import (
+    DmsAuthError,
+    DmsUnavailable,
+    MalformedRecord,
+    RawRecord,
+    lines_content,
+)
 from integrations.dms.fakes.rest_fake import RestBridgeFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.dms.http import RetryPolicy
@@ -98,6 +104,21 @@ def test_absent_consent_stays_unknown(adapter: RestBridgeAdapter) -> None:
     assert (ro.customer.sms_consent, ro.customer.marketing_consent) == (None, None)
 
 
+def test_a_lines_optional_note_is_read_and_its_absence_hashes_as_before(
+    adapter: RestBridgeAdapter,
+) -> None:
+    plain = adapter.normalise(_raw(bridge_record()))
+    record = bridge_record()
+    record["lines"][1]["note"] = "Pads at 3 mm"
+    noted = adapter.normalise(_raw(record))
+    assert [line.note for line in plain.lines] == [None, None]
+    assert [line.note for line in noted.lines] == [None, "Pads at 3 mm"]
+    assert noted.content_hash() != plain.content_hash()
+    # A line without a note hashes as it did before notes existed: no RO looks changed on
+    # the first poll after an upgrade (the tuple is the one lines_content always made).
+    assert lines_content(plain.lines)[1] == ("B", "BRKPAD", "Front brake pads", 41200, "declined")
+
+
 def _raw(record: dict[str, Any]) -> RawRecord:
     return RawRecord(payload=record, ro_number=str(record.get("ro_number")))
 
@@ -117,6 +138,20 @@ def _raw(record: dict[str, Any]) -> RawRecord:
             "lines[0].status: unknown line status 'maybe'",
         ),
         ({"vehicle": {"year": "new"}}, "vehicle.year: not a whole number: 'new'"),
+        (
+            {
+                "lines": [
+                    {
+                        "line": "A",
+                        "op_code": "X",
+                        "status": "approved",
+                        "amount": "1.00",
+                        "note": {"text": "x"},
+                    }
+                ]
+            },
+            "lines[0].note: expected text, got {'text': 'x'}",
+        ),
     ],
 )
 def test_malformed_records_name_the_field(
