@@ -5,6 +5,7 @@ The RO page loads this panel by itself (htmx), so the board's pages need not kno
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 
@@ -19,9 +20,10 @@ from app.customer_page.models import CustomerLink, LineNote, LinePhoto, PageAnsw
 from app.customer_page.photos import (
     PHOTO_MAX_BYTES,
     PHOTOS_PER_LINE,
-    DiskPhotoStore,
     PhotoRefused,
+    PhotoStoreError,
     new_key,
+    photo_store,
     photo_type,
 )
 from app.db import utcnow
@@ -32,6 +34,7 @@ from app.reports.customer_page import customer_page_measures
 from app.web.queries import visible_repair_order, visible_rooftops
 from app.web.templating import not_found, render
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 NOTE_MAX_CHARS = 1000
 
@@ -164,7 +167,11 @@ async def add_photo(
             message = f"Photo not added: a line takes at most {PHOTOS_PER_LINE} photos."
             return _result(request, user, ro_id, message, 422)
         key = new_key(extension)
-        DiskPhotoStore(settings.media_dir).put(key, data)
+        try:
+            photo_store(settings.media_dir).put(key, data, content_type)
+        except PhotoStoreError as failed:
+            log.error("photo not stored: %s", failed)
+            return _result(request, user, ro_id, "Photo not added: the photo store failed.", 503)
         session.add(
             LinePhoto(
                 ro_line_id=line.id,

@@ -9,6 +9,7 @@ and never anyone's data.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from app.customer_page.bookings import SlotTaken, book, open_slots
 from app.customer_page.links import Resolved, record_open, resolve
 from app.customer_page.models import Booking, LinePhoto, PageVisit
 from app.customer_page.page import first_name, lines_view, status_view
-from app.customer_page.photos import DiskPhotoStore
+from app.customer_page.photos import PhotoStoreError, photo_store
 from app.customer_page.tokens import csrf_ok, csrf_token
 from app.db import utcnow
 from app.dealers.models import Rooftop
@@ -33,6 +34,7 @@ from app.deps import DatabaseDep, SettingsDep
 from app.repair_orders.models import RepairOrder, RoLine
 from app.web.templating import templates
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -380,7 +382,11 @@ def line_photo(
             return plain.gone(
                 request, Resolved(None, None, found.customer, found.rooftop, "unknown")
             )
-        data = DiskPhotoStore(settings.media_dir).get(photo.storage_key)
+        try:
+            data = photo_store(settings.media_dir).get(photo.storage_key)
+        except PhotoStoreError as failed:
+            log.error("photo %s not served: %s", photo.id, failed)
+            return Response("The photo cannot be shown right now.", status_code=503)
         if data is None:
             return plain.gone(
                 request, Resolved(None, None, found.customer, found.rooftop, "unknown")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,7 @@ import pytest
 
 from app.config import Settings
 from app.customer_page.links import mint_link
+from app.customer_page.photos import photo_store
 from app.customers.models import Customer
 from app.db import utcnow
 from app.deps import Database
@@ -36,9 +38,45 @@ class Shop:
     token: str
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 over real HTTP (moto's server), one per test process."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def media_settings(settings: Settings, tmp_path: object) -> Settings:
-    return settings.model_copy(update={"media_dir": str(tmp_path)})
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new private bucket on the local S3, reached through boto3's own environment."""
+    import boto3
+
+    for name, value in {
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "pitwall-test",
+        "AWS_SECRET_ACCESS_KEY": "pitwall-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"photos-{secrets.token_hex(4)}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    yield bucket
+    photo_store.cache_clear()  # its client was made with this test's environment
+
+
+@pytest.fixture(params=["disk", "s3"])
+def media_settings(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: object
+) -> Settings:
+    """Photos on disk, and in an S3 bucket (PITWALL_MEDIA_DIR=s3://bucket/prefix)."""
+    if request.param == "disk":
+        return settings.model_copy(update={"media_dir": str(tmp_path)})
+    bucket = request.getfixturevalue("s3_bucket")
+    return settings.model_copy(update={"media_dir": f"s3://{bucket}/bayview"})
 
 
 def add_lines(
