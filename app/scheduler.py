@@ -28,6 +28,7 @@ TICKS = {
     "followups": 60,
     "watchdog": 60,
     "reconcile": 300,
+    "dms_writes": 15,
     "alerts": ALERT_CHECK_SECONDS,
 }
 
@@ -46,6 +47,7 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
         "followups": worker.followups,
         "watchdog": worker.watchdog,
         "reconcile": worker.reconcile,
+        "dms_writes": worker.dms_writes,
         "alerts": lambda: run_alert_checks(worker.database, clock=worker.clock),
     }
     for name, job in jobs.items():

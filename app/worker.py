@@ -162,6 +162,12 @@ class Worker:
     def watchdog(self) -> int:
         return run_watchdog(self.database, clock=self.clock)
 
+    def dms_writes(self) -> int:
+        """Write customers' answers back to the DMSs whose adapters can."""
+        from app.repair_orders.write_back import write_due
+
+        return write_due(self.database, adapters=self.adapters, clock=self.clock)
+
     def run_once(self) -> RunReport:
         """Everything due now, once: poll, plan, send. Retries not yet due wait."""
         report = RunReport()
@@ -170,6 +176,7 @@ class Worker:
         report.watchdog_actions = self.watchdog()
         report.dispatch = self.dispatch_until_idle()
         self.held_statuses()
+        self.dms_writes()
         return report
 
     def close(self) -> None:

@@ -19,9 +19,11 @@ from app.conversations.matching import Candidate, awaiting_approval
 from app.conversations.models import Approval
 from app.conversations.tasks import open_task
 from app.conversations.turn import Turn
+from app.dealers.models import Rooftop
 from app.messaging.line_names import line_names
 from app.messaging.templates import format_money
 from app.repair_orders.models import RoLine
+from app.repair_orders.write_back import ENTER_NOTE, WRITE_NOTE, queue_answers
 
 
 def approve_or_confirm(turn: Turn) -> str | None:
@@ -87,13 +89,22 @@ def record_approval(turn: Turn, candidate: Candidate, lines: list[RoLine]) -> st
     )
     turn.session.add(approval)
     turn.opened.append(approval)  # gets the message's id once the message is stored
+    queued = queue_answers(
+        turn.session,
+        rooftop=turn.session.get_one(Rooftop, order.rooftop_id),
+        ro=order,
+        answers=[(line, "approved") for line in lines],
+        source=turn.row.channel,
+        now=turn.now,
+    )
     task = open_task(
         turn.session,
         rooftop_id=order.rooftop_id,
         kind="approval",
         summary=(
             f"{customer.display_name} approved {described} {format_money(total)} by text "
-            f'(RO {order.ro_number}): "{turn.row.body[:120]}" — enter it in the DMS'
+            f'(RO {order.ro_number}): "{turn.row.body[:120]}" — '
+            + (WRITE_NOTE if queued else ENTER_NOTE)
         ),
         now=turn.now,
         customer_id=customer.id,

@@ -26,11 +26,11 @@ from app.customer_page.models import LineAnswer, PageAnswer
 from app.customer_page.page import PageLine, lines_view
 from app.messaging.templates import format_money
 from app.repair_orders.models import RepairOrder, RoEvent, RoLine
+from app.repair_orders.write_back import ENTER_NOTE, WRITE_NOTE, queue_answers
 
 CHOICES = ("approve", "decline")
 # None of Pitwall's DMS adapters (integrations/dms) can write an approval back: every
 # port is read-only. The advisor's task says to enter it.
-DMS_WRITE_NOTE = "enter it in the DMS"
 
 
 @dataclass
@@ -106,6 +106,7 @@ def record(
     """
     ro, customer, link = resolved.ro, resolved.customer, resolved.link
     assert ro is not None and customer is not None and link is not None
+    assert resolved.rooftop is not None
     checked = review(session, ro=ro, choices=choices)
     if not checked.chosen:
         return Recorded(None, tuple(checked.gone), already=bool(checked.gone))
@@ -180,11 +181,25 @@ def record(
                 approved_at=now,
             )
         )
+    by_id = {line.id: line for line in ro.lines}
+    queued = queue_answers(
+        session,
+        rooftop=resolved.rooftop,
+        ro=ro,
+        answers=[
+            (by_id[line.id], "approved" if choice == "approve" else "declined")
+            for line, choice in checked.chosen
+        ],
+        source="page",
+        now=now,
+    )
     task = open_task(
         session,
         rooftop_id=ro.rooftop_id,
         kind="approval",
-        summary=_task_summary(ro, customer.display_name, approved, declined),
+        summary=_task_summary(
+            ro, customer.display_name, approved, declined, WRITE_NOTE if queued else ENTER_NOTE
+        ),
         now=now,
         customer_id=customer.id,
         repair_order_id=ro.id,
@@ -197,7 +212,7 @@ def record(
 
 
 def _task_summary(
-    ro: RepairOrder, name: str, approved: list[PageLine], declined: list[PageLine]
+    ro: RepairOrder, name: str, approved: list[PageLine], declined: list[PageLine], dms: str
 ) -> str:
     parts = []
     if approved:
@@ -210,7 +225,7 @@ def _task_summary(
             f"{line.description} {format_money(line.amount_cents)}" for line in declined
         )
         parts.append(f"declined {listed}")
-    return f"{name} on the customer page (RO {ro.ro_number}): {'; '.join(parts)} — {DMS_WRITE_NOTE}"
+    return f"{name} on the customer page (RO {ro.ro_number}): {'; '.join(parts)} — {dms}"
 
 
 def _approval_requested_at(session: Session, *, ro: RepairOrder, now: datetime) -> datetime | None:

@@ -165,3 +165,32 @@ class DmsPollState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_duration_ms: Mapped[int | None] = mapped_column(Integer)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DmsWrite(Base):
+    """Customers' answers to write back into the DMS, where its adapter can (a small queue).
+
+    One row per answer (a page confirmation, an approval by text): ``lines`` as
+    [{"line_code", "op_code", "amount_cents", "choice": "approved" | "declined"}]. The
+    worker writes ``pending`` rows when ``next_attempt_at`` is due, retrying with a
+    growing wait; after the last attempt the row is ``failed`` and the advisor is told.
+    """
+
+    __tablename__ = "dms_write"
+    __table_args__ = (Index("ix_dms_write_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rooftop_id: Mapped[int] = mapped_column(ForeignKey("rooftop.id"))
+    repair_order_id: Mapped[int] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="CASCADE")
+    )
+    ro_number: Mapped[str] = mapped_column(String(40))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(10))  # page | sms | whatsapp
+    state: Mapped[str] = mapped_column(String(10))  # pending | written | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+

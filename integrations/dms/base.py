@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -267,4 +267,29 @@ class DmsAdapter(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class LineAnswer(_Record, frozen=True):
+    """A customer's answer to one line, to write back: the line as shown and the choice."""
+
+    line_code: str
+    op_code: str
+    amount_cents: int
+    choice: Literal["approved", "declined"]
+
+
+@runtime_checkable
+class WritesLineAnswers(Protocol):
+    """An adapter that can write customers' approvals and declines back into the DMS.
+
+    Only where a vendor documents a write of a line's status and the dealer has said
+    which of its codes mean approved and declined (``writes_answers`` is then True);
+    everywhere else the advisor's task says to enter the answer.
+    """
+
+    writes_answers: bool
+
+    def write_line_answers(self, ro_number: str, answers: Sequence[LineAnswer]) -> None:
+        """Set each line's status; raise DmsError naming what the DMS refused."""
         ...

@@ -36,7 +36,7 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "dealertrack": (
         {"enterprise_code", "company_number", "server_name", "username", "password"},
-        _VENDOR_COMMON | {"modified_margin_minutes", "full_read_minutes"},
+        _VENDOR_COMMON | {"modified_margin_minutes", "full_read_minutes", "write_back_codes"},
     ),
     "star": (set(), {"path", "url", "token", "timeout_seconds", "line_status_map"}),
     "csv": ({"path"}, {"columns", "delimiter", "encoding", "datetime_format"}),
@@ -54,6 +54,17 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {
         },
     ),
 }
+
+# The kinds that can write customers' answers back (WritesLineAnswers), and the setting
+# that turns it on: the dealer's own codes, so it is never on by default.
+WRITE_BACK_SETTING: dict[str, str] = {"dealertrack": "write_back_codes"}
+
+
+def writes_answers(kind: str, settings: Mapping[str, Any]) -> bool:
+    """Whether a rooftop's adapter writes approvals and declines back into its DMS."""
+    key = WRITE_BACK_SETTING.get(kind)
+    return key is not None and bool(settings.get(key))
+
 
 ADAPTER_SETTINGS: dict[str, set[str]] = {kind: req | opt for kind, (req, opt) in _KEYS.items()}
 """Every key allowed under ``[rooftop.dms]`` per kind (besides ``kind`` and ``poll_seconds``)."""
@@ -105,6 +116,16 @@ def _problem(key: str, value: Any) -> str | None:
                     f"dms.line_status_map.{code}: expected one of {', '.join(LINE_STATUSES)}, "
                     f"got {status!r}"
                 )
+    elif key == "write_back_codes":
+        wanted = {"approved", "declined"}
+        if not isinstance(value, Mapping) or set(value) != wanted:
+            return (
+                'dms.write_back_codes: expected { approved = "CODE", declined = "CODE" }, '
+                "the dealer's own LineStatus codes for the two answers"
+            )
+        for choice, code in value.items():
+            if not isinstance(code, str) or not code.strip():
+                return f"dms.write_back_codes.{choice}: expected a non-empty code"
     elif not isinstance(value, str) or not value.strip():
         # A credential's value is never repeated back: the message may be logged.
         return f"dms.{key}: expected a non-empty string"

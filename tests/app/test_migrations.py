@@ -260,3 +260,25 @@ def _insert_ro_awaiting_brakes(conn: Connection) -> None:
             " 'Front brake pads', 41200, 'pending', CURRENT_TIMESTAMP)"
         )
     )
+
+
+def test_repair_orders_from_before_write_back_take_a_queued_answer(database_url: str) -> None:
+    """0009 only adds the dms_write queue: an RO stored before it can have answers queued."""
+    downgrade(database_url, "base")
+    upgrade(database_url, "0006")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        _insert_ro_awaiting_brakes(conn)
+    upgrade(database_url, "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dms_write (rooftop_id, repair_order_id, ro_number, lines, source,"
+                " state, attempts, next_attempt_at, created_at) VALUES (5, 9, 'R1001',"
+                " '[]', 'page', 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        queued = conn.execute(text("SELECT ro_number, state FROM dms_write")).one()
+        line = conn.execute(text("SELECT status FROM ro_line WHERE id = 11")).scalar_one()
+    engine.dispose()
+    assert tuple(queued) == ("R1001", "pending") and line == "pending"

@@ -17,7 +17,7 @@ Endpoints [V D1]: production ``https://ot.dms.dealertrack.com/ServiceAPI.asmx``;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -30,6 +30,7 @@ from integrations.dms.base import (
     DmsAuthError,
     DmsError,
     DmsPage,
+    LineAnswer,
     LineStatus,
     RawRecord,
     RepairOrderRecord,
@@ -58,6 +59,7 @@ class DealertrackAdapter:
         timezone: str,
         base_url: str = OPENTRACK_URL,
         line_status_map: Mapping[str, LineStatus] | None = None,
+        write_back_codes: Mapping[str, str] | None = None,
         modified_margin_minutes: float = 10.0,
         full_read_minutes: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
@@ -75,6 +77,10 @@ class DealertrackAdapter:
         self._username, self._password = username, password
         self.zone = ZoneInfo(timezone)
         self.line_status_map = dict(line_status_map or {})
+        # The dealer's LineStatus codes for an approved and a declined line: what they are
+        # is the dealer's setup [U], so nothing is written back until they are named.
+        self.write_back_codes = dict(write_back_codes or {})
+        self.writes_answers = bool(self.write_back_codes)
         self.margin = timedelta(minutes=modified_margin_minutes)
         self.full_read_every = timedelta(minutes=full_read_minutes)
         self.clock = clock
@@ -87,7 +93,14 @@ class DealertrackAdapter:
 
     # -- SOAP -----------------------------------------------------------------------
 
-    def _call(self, operation: str, *, closed: bool, parms: Mapping[str, str | None]) -> Element:
+    def _call(
+        self,
+        operation: str,
+        *,
+        closed: bool,
+        parms: Mapping[str, str | None],
+        extra_xml: str = "",
+    ) -> Element:
         body = soap.envelope(
             operation,
             dealer_tag="dealer" if closed else "Dealer",
@@ -97,6 +110,7 @@ class DealertrackAdapter:
             username=self._username,
             password=self._password,
             now=self.clock(),
+            extra_xml=extra_xml,
         )
         response = self.http.request(
             "POST",
@@ -187,6 +201,46 @@ class DealertrackAdapter:
         if closed is None or not soap.text_of(closed, "RepairOrderNumber"):
             return None
         return RawRecord(payload={"ClosedRepairOrder": soap.flatten(closed)}, ro_number=ro_number)
+
+    def write_line_answers(self, ro_number: str, answers: Sequence[LineAnswer]) -> None:
+        """Set each answered line's LineStatus with ``UpdateRepairOrderLines`` [V D1 WSDL].
+
+        Its request takes ``dealer`` and ``request`` {RepairOrderNumber, LineItems}; its
+        answer is ``UpdateRepairOrderLinesResult`` with ``Success{Message}`` or
+        ``Failure{Message, Errors/Error{Code, Message}}``. Writing the same status twice
+        changes nothing, so a retry after an ambiguous failure is safe.
+        """
+        if not self.writes_answers:
+            raise self.http.error(DmsError, "dms.write_back_codes is not set: nothing written")
+        items = []
+        for answer in answers:
+            if not answer.line_code.isdigit():
+                raise self.http.error(
+                    DmsError,
+                    f"RO {ro_number}: line {answer.line_code!r} is not an OpenTrack "
+                    "ServiceLineNumber",
+                )
+            dollars, cents = divmod(answer.amount_cents, 100)
+            code = self.write_back_codes[answer.choice]
+            items.append((answer.op_code, answer.line_code, code, f"{dollars}.{cents:02d}"))
+        operation = "UpdateRepairOrderLines"
+        root = self._call(
+            operation,
+            closed=True,
+            parms={"RepairOrderNumber": ro_number},
+            extra_xml=soap.update_line_items(items),
+        )
+        failure = soap.find(root, "Failure")
+        if failure is not None:
+            errors = [
+                f"{soap.text_of(e, 'Code')} {soap.text_of(e, 'Message')}".strip()
+                for e in failure.iter()
+                if soap.local(e.tag) == "Error"
+            ]
+            detail = "; ".join([soap.text_of(failure, "Message"), *errors]).strip("; ")
+            raise self.http.error(DmsError, f"{operation} RO {ro_number} refused: {detail}")
+        if soap.find(root, "Success") is None:
+            raise self.http.error(DmsError, f"{operation} answer has neither Success nor Failure")
 
     def check(self) -> None:
         """One authenticated lookup: open ROs modified in the last minute."""

@@ -31,6 +31,7 @@ import defusedxml.ElementTree as SafeET
 
 NS = "opentrack.dealertrack.com"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 PASSWORD_TEXT = (
@@ -46,6 +47,7 @@ LISTS = {
     "Comments",
     "Errors",
     "ClosedRepairOrders",
+    "LineItems",
 }
 
 
@@ -69,15 +71,20 @@ def envelope(
     username: str,
     password: str,
     now: datetime,
+    extra_xml: str = "",
 ) -> bytes:
-    """A request envelope with its WS-Security header; empty parameters are left out."""
+    """A request envelope with its WS-Security header; empty parameters are left out.
+
+    ``extra_xml`` is appended inside the parameters block, already rendered (the
+    ``LineItems`` of an update).
+    """
     created = wire_time(now)
     expires = wire_time(now + timedelta(minutes=5))
     dealer_xml = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in dealer.items())
-    parms_xml = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in parms.items() if v)
+    parms_xml = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in parms.items() if v) + extra_xml
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
-        f'<soap:Envelope xmlns:soap="{SOAP_NS}">'
+        f'<soap:Envelope xmlns:soap="{SOAP_NS}" xmlns:xsi="{XSI_NS}">'
         "<soap:Header>"
         f'<wsse:Security soap:mustUnderstand="1" xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU_NS}">'
         f'<wsu:Timestamp wsu:Id="TS-1"><wsu:Created>{created}</wsu:Created>'
@@ -162,3 +169,27 @@ def render(name: str, value: Any, rows: Mapping[str, str] = ROW_NAMES) -> str:
     if value is None or value == "":
         return f"<{name} />"
     return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def update_line_items(items: list[tuple[str, str, str, str]]) -> str:
+    """``LineItems`` of ``UpdateRepairOrderLines``: (op code, line number, status, amount).
+
+    WSDL of D1 (branch deleteServiceLine@917d01f, ``ServiceAPI.wsdl``) [V]: each
+    ``LineItem`` is an ``UpdateLineItem`` whose sequence is LaborOpCode, ServiceLineNumber
+    (int), TransCode, LineStatus, LinePaymentMethod, LaborHours (nillable), ActualRetailAmount
+    (decimal, required), ServiceType, EstimatePrice (nillable), ...; elements with
+    minOccurs 1 are sent (nil where allowed), optional ones left out. What the service does
+    with ActualRetailAmount is [U]: the line's amount as the customer was shown it is sent.
+    """
+    rows = "".join(
+        "<LineItem>"
+        f"<LaborOpCode>{escape(op_code)}</LaborOpCode>"
+        f"<ServiceLineNumber>{escape(number)}</ServiceLineNumber>"
+        f"<LineStatus>{escape(status)}</LineStatus>"
+        '<LaborHours xsi:nil="true" />'
+        f"<ActualRetailAmount>{escape(amount)}</ActualRetailAmount>"
+        '<EstimatePrice xsi:nil="true" />'
+        "</LineItem>"
+        for op_code, number, status, amount in items
+    )
+    return f"<LineItems>{rows}</LineItems>"

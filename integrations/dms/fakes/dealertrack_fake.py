@@ -3,7 +3,9 @@
 The wire format and its sources are in ``integrations/dms/dealertrack/soap.py``. The
 fake answers ``OpenRepairOrderLookup`` (``RepairOrderNumber`` and ``ModifiedAfter``
 honoured) with ``OpenRepairOrderLookupResult/Result`` rows, and
-``GetClosedRepairOrderDetails`` with ``GetClosedRepairOrderDetailsResult/ClosedRepairOrder``.
+``GetClosedRepairOrderDetails`` with ``GetClosedRepairOrderDetailsResult/ClosedRepairOrder``,
+and ``UpdateRepairOrderLines`` (the LineStatus of an open RO's lines) with ``Success`` or
+``Failure``.
 It checks the WS-Security ``UsernameToken`` (a ``PasswordText`` password) and the
 dealer block: a wrong password is a ``soap:Client`` fault, a dealer that has not granted
 access answers error 311, and ``faults`` with status 500 answer ``soap:Server`` faults.
@@ -21,7 +23,7 @@ Run standalone: ``python -m integrations.dms.fakes.dealertrack_fake --port 9103`
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
@@ -50,6 +52,15 @@ def _fault(code: str, reason: str) -> Response:
         f"<faultstring>{escape(reason)}</faultstring></soap:Fault>{_TAIL}"
     )
     return Response(body, status_code=500, media_type="text/xml")
+
+
+def _wrapped(action: str, inner: str) -> Response:
+    """``<Op>Response/<Op>Result`` around ``inner``, as the closed and update operations answer."""
+    return Response(
+        f'{_HEAD}<{action}Response xmlns="{soap.NS}"><{action}Result>{inner}'
+        f"</{action}Result></{action}Response>{_TAIL}",
+        media_type="text/xml",
+    )
 
 
 def _first(root: Element, *names: str) -> Element | None:
@@ -88,6 +99,7 @@ class DealertrackFake:
         self.raw_answers: dict[str, bytes] = {}  # per operation, e.g. a sourced sample
         self.faults = FaultQueue()
         self.calls: list[tuple[str, dict[str, str]]] = []  # (operation, parameters)
+        self.updates: list[tuple[str, list[dict[str, str]]]] = []  # (RO, LineItems) written
         self.app = Starlette(routes=[Route(PATH, self._service, methods=["POST"])])
 
     def put(self, *orders: dict[str, Any]) -> None:
@@ -136,7 +148,40 @@ class DealertrackFake:
             return self._open(parms)
         if action == "GetClosedRepairOrderDetails":
             return self._closed(parms.get("RepairOrderNumber", ""))
+        if action == "UpdateRepairOrderLines":
+            return self._update_lines(parms)
         return _fault("Client", f"operation {action!r} is not served by this fake")
+
+    def _update_lines(self, parms: dict[str, Any]) -> Response:
+        """Set LineStatus on the service line's A rows; the RO reads as modified now."""
+        number = parms.get("RepairOrderNumber", "")
+        order = self.open_orders.get(number)
+        if order is None:
+            return self._result("UpdateRepairOrderLines", f"RO {number} is not open", "404")
+        items = parms.get("LineItems") or []
+        details = order.get("Details") or []
+        known = {row.get("ServiceLineNumber") for row in details}
+        for item in items:
+            if item.get("ServiceLineNumber") not in known:
+                line = item.get("ServiceLineNumber")
+                return self._result("UpdateRepairOrderLines", f"line {line} not on RO", "405")
+        for item in items:
+            for row in details:
+                same = row.get("ServiceLineNumber") == item.get("ServiceLineNumber")
+                if same and (row.get("LineType") or "").upper() == "A":
+                    row["LineStatus"] = item.get("LineStatus", "")
+        order["LastModified"] = soap.wire_time(datetime.now(UTC))
+        self.updates.append((number, [dict(item) for item in items]))
+        return self._result("UpdateRepairOrderLines", None, None)
+
+    def _result(self, action: str, failure: str | None, code: str | None) -> Response:
+        """``<Op>Result`` with ``Success{Message}`` or ``Failure{Message, Errors}``."""
+        if failure is None:
+            inner = "<Success><Message>Lines updated</Message></Success>"
+        else:
+            errors = soap.render("Errors", [{"Code": code, "Message": failure}])
+            inner = f"<Failure><Message>{escape(failure)}</Message>{errors}</Failure>"
+        return _wrapped(action, inner)
 
     def _open(self, parms: dict[str, Any]) -> Response:
         rows = list(self.open_orders.values())
@@ -178,11 +223,7 @@ class DealertrackFake:
                 f"{inner}</OpenRepairOrderLookupResult>{_TAIL}",
                 media_type="text/xml",
             )
-        return Response(
-            f'{_HEAD}<{action}Response xmlns="{soap.NS}"><{action}Result>{inner}'
-            f"</{action}Result></{action}Response>{_TAIL}",
-            media_type="text/xml",
-        )
+        return _wrapped(action, inner)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The Dealertrack OpenTrack adapter against its fake: WS-Security, the dealer block,
-ModifiedAfter with full reads between, closed ROs, faults and hostile XML."""
+ModifiedAfter with full reads between, closed ROs, faults, hostile XML, and writing
+customers' answers back."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ from typing import Any
 
 import pytest
 
-from integrations.dms.base import DmsAuthError, DmsError, MalformedRecord, RawRecord
+from integrations.dms.base import (
+    DmsAuthError,
+    DmsError,
+    LineAnswer,
+    MalformedRecord,
+    RawRecord,
+    WritesLineAnswers,
+)
 from integrations.dms.dealertrack import DealertrackAdapter
+from integrations.dms.dealertrack.soap import parse_xml
 from integrations.dms.fakes.dealertrack_fake import PATH, DealertrackFake
 from integrations.dms.fakes.server import FakeServer
 from integrations.dms.http import RetryPolicy
-from integrations.dms.registry import build_adapter
+from integrations.dms.registry import build_adapter, validate_settings
 from tests.integrations.dms.conftest import Sleeps
 from tests.integrations.dms.vendor_support import Clock, opentrack_line, opentrack_row
 
@@ -37,6 +46,7 @@ def fake(served: tuple[DealertrackFake, FakeServer]) -> DealertrackFake:
     fake.raw_answer = None
     fake.raw_answers.clear()
     fake.calls.clear()
+    fake.updates.clear()
     return fake
 
 
@@ -262,3 +272,126 @@ def test_garbage_answer_is_a_clear_error(
     fake.raw_answer = b"<html>502 Bad Gateway"
     with pytest.raises(DmsError, match="not well-formed XML"):
         adapter.check()
+
+
+# -- writing customers' answers back: UpdateRepairOrderLines (D1's WSDL) ------------
+
+CODES = {"approved": "A", "declined": "D"}
+BRAKES = LineAnswer(line_code="2", op_code="BRKPAD", amount_cents=41200, choice="approved")
+WIPERS = LineAnswer(line_code="3", op_code="WIPERS", amount_cents=4200, choice="declined")
+
+
+@pytest.fixture
+def writer(
+    served: tuple[DealertrackFake, FakeServer], clock: Clock, fast_retry: RetryPolicy
+) -> DealertrackAdapter:
+    return _adapter(
+        served[1],
+        clock,
+        fast_retry,
+        write_back_codes=CODES,
+        line_status_map={"A": "approved", "D": "declined"},
+    )
+
+
+def _open_ro(fake: DealertrackFake) -> None:
+    details = (
+        opentrack_line("1", "OILCHG", "89.95", "C")
+        + opentrack_line("2", "BRKPAD", "412", "")
+        + opentrack_line("3", "WIPERS", "42", "")
+    )
+    fake.put(opentrack_row(Details=details))
+
+
+def test_answers_are_written_as_the_dealers_codes_and_read_back_on_the_next_poll(
+    fake: DealertrackFake, writer: DealertrackAdapter
+) -> None:
+    _open_ro(fake)
+    assert isinstance(writer, WritesLineAnswers) and writer.writes_answers
+    writer.write_line_answers("6000082", [BRAKES, WIPERS])
+    ((number, items),) = fake.updates
+    assert number == "6000082"
+    assert [
+        (i["ServiceLineNumber"], i["LaborOpCode"], i["LineStatus"], i["ActualRetailAmount"])
+        for i in items
+    ] == [("2", "BRKPAD", "A", "412.00"), ("3", "WIPERS", "D", "42.00")]
+    record = writer.fetch_one("6000082")
+    assert isinstance(record, RawRecord)
+    ro = writer.normalise(record)
+    assert [(li.line_code, li.status) for li in ro.lines] == [
+        ("1", "completed"),
+        ("2", "approved"),
+        ("3", "declined"),
+    ]
+
+
+def test_the_request_follows_the_wsdl_sequence_with_nil_where_required(
+    fake: DealertrackFake, writer: DealertrackAdapter
+) -> None:
+    _open_ro(fake)
+    seen: list[bytes] = []
+    original = writer.http.request
+
+    def keep(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["content"])
+        return original(*args, **kwargs)
+
+    writer.http.request = keep  # type: ignore[method-assign]
+    writer.write_line_answers("6000082", [BRAKES])
+    (item,) = [e for e in parse_xml(seen[0]).iter() if e.tag.endswith("}LineItem")]
+    names = [child.tag.rsplit("}", 1)[1] for child in item]
+    assert names == [
+        "LaborOpCode",
+        "ServiceLineNumber",
+        "LineStatus",
+        "LaborHours",
+        "ActualRetailAmount",
+        "EstimatePrice",
+    ]
+    nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+    assert item[3].get(nil) == "true" and item[5].get(nil) == "true"
+
+
+def test_a_failure_names_what_opentrack_refused_and_writes_nothing(
+    fake: DealertrackFake, writer: DealertrackAdapter
+) -> None:
+    _open_ro(fake)
+    gone = LineAnswer(line_code="9", op_code="ALIGN", amount_cents=100, choice="approved")
+    with pytest.raises(DmsError, match=r"UpdateRepairOrderLines RO 6000082 refused: .*line 9"):
+        writer.write_line_answers("6000082", [BRAKES, gone])
+    with pytest.raises(DmsError, match="RO 7 is not open"):
+        writer.write_line_answers("7", [BRAKES])
+    with pytest.raises(DmsError, match="not an OpenTrack ServiceLineNumber"):
+        letter = LineAnswer(line_code="B", op_code="X", amount_cents=1, choice="approved")
+        writer.write_line_answers("6000082", [letter])
+    assert fake.updates == []
+
+
+def test_without_the_dealers_codes_nothing_is_written(
+    served: tuple[DealertrackFake, FakeServer], clock: Clock, fast_retry: RetryPolicy
+) -> None:
+    plain = _adapter(served[1], clock, fast_retry)
+    assert not plain.writes_answers
+    with pytest.raises(DmsError, match="write_back_codes is not set"):
+        plain.write_line_answers("6000082", [BRAKES])
+
+
+@pytest.mark.parametrize(
+    ("codes", "problem"),
+    [
+        ({"approved": "A"}, "dms.write_back_codes: expected { approved"),
+        ({"approved": "A", "declined": " "}, "dms.write_back_codes.declined: expected a non-empty"),
+        ("A", "dms.write_back_codes: expected"),
+    ],
+)
+def test_a_bad_write_back_setting_is_named_at_load(codes: object, problem: str) -> None:
+    settings = {
+        "enterprise_code": "ZE",
+        "company_number": "ZE7",
+        "server_name": "s",
+        "username": "u",
+        "password": "p",
+        "write_back_codes": codes,
+    }
+    (found,) = validate_settings("dealertrack", settings)
+    assert found.startswith(problem)
