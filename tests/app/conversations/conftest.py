@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
 
 import pytest
 import time_machine
@@ -234,3 +235,11 @@ def message_xml(response) -> str:  # type: ignore[no-untyped-def]
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
     return str(response.text)
+
+
+def reply_of(response) -> str | None:  # type: ignore[no-untyped-def]
+    """The text of the TwiML reply's <Message>, None when Pitwall says nothing."""
+    root = ElementTree.fromstring(message_xml(response))
+    assert root.tag == "Response"
+    message = root.find("Message")
+    return None if message is None else message.text

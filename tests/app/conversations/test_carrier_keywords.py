@@ -4,8 +4,6 @@ disagree. Every text goes through the signed webhook."""
 
 from __future__ import annotations
 
-from xml.etree import ElementTree
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,16 +19,11 @@ from tests.app.conversations.conftest import (
     Twilio,
     customer_on,
     keyword_handling,
-    message_xml,
+    reply_of,
     rooftop,
 )
 
 SAM = "+14155550142"
-
-
-def reply_of(response) -> str | None:  # type: ignore[no-untyped-def]
-    message = ElementTree.fromstring(message_xml(response)).find("Message")
-    return None if message is None else message.text
 
 
 def ledger(session: Session) -> list[tuple[str, str, str]]:

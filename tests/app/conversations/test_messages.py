@@ -6,7 +6,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlencode
-from xml.etree import ElementTree
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,17 +26,11 @@ from tests.app.conversations.conftest import (
     message_xml,
     new_sid,
     repair_order,
+    reply_of,
     sent_before,
 )
 
 SAM = "+14155550142"
-
-
-def reply_of(response) -> str | None:  # type: ignore[no-untyped-def]
-    root = ElementTree.fromstring(message_xml(response))
-    assert root.tag == "Response"
-    message = root.find("Message")
-    return None if message is None else message.text
 
 
 def count(session: Session, model: type) -> int:
