@@ -223,3 +223,7 @@ def test_after_answering_the_header_says_the_answer_is_in_until_the_dms_moves(
     assert "Waiting for your approval" in before and "We have your answer" not in before
     assert "We have your answer" in after and "Waiting for your approval" not in after
     assert "the shop to enter your answer" in after
+    # A later visit shows what was chosen, and asks nothing again.
+    answers = after.split('class="card your-answers"')[1].split("</section>")[0]
+    assert "Front brake pads" in answers and "Wiper blades" in answers
+    assert "Approved" in answers and "Declined" in answers and 'id="approval-form"' not in after
