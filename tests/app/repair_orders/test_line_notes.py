@@ -24,7 +24,9 @@ def _noted(note: str | None, updated_at: str) -> dict[str, Any]:
 
 
 def _notes(session: Session) -> dict[str, str | None]:
-    notes = {op_code: note for op_code, note in session.execute(select(RoLine.op_code, RoLine.note))}
+    notes = {
+        op_code: note for op_code, note in session.execute(select(RoLine.op_code, RoLine.note))
+    }
     session.rollback()  # SQLite: end the read so the next poll can write
     return notes
 
