@@ -181,9 +181,7 @@ class DmsWrite(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rooftop_id: Mapped[int] = mapped_column(ForeignKey("rooftop.id"))
-    repair_order_id: Mapped[int] = mapped_column(
-        ForeignKey("repair_order.id", ondelete="CASCADE")
-    )
+    repair_order_id: Mapped[int] = mapped_column(ForeignKey("repair_order.id", ondelete="CASCADE"))
     ro_number: Mapped[str] = mapped_column(String(40))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(10))  # page | sms | whatsapp
@@ -193,4 +191,3 @@ class DmsWrite(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     written_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
