@@ -11,7 +11,9 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -223,7 +225,7 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
 
 def one_of(
     session: Session,
-    column: InstrumentedAttribute[Any],
+    column: InstrumentedAttribute[Any] | ColumnElement[Any],
     values: Iterable[Any],
     *,
     negate: bool = False,
@@ -239,3 +241,45 @@ def one_of(
         return column.not_in(values) if negate else column.in_(values)
     array = literal(values, ARRAY(column.type))
     return column != all_(array) if negate else column == any_(array)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and session factory of this process.
+
+    Here, not beside the web's dependencies: the worker and the CLI use it without
+    importing FastAPI. Whoever builds one imports `app.models` first (every mapper known
+    before the first session).
+    """
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: the job, command or request handler is the edge that commits."""
+        with unit_of_work(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads, and so never waits for a writer.
+
+        On SQLite it begins deferred instead of taking the write lock (WAL lets it read
+        beside a writer). On PostgreSQL it runs in autocommit, each statement with its own
+        snapshot: no BEGIN and ROLLBACK round trips around a lookup.
+        """
+        session = self.sessions(bind=self._reading_engine)
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    @cached_property
+    def _reading_engine(self) -> Engine:
+        """The engine with `reading`'s execution options, made once (a poll asks per page)."""
+        options: dict[str, Any] = {READ_ONLY: True}
+        if self.engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        return self.engine.execution_options(**options)

@@ -2,58 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, HTTPException, Path, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 import app.models  # noqa: F401  # every mapper known before the first session, in any process
 from app.config import Settings
-from app.db import READ_ONLY, unit_of_work
+from app.db import Database as Database  # where the views have always found it
 from integrations.twilio.webhooks import build_url, is_valid_signature
-
-
-@dataclass(frozen=True)
-class Database:
-    """The engine and session factory of this process."""
-
-    engine: Engine
-    sessions: sessionmaker[Session]
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One unit of work: the request handler is the edge that commits."""
-        with unit_of_work(self.sessions) as session:
-            yield session
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A unit of work that only reads, and so never waits for a writer.
-
-        On SQLite it begins deferred instead of taking the write lock (WAL lets it read
-        beside a writer). On PostgreSQL it runs in autocommit, each statement with its own
-        snapshot: no BEGIN and ROLLBACK round trips around a lookup.
-        """
-        session = self.sessions(bind=self._reading_engine)
-        try:
-            yield session
-        finally:
-            session.rollback()
-            session.close()
-
-    @cached_property
-    def _reading_engine(self) -> Engine:
-        """The engine with `reading`'s execution options, made once (a poll asks per page)."""
-        options: dict[str, Any] = {READ_ONLY: True}
-        if self.engine.dialect.name == "postgresql":
-            options["isolation_level"] = "AUTOCOMMIT"
-        return self.engine.execution_options(**options)
 
 
 # `async` although they never wait: FastAPI runs a plain `def` dependency in a worker thread,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,17 @@ from app.dealers.models import Rooftop
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 CHANNELS = ("sms", "whatsapp")
+
+
+class Senders(Protocol):
+    """A rooftop's sender numbers: the row, or what a claimed batch read of it."""
+
+    @property
+    def sms_from(self) -> str | None: ...
+    @property
+    def whatsapp_from(self) -> str | None: ...
+    @property
+    def messaging_service_sid(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,22 @@ def primary_phone(session: Session, *, customer_id: int) -> Phone | None:
     ).all()
     if not rows:
         return None
+    return min(rows, key=lambda row: phone_rank(row[1].kind, row[0], row[1].is_primary))[0]
 
-    def rank(row: tuple[Phone, CustomerPhone]) -> tuple[int, int, int]:
-        phone, link = row
-        kind = link.kind or phone.kind
-        return (0 if link.is_primary else 1, 0 if kind in (None, "mobile") else 1, phone.id)
 
-    return sorted(rows, key=rank)[0][0]
+def phone_rank(link_kind: str | None, phone: Phone, is_primary: bool) -> tuple[int, int, int]:
+    """How good a textable phone is for a customer: primary first, then mobile, then oldest."""
+    kind = link_kind or phone.kind
+    return (0 if is_primary else 1, 0 if kind in (None, "mobile") else 1, phone.id)
+
+
+def pick_channel(last_inbound: str | None, preferred: str | None) -> str:
+    """The channel rule: the last inbound one, else the DMS preference, else SMS."""
+    if last_inbound in CHANNELS:
+        return str(last_inbound)
+    if preferred in CHANNELS:
+        return str(preferred)
+    return "sms"
 
 
 def choose_channel(session: Session, *, customer: Customer, rooftop: Rooftop) -> str:
@@ -61,11 +82,7 @@ def choose_channel(session: Session, *, customer: Customer, rooftop: Rooftop) ->
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(1)
     )
-    if last in CHANNELS:
-        return str(last)
-    if customer.preferred_channel in CHANNELS:
-        return str(customer.preferred_channel)
-    return "sms"
+    return pick_channel(last, customer.preferred_channel)
 
 
 def sms_recipient(phone: Phone, rooftop: Rooftop) -> Recipient:
@@ -74,7 +91,7 @@ def sms_recipient(phone: Phone, rooftop: Rooftop) -> Recipient:
     return Recipient(phone, "sms", phone.e164, sender_for(rooftop, "sms"))
 
 
-def sender_for(rooftop: Rooftop, channel: str) -> str | None:
+def sender_for(rooftop: Senders, channel: str) -> str | None:
     """The From address for `channel`; None for SMS through the rooftop's Messaging Service."""
     if channel == "whatsapp":
         return f"whatsapp:{rooftop.whatsapp_from}" if rooftop.whatsapp_from else None

@@ -2,17 +2,16 @@
 
 A send is three short steps and never holds a database lock across the network:
 
-1. claim and decide (one transaction): due rows become `sending` with a claim
-   token and a lease (`claimed_until`) in one UPDATE ... RETURNING; PostgreSQL
+1. claim and decide (one transaction): due rows are read and locked; PostgreSQL
    skips rows other workers hold (`FOR UPDATE SKIP LOCKED`), SQLite serialises
    the claim in its write lock (`BEGIN IMMEDIATE`). Rows whose lease expired (a
-   crashed worker) are claimed again. `send_started_at` is set here, before
-   anything leaves the building. In the same transaction each row is sent, held
-   (`not_before`), suppressed, or expired by the policies; the reason is written
-   on the row.
-2. send outside any transaction, in a bounded thread pool that lives for the
-   whole run. The next batch is claimed while this one's sends are in flight,
-   so the pool never waits for the database.
+   crashed worker) are claimed again. Each row is sent, held (`not_before`),
+   suppressed, or expired by the policies; the reason is written on the row, and
+   the rows to send become `sending` with a claim token, a lease (`claimed_until`)
+   and `send_started_at`, set before anything leaves the building.
+2. send outside any transaction, on threads that live for the whole run. The
+   next batch is claimed while this one's sends are in flight, so the threads
+   never wait for the database.
 3. record the outcomes in batched transactions (`outcomes.record`), each write
    guarded by the claim token: a worker that lost its claim writes nothing.
    Only the dispatcher's own thread touches the database; send threads only talk
@@ -34,21 +33,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from app.db import utcnow
-from app.deps import Database
+from app.db import Database, utcnow
 from app.messaging import outcomes
-from app.messaging.claim import claim_and_decide, claim_due
+from app.messaging.claim import claim_and_decide
 from app.messaging.outcomes import DispatchResult, SendOutcome, SendPlan
 from app.messaging.service import claim_credentials_check, resolve_auth_alert
 from integrations.twilio.base import ErrorKind, MessageGateway, SendError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Clock", "DispatchResult", "SendPlan", "claim_due", "dispatch_due"]
+__all__ = ["Clock", "DispatchResult", "SendPlan", "dispatch_due"]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 # Do not start a send with less lease than this left: another worker may take the row.
@@ -56,10 +53,10 @@ LEASE_SAFETY = timedelta(seconds=30)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # Record finished sends at least this often (seconds), or once a batch's worth is done.
 RECORD_EVERY = 0.2
-# Finished sends are gathered for this long (seconds) before the dispatcher looks at them:
-# woken for each one as it landed (hundreds a second), the dispatcher spent a fifth of its
-# CPU per text on wake-ups (docs/SCALING.md). Claims and records wait 5 ms at most for it.
-GATHER = 0.005
+
+# How often a long run looks for rows whose lease lapsed (a crashed worker's), beside
+# the first claim of every run: a small part of DEFAULT_LEASE.
+LAPSED_EVERY = timedelta(seconds=30)
 
 Clock = Callable[[], datetime]
 CREDENTIALS_RECHECK = timedelta(minutes=1)
@@ -94,13 +91,71 @@ def dispatch_due(
         lease=lease,
         result=result,
     )
-    with ThreadPoolExecutor(
-        max_workers=max(1, concurrency), thread_name_prefix="pitwall-send"
-    ) as pool:
+    pool = _SendPool(sender.send, concurrency=max(1, concurrency))
+    try:
         sender.run(pool, concurrency=max(1, concurrency), max_batches=max_batches)
+    finally:
+        pool.close()
     if sender.auth_failed.is_set():
         result.stopped = "Twilio rejected the credentials (20003)"
     return result
+
+
+class _SendPool:
+    """Up to `concurrency` threads sending the plans put on one queue, for one run.
+
+    Lighter than a ThreadPoolExecutor: no Future per send (outcomes come back on
+    `_Run.finished`, nobody waits on a Future), which cost both the dispatcher's thread
+    and the senders microseconds a text. A thread starts with each plan until there are
+    `concurrency`; `close` lets them finish what was put and joins them.
+    """
+
+    def __init__(self, send: Callable[[SendPlan], None], *, concurrency: int) -> None:
+        self._send = send
+        self._concurrency = concurrency
+        self._plans: queue.SimpleQueue[SendPlan | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, plan: SendPlan) -> None:
+        self._plans.put(plan)
+        if len(self._threads) < self._concurrency:
+            thread = threading.Thread(target=self._work, name=f"pitwall-send_{len(self._threads)}")
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._plans.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        while (plan := self._plans.get()) is not None:
+            self._send(plan)
+
+
+class _Finished:
+    """The outcomes the send threads hand back; the dispatcher sleeps until it needs them."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._outcomes: list[SendOutcome] = []
+        self._wanted = 1
+
+    def put(self, outcome: SendOutcome) -> None:
+        with self._ready:
+            self._outcomes.append(outcome)
+            if len(self._outcomes) == self._wanted:
+                self._ready.notify()
+
+    def take(self, wanted: int, *, timeout: float) -> list[SendOutcome]:
+        """Every outcome in so far, once there are `wanted` or after `timeout` seconds."""
+        with self._ready:
+            self._wanted = max(1, wanted)
+            if wanted > 0 and timeout > 0:
+                self._ready.wait_for(lambda: len(self._outcomes) >= self._wanted, timeout)
+            outcomes, self._outcomes = self._outcomes, []
+            return outcomes
 
 
 @dataclass
@@ -116,34 +171,41 @@ class _Run:
     lease: timedelta
     result: DispatchResult
     auth_failed: threading.Event = field(default_factory=threading.Event)
-    finished: queue.SimpleQueue[SendOutcome] = field(default_factory=queue.SimpleQueue)
+    lapsed_checked: datetime | None = None  # when this run last looked for lapsed leases
+    finished: _Finished = field(default_factory=lambda: _Finished())
 
-    def run(self, pool: ThreadPoolExecutor, *, concurrency: int, max_batches: int) -> None:
+    def run(self, pool: _SendPool, *, concurrency: int, max_batches: int) -> None:
         in_flight = 0  # submitted and not yet recorded
         done: list[SendOutcome] = []
         batches, more = 0, True
         last_record = time.monotonic()
+        # Claim the next batch while the pool still has a whole batch queued beyond what
+        # its threads are sending: a claim takes tens of milliseconds of wall time (more
+        # while the send threads hold the GIL), and they must not run dry meanwhile. With
+        # half a batch they did at 0 ms latency.
+        claim_at = concurrency + self.batch_size
         while True:
             sending = in_flight - len(done)
-            # Claim the next batch while the pool still has half a batch queued beyond
-            # what its threads are sending: a claim takes tens of milliseconds, and the
-            # threads must not run dry meanwhile.
-            if more and batches < max_batches and sending <= concurrency + self.batch_size // 2:
+            claiming = more and batches < max_batches
+            if claiming and sending <= claim_at:
                 plans, more = self._claim_batch()
                 batches += 1
                 for plan in plans:
-                    pool.submit(self._send, plan)
+                    pool.submit(plan)
                 in_flight += len(plans)
                 continue
             if in_flight == 0:
                 return
-            time.sleep(GATHER)  # one wake-up for the sends that finish meanwhile
-            try:
-                done.append(self.finished.get(timeout=RECORD_EVERY))
-                while True:
-                    done.append(self.finished.get_nowait())
-            except queue.Empty:
-                pass
+            # Sleep until enough sends finish for the next claim or record (or until a
+            # record is due by time): woken per finished send, or every few milliseconds,
+            # the dispatcher spent a fifth of its CPU per text on wake-ups.
+            wanted = min(self.batch_size, in_flight) - len(done)
+            if claiming:
+                wanted = min(wanted, sending - claim_at)
+            waited = time.monotonic() - last_record
+            done += self.finished.take(
+                wanted, timeout=RECORD_EVERY - waited if done else RECORD_EVERY
+            )
             due = len(done) >= min(self.batch_size, in_flight)
             if done and (due or time.monotonic() - last_record >= RECORD_EVERY):
                 self._record(done)
@@ -158,14 +220,21 @@ class _Run:
         token = str(uuid.uuid4())
 
         def claim() -> tuple[list[SendPlan], int]:
+            now = self.clock()
+            # Leases last minutes: lapsed rows are looked for on a run's first claim and
+            # then every LAPSED_EVERY, not on every batch (a query less per claim).
+            lapsed = self.lapsed_checked is None or now - self.lapsed_checked >= LAPSED_EVERY
+            if lapsed:
+                self.lapsed_checked = now
             return claim_and_decide(
                 self.database,
                 token=token,
-                now=self.clock(),
+                now=now,
                 limit=self.batch_size,
                 lease=self.lease,
                 callback=self.callback,
                 result=self.result,
+                lapsed=lapsed,
             )
 
         plans, claimed = claim()
@@ -178,7 +247,8 @@ class _Run:
             log.debug("worker %s claimed %d messages (token %s)", self.worker_id, claimed, token)
         return plans, claimed == self.batch_size and not self.result.stopped
 
-    def _send(self, plan: SendPlan) -> None:
+    def send(self, plan: SendPlan) -> None:
+        """Send one plan (on a pool thread) and hand its outcome to the dispatcher's thread."""
         try:
             if self.auth_failed.is_set():
                 outcome = SendOutcome(plan, released=outcomes.STOPPED_ON_AUTH)

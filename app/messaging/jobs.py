@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.db import utcnow
-from app.deps import Database
+from app.db import Database, utcnow
 from app.messaging.dispatcher import Clock, DispatchResult, dispatch_due
 from app.messaging.models import OutboundMessage
 from app.messaging.service import StatusUpdate, apply_early_statuses, apply_provider_status

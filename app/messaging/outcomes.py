@@ -25,8 +25,7 @@ from sqlalchemy.types import TypeEngine
 
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable
-from app.db import is_postgres, one_of
-from app.deps import Database
+from app.db import Database, is_postgres, one_of
 from app.messaging.models import OutboundMessage
 from app.messaging.policies import Verdict
 from app.messaging.service import (
@@ -90,21 +89,21 @@ def backoff(attempt: int, retry_after: float | None) -> timedelta:
     return min(BACKOFF_BASE * (2 ** max(0, attempt - 1)), BACKOFF_MAX)
 
 
+# The state a policy's decision leaves a row in.
+VERDICT_STATES = {"defer": "pending", "expire": "expired", "suppress": "suppressed"}
+
+
 def apply_verdict(message: OutboundMessage, verdict: Verdict) -> None:
     """Write a policy's decision on the row and give up the claim."""
     message.suppressed_reason = verdict.reason[:200]
     message.claim_token = None
     message.claimed_until = None
+    message.state = VERDICT_STATES[verdict.action]
     if verdict.action == "defer":
         assert verdict.not_before is not None
-        message.state = "pending"
         message.not_before = verdict.not_before
         if message.attempt == 0:
             message.send_started_at = None  # nothing left the building: no lookup needed later
-    elif verdict.action == "expire":
-        message.state = "expired"
-    else:
-        message.state = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def record(database: Database, done: list[SendOutcome], *, now: datetime) -> Cou
     if not settled:
         return counts
     with database.transaction() as session:
-        if is_postgres(session) and all(o.sent is not None for o in settled):
+        if all(o.sent is not None for o in settled):
             # The common case: Twilio took them all. The token-guarded UPDATE ... RETURNING
             # alone tells which rows are still ours; no lookup (and lock) of the batch first.
             recorded = _record_accepted(session, settled, now=now)
@@ -184,30 +183,33 @@ _ACCEPTED_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
 )
 
 
-@lru_cache(maxsize=1)
-def _accepted_from_batch() -> Any:
-    """PostgreSQL: the accepted sends' UPDATE ... RETURNING id, built once.
+@lru_cache(maxsize=4)
+def _accepted_from_batch(dialect: str) -> Any:
+    """The accepted sends' UPDATE ... FROM (the batch) ... RETURNING id, built once.
 
     The batch is one JSON text parameter (`batch`: a list of rows in the order of
-    `_ACCEPTED_COLUMNS`, encoded by orjson) read back with `jsonb_array_elements`, and
-    the values every row shares are bind parameters: building the expression, and
-    psycopg dumping seven arrays element by element, cost more of the dispatcher's CPU
-    than the database spends on the statement.
+    `_ACCEPTED_COLUMNS`, encoded by orjson) read back with `jsonb_array_elements`
+    (PostgreSQL) or `json_each` (SQLite), and the values every row shares are bind
+    parameters: building the expression, a driver binding seven values a row, and
+    SQLAlchemy processing them row by row cost more of the dispatcher's CPU than the
+    database spends on the statement.
     """
     table = cast(Table, OutboundMessage.__table__)
-    element = (
-        func.jsonb_array_elements(sql_cast(bindparam("batch", type_=Text()), JSONB()))
-        .table_valued("value")
-        .render_derived(name="element")
-    )
+    batch_json = bindparam("batch", type_=Text())
+    if dialect == "postgresql":
+        elements = func.jsonb_array_elements(sql_cast(batch_json, JSONB()))
+        rows = elements.table_valued("value").render_derived(name="element")
+    else:  # SQLite names json_each's columns itself, and takes no list of them
+        rows = func.json_each(batch_json).table_valued("value").alias("element")
+
+    def field(index: int) -> Any:
+        if dialect == "postgresql":
+            return rows.c.value.op("->>", return_type=Text())(literal_column(str(index), Integer()))
+        return func.json_extract(rows.c.value, f"$[{index}]")
+
     batch = select(
         *(
-            sql_cast(
-                element.c.value.op("->>", return_type=Text())(
-                    literal_column(str(index), Integer())
-                ),
-                kind,
-            ).label(name)
+            sql_cast(field(index), kind).label(name)
             for index, (name, kind) in enumerate(_ACCEPTED_COLUMNS)
         )
     ).subquery("batch")
@@ -220,45 +222,21 @@ def _accepted_from_batch() -> Any:
             state=batch.c.state,
             num_segments=batch.c.segments,
             error_message=func.coalesce(batch.c.note, table.c.error_message),
-            **_fixed_binds(table),
+            **{
+                name: bindparam(name, type_=table.c[name].type)
+                for name in ("sent_at", "claim_token", "claimed_until", "suppressed_reason")
+            },
         )
         .returning(table.c.id)
     )
-
-
-@lru_cache(maxsize=1)
-def _accepted_many() -> Any:
-    """SQLite: the accepted sends' UPDATE for executemany, built once."""
-    table = cast(Table, OutboundMessage.__table__)
-    return (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))
-        .values(
-            provider_sid=bindparam("b_sid"),
-            provider_status=bindparam("b_status"),
-            state=bindparam("b_state"),
-            num_segments=bindparam("b_segments"),
-            error_message=func.coalesce(bindparam("b_note", type_=Text), table.c.error_message),
-            **_fixed_binds(table),
-        )
-    )
-
-
-def _fixed_binds(table: Table) -> dict[str, Any]:
-    """What every accepted row gets alike, as bind parameters named after the columns."""
-    return {
-        name: bindparam(name, type_=table.c[name].type)
-        for name in ("sent_at", "claim_token", "claimed_until", "suppressed_reason")
-    }
 
 
 def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> set[int]:
     """Twilio holds these messages (new, or found by reconciliation): remember their sids.
 
     Only rows still carrying their plan's claim token are written; returns their ids.
-    PostgreSQL gets one UPDATE ... FROM (the batch) ... RETURNING id (one round trip, one
-    statement built once, see `_accepted_from_batch`); SQLite an executemany, which its
-    driver loops in C.
+    One UPDATE ... FROM (the batch) ... RETURNING id: one round trip, one statement
+    built once (see `_accepted_from_batch`).
     """
     rows = []
     for outcome in accepted:
@@ -275,16 +253,15 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
                 ADOPTED_NOTE if outcome.adopted else None,
             )
         )
-    fixed = {"sent_at": now, "claim_token": None, "claimed_until": None, "suppressed_reason": None}
-    if is_postgres(session):
-        batch = {"batch": orjson.dumps(rows).decode(), **fixed}
-        return set(session.scalars(_accepted_from_batch(), batch))
-    names = ("b_id", "b_token", "b_sid", "b_status", "b_state", "b_segments", "b_note")
-    session.connection().execute(
-        _accepted_many(), [{**dict(zip(names, row, strict=True)), **fixed} for row in rows]
-    )
-    # SQLite: the caller checked every row is still ours, holding the write lock.
-    return {outcome.plan.message_id for outcome in accepted}
+    connection = session.connection()
+    params = {
+        "batch": orjson.dumps(rows).decode(),
+        "sent_at": now,
+        "claim_token": None,
+        "claimed_until": None,
+        "suppressed_reason": None,
+    }
+    return set(connection.execute(_accepted_from_batch(connection.dialect.name), params).scalars())
 
 
 ADOPTED_NOTE = "adopted an existing Twilio message after an ambiguous attempt"

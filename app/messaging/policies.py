@@ -7,10 +7,8 @@ advisor can read why a customer was, or was not, told.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,13 +19,11 @@ from sqlalchemy.orm import Session
 
 from app.config import QuietHours, RooftopConfig
 from app.conversations.models import Call, InboundMessage
-from app.customers.carrier import CARRIER, carrier_blocked, sender_key
+from app.customers.carrier import carrier_blocked, sender_key
 from app.customers.models import Consent
-from app.db import one_of
+from app.messaging.facts import AUTOMATIC_KINDS, BatchFacts, Message, local_day
 from app.messaging.models import OutboundMessage
 
-# Automatic messages count against the per-customer daily cap; replies do not.
-AUTOMATIC_KINDS = ("status", "followup", "watchdog")
 # Status texts the customer must act on are never held back by the cap, nor is news that
 # their car will be late (the watchdog): both change what the customer does today.
 CAP_EXEMPT_STAGES = ("awaiting_approval", "ready_for_pickup")
@@ -45,108 +41,10 @@ class Verdict:
     not_before: datetime | None = None
 
 
-@dataclass
-class BatchFacts:
-    """What the consent and daily-cap policies read, fetched once for a claimed batch.
-
-    `consent` holds the latest ledger row per (phone, channel, purpose) of the
-    batch's phones; `counted` the automatic messages per (customer, rooftop) sent
-    today or being sent, the batch's own rows left out. The dispatcher calls
-    `sending(message)` for each row it decides to send, so later rows of the same
-    customer in the batch count it.
-    """
-
-    consent: dict[tuple[int, str, str], tuple[str, str]] = field(default_factory=dict)
-    counted: Counter[tuple[int, int]] = field(default_factory=Counter)
-    # (phone, sender) -> Twilio's block as the ledger last heard of it (app/customers/carrier.py)
-    carrier: dict[tuple[int, str], str] = field(default_factory=dict)
-
-    def sending(self, message: OutboundMessage) -> None:
-        customer_id = message.customer_id
-        if message.kind in AUTOMATIC_KINDS and customer_id is not None:
-            self.counted[(customer_id, message.rooftop_id)] += 1
-
-
-def batch_facts(
-    session: Session,
-    *,
-    messages: Sequence[OutboundMessage],
-    rooftops: dict[int, RooftopConfig],
-    now: datetime,
-) -> BatchFacts:
-    """Consent and today's counts for a whole batch: one query each, whatever its rooftops."""
-    facts = BatchFacts()
-    phone_ids = {m.phone_id for m in messages if m.phone_id is not None}
-    if phone_ids:
-        ledger = session.execute(
-            select(
-                Consent.phone_id,
-                Consent.channel,
-                Consent.purpose,
-                Consent.action,
-                Consent.source,
-                Consent.detail,
-            )
-            .where(one_of(session, Consent.phone_id, phone_ids))
-            .order_by(Consent.id)
-        )
-        for phone_id, channel, purpose, action, source, detail in ledger:
-            if purpose == CARRIER:
-                facts.carrier[(phone_id, detail or "")] = action
-                continue
-            facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
-    wanted = {
-        (m.customer_id, m.rooftop_id)
-        for m in messages
-        if m.customer_id is not None and m.rooftop_id in rooftops
-    }
-    if not wanted:
-        return facts
-    # One query for every rooftop of the batch: each has its own local day, so rows from
-    # the earliest start to the latest end come back and each is counted against its own.
-    days = {rooftop_id: _local_day(now, config) for rooftop_id, config in rooftops.items()}
-    earliest = min(start for start, _end in days.values())
-    latest = max(end for _start, end in days.values())
-    rows = session.execute(
-        select(
-            OutboundMessage.customer_id,
-            OutboundMessage.rooftop_id,
-            OutboundMessage.state,
-            OutboundMessage.sent_at,
-        ).where(
-            one_of(session, OutboundMessage.customer_id, {c for c, _r in wanted}),
-            one_of(session, OutboundMessage.rooftop_id, {r for _c, r in wanted}),
-            OutboundMessage.kind.in_(AUTOMATIC_KINDS),
-            one_of(session, OutboundMessage.id, [m.id for m in messages], negate=True),
-            or_(
-                OutboundMessage.state == "sending",
-                (OutboundMessage.sent_at >= earliest) & (OutboundMessage.sent_at < latest),
-            ),
-        )
-    )
-    for customer_id, rooftop_id, state, sent_at in rows:
-        if customer_id is None or (customer_id, rooftop_id) not in wanted:
-            continue
-        start, end = days[rooftop_id]
-        if state == "sending" or (sent_at is not None and start <= sent_at < end):
-            facts.counted[(customer_id, rooftop_id)] += 1
-    return facts
-
-
-def _local_day(now: datetime, rooftop: RooftopConfig) -> tuple[datetime, datetime]:
-    """The rooftop-local day around `now`, as UTC bounds."""
-    local_day = now.astimezone(rooftop.zone).date()
-    day_start = datetime.combine(local_day, time(0), tzinfo=rooftop.zone).astimezone(UTC)
-    next_day = datetime.combine(
-        local_day + timedelta(days=1), time(0), tzinfo=rooftop.zone
-    ).astimezone(UTC)
-    return day_start, next_day
-
-
 def consent_verdict(
     session: Session,
     *,
-    message: OutboundMessage,
+    message: Message,
     rooftop: RooftopConfig,
     facts: BatchFacts | None = None,
 ) -> Verdict | None:
@@ -189,7 +87,7 @@ def consent_verdict(
 def _blocked_at_twilio(
     session: Session,
     *,
-    message: OutboundMessage,
+    message: Message,
     rooftop: RooftopConfig,
     facts: BatchFacts | None,
 ) -> Verdict | None:
@@ -215,9 +113,7 @@ def _blocked_at_twilio(
     )
 
 
-def _latest_consent(
-    session: Session, *, message: OutboundMessage, purpose: str
-) -> tuple[str, str] | None:
+def _latest_consent(session: Session, *, message: Message, purpose: str) -> tuple[str, str] | None:
     row = session.execute(
         select(Consent.action, Consent.source)
         .where(
@@ -271,7 +167,7 @@ def next_allowed(now: datetime, quiet: QuietHours, zones: list[ZoneInfo]) -> dat
     return None if candidate == now else candidate
 
 
-def recently_wrote(session: Session, *, message: OutboundMessage, now: datetime) -> bool:
+def recently_wrote(session: Session, *, message: Message, now: datetime) -> bool:
     """True when the customer texted or called within the last four hours."""
     since = now - RECENT_CONVERSATION
     inbound = []
@@ -298,7 +194,7 @@ def recently_wrote(session: Session, *, message: OutboundMessage, now: datetime)
 def quiet_hours_verdict(
     session: Session,
     *,
-    message: OutboundMessage,
+    message: Message,
     rooftop: RooftopConfig,
     recipient_e164: str | None,
     now: datetime,
@@ -322,7 +218,7 @@ def quiet_hours_verdict(
 def daily_cap_verdict(
     session: Session,
     *,
-    message: OutboundMessage,
+    message: Message,
     rooftop: RooftopConfig,
     now: datetime,
     facts: BatchFacts | None = None,
@@ -338,7 +234,10 @@ def daily_cap_verdict(
         return None
     if message.kind == "status" and message.stage in CAP_EXEMPT_STAGES:
         return None
-    day_start, next_day = _local_day(now, rooftop)
+    if facts is not None and message.rooftop_id in facts.days:
+        day_start, next_day = facts.days[message.rooftop_id]
+    else:
+        day_start, next_day = local_day(now, rooftop)
     if facts is not None:
         sent_today = facts.counted[(message.customer_id, message.rooftop_id)]
     else:
@@ -360,9 +259,9 @@ def daily_cap_verdict(
         )
     if sent_today < rooftop.daily_cap:
         return None
-    local_day = now.astimezone(rooftop.zone).date()
+    today = now.astimezone(rooftop.zone).date()
     resume = next_allowed(next_day, rooftop.quiet, [rooftop.zone]) or next_day
-    return _hold(message, resume, f"daily cap {rooftop.daily_cap} reached for {local_day}")
+    return _hold(message, resume, f"daily cap {rooftop.daily_cap} reached for {today}")
 
 
 def daily_cap_hold(
@@ -381,7 +280,7 @@ def daily_cap_hold(
     return None if verdict is None else verdict.reason
 
 
-def _hold(message: OutboundMessage, resume: datetime, why: str) -> Verdict:
+def _hold(message: Message, resume: datetime, why: str) -> Verdict:
     if message.expires_at is not None and resume > message.expires_at:
         return Verdict("expire", f"{why}; stale before {resume:%Y-%m-%d %H:%MZ}")
     return Verdict("defer", f"{why}: held until {resume:%Y-%m-%d %H:%MZ}", resume)

@@ -19,7 +19,7 @@ import typer
 # starts without the backup's Alembic, the doctor, the Twilio numbers port or FastAPI.
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.deps import Database
+    from app.db import Database
     from integrations.twilio.numbers import PhoneNumberDirectory
 
 __all__ = ["backup_command", "doctor_command", "restore_command", "twilio_app"]
@@ -73,8 +73,7 @@ def _settings() -> Settings:
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[Database]:
-    from app.db import make_engine, make_session_factory
-    from app.deps import Database
+    from app.db import Database, make_engine, make_session_factory
 
     engine = make_engine(settings.database_url)
     try:

@@ -20,9 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
-from app.db import ping, redact_url
+from app.db import Database, ping, redact_url
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.migrate import schema_status
 from app.ops.doctor_routing import check_keyword_handling, check_routing
 from app.ops.doctor_twilio import WebhookUrls, check_numbers, check_twilio_account

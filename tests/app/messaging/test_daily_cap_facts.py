@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from app.dealers.models import Rooftop
+from app.messaging.facts import batch_facts
 from app.messaging.models import OutboundMessage
-from app.messaging.policies import batch_facts
 from tests.app.messaging.conftest import Shop
 
 # 07:30 UTC: still Sunday 22 Nov in Los Angeles, already Monday 23 Nov in Paris.
