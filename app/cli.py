@@ -188,11 +188,13 @@ def worker(
     database = open_database(settings)
     configure_logging(settings)
     with Worker.from_settings(settings, database) as runner:
+        # `--once` too: a first poll of 1,000 new ROs spent 0.8 s of its 3 s in collections
+        # walking the startup objects (0.1 s frozen, for 60 ms of freezing).
+        prepare_worker_gc()
         if once:
             report = runner.run_once()
             typer.echo(report.summary())
             return
-        prepare_worker_gc()
         run_forever(runner)
 
 

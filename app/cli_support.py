@@ -17,7 +17,7 @@ import typer
 
 if TYPE_CHECKING:  # imported where used: `pitwall --help` loads neither (start-up time)
     from app.config import Settings
-    from app.deps import Database
+    from app.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,8 +83,8 @@ def open_database(settings: Settings) -> Database:
     """Connect and check the database answers, with a one-line error if not."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.db import make_engine, make_session_factory, ping, redact_url
-    from app.deps import Database
+    import app.models  # noqa: F401  # every mapper known before the first session
+    from app.db import Database, make_engine, make_session_factory, ping, redact_url
 
     try:
         engine = make_engine(settings.database_url)

@@ -18,8 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from app.config import Settings
-from app.db import utcnow
-from app.deps import Database
+from app.db import Database, utcnow
 from app.followups.jobs import run_followups, run_watchdog
 from app.messaging.dispatcher import DispatchResult, dispatch_due
 from app.messaging.jobs import apply_held_statuses, refresh_unconfirmed, send_due_messages

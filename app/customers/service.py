@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
-from app.db import chunks, is_postgres, utcnow
+from app.db import chunks, is_postgres, one_of, utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from integrations.dms.base import DmsCustomer, DmsPhone
 
@@ -153,7 +153,7 @@ class CustomerBook:
                 .join(Customer, CustomerRef.customer_id == Customer.id)
                 .where(
                     CustomerRef.source == self.source,
-                    CustomerRef.external_id.in_(chunk),
+                    one_of(self.session, CustomerRef.external_id, chunk),
                     Customer.group_id == self.group.id,
                 )
                 .options(selectinload(Customer.phone_links).joinedload(CustomerPhone.phone))
@@ -180,19 +180,19 @@ class CustomerBook:
         }
         if missing:
             insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
-            for chunk in chunks(list(missing.values()), 100):  # 6 parameters a row
-                self.session.execute(
-                    insert(Phone)
-                    .values(list(chunk))
-                    .on_conflict_do_nothing(index_elements=["group_id", "e164"])
-                )
+            # One statement for all, executed many: a multi-row VALUES is compiled afresh
+            # for every chunk (a twelfth of a first poll of 1,000 new customers).
+            statement = insert(Phone).on_conflict_do_nothing(index_elements=["group_id", "e164"])
+            self.session.execute(statement, list(missing.values()))
             phones.update(self._select_phones(set(missing)))
         return phones
 
     def _select_phones(self, numbers: set[str]) -> dict[str, Phone]:
         found: dict[str, Phone] = {}
         for chunk in chunks(sorted(numbers)):
-            query = select(Phone).where(Phone.group_id == self.group.id, Phone.e164.in_(chunk))
+            query = select(Phone).where(
+                Phone.group_id == self.group.id, one_of(self.session, Phone.e164, chunk)
+            )
             found.update((phone.e164, phone) for phone in self.session.scalars(query) if phone.e164)
         return found
 
@@ -206,7 +206,7 @@ class CustomerBook:
                 .join(Phone, Phone.id == CustomerPhone.phone_id)
                 .where(
                     Phone.group_id == self.group.id,
-                    Phone.e164.in_(chunk),
+                    one_of(self.session, Phone.e164, chunk),
                     Customer.erased_at.is_(None),
                 )
                 .order_by(Customer.id)
@@ -222,7 +222,7 @@ class CustomerBook:
         for chunk in chunks(sorted(set(phone_ids))):
             query = (
                 select(Consent)
-                .where(Consent.phone_id.in_(chunk), Consent.channel == "sms")
+                .where(one_of(self.session, Consent.phone_id, chunk), Consent.channel == "sms")
                 .order_by(Consent.id)
             )
             for row in self.session.scalars(query):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from app.deps import Database
+from app.db import Database
 from app.followups.service import queue_due_touches
 from app.followups.watchdog import check_promises
 

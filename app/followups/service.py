@@ -13,6 +13,7 @@ that each touch is canceled where its message would be queued.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.customer_page.links import link_for_text
 from app.customers.models import Customer
 from app.customers.service import current_consent
-from app.db import is_postgres
+from app.db import chunks, is_postgres, one_of
 from app.dealers.models import Rooftop
 from app.followups.holdout import HELD_OUT, assign
 from app.followups.messages import (
@@ -43,7 +44,7 @@ from app.followups.recovery import (
 from app.messaging.line_names import line_name
 from app.messaging.models import OutboundMessage
 from app.messaging.service import MessageRequest, enqueue
-from app.repair_orders.changes import RepairOrderChange
+from app.repair_orders.changes import ForPage, RepairOrderChange
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
 
 # A touch missed by more than this (worker down for days) is canceled, not sent late:
@@ -54,12 +55,19 @@ EXPIRES_AFTER = timedelta(days=3)
 WORK_APPROVED = "work approved"
 
 
-def on_repair_order_change(session: Session, change: RepairOrderChange) -> None:
-    """ChangeHook: record recoveries, plan follow-ups when an RO closes, stop finished plans."""
-    record_recoveries(session, change)
-    if change.ro.stage == "closed" and change.stage_changed:
-        create_plan(session, ro=change.ro, rooftop=change.rooftop, at=change.at)
-    stop_finished_plans(session, ro=change.ro, at=change.at)
+def on_repair_order_changes(session: Session, changes: Sequence[RepairOrderChange]) -> None:
+    """PageHook: record recoveries, plan follow-ups when an RO closes, stop finished plans
+    (the page's active plans read in one query)."""
+    for change in changes:
+        record_recoveries(session, change)
+        if change.ro.stage == "closed" and change.stage_changed:
+            create_plan(session, ro=change.ro, rooftop=change.rooftop, at=change.at)
+    if changes:
+        stop_finished_plans_of(session, ros=[c.ro for c in changes], at=changes[-1].at)
+
+
+# One change at a time for callers that have one; the poller hands it whole pages.
+on_repair_order_change = ForPage(on_repair_order_changes)
 
 
 def create_plan(
@@ -170,14 +178,26 @@ def open_lines(session: Session, *, plan: FollowupPlan) -> list[RoLine]:
 
 def stop_finished_plans(session: Session, *, ro: RepairOrder, at: datetime) -> int:
     """Stop active plans about this vehicle/customer whose every line has been won back."""
+    return stop_finished_plans_of(session, ros=[ro], at=at)
+
+
+def stop_finished_plans_of(session: Session, *, ros: Sequence[RepairOrder], at: datetime) -> int:
+    """`stop_finished_plans` for a page of ROs: their active plans read in one query."""
+    vehicles = sorted({ro.vehicle_id for ro in ros if ro.vehicle_id is not None})
+    customers = sorted({ro.customer_id for ro in ros if ro.customer_id is not None})
+    plans: dict[int, FollowupPlan] = {}
+    for kind, ids in ((RepairOrder.vehicle_id, vehicles), (RepairOrder.customer_id, customers)):
+        for chunk in chunks(ids):
+            plans.update(
+                (plan.id, plan)
+                for plan in session.scalars(
+                    select(FollowupPlan)
+                    .join(RepairOrder, RepairOrder.id == FollowupPlan.repair_order_id)
+                    .where(FollowupPlan.state == "active", one_of(session, kind, chunk))
+                )
+            )
     stopped = 0
-    for plan in list(
-        session.scalars(
-            select(FollowupPlan)
-            .join(RepairOrder, RepairOrder.id == FollowupPlan.repair_order_id)
-            .where(FollowupPlan.state == "active", related_ro_filter(ro))  # type: ignore[arg-type]
-        )
-    ):
+    for plan in plans.values():
         lines = plan_lines(session, plan)
         if lines and all(_settled(session, lines)):
             stop_plan(session, plan=plan, reason=WORK_APPROVED, at=at)

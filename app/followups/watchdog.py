@@ -8,6 +8,7 @@ promise (or the stage entry) they are about.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -16,13 +17,13 @@ from sqlalchemy.orm import Session
 from app.conversations.models import Task
 from app.customer_page.links import link_for_text
 from app.customers.models import Customer
-from app.db import is_postgres
+from app.db import chunks, is_postgres, one_of
 from app.dealers.models import Rooftop
 from app.dealers.service import active_rooftops
 from app.followups.messages import first_name, local_time, render, store_phone, textable_phone
 from app.messaging.rules import promised_dedupe_key
 from app.messaging.service import MessageRequest, enqueue
-from app.repair_orders.changes import RepairOrderChange
+from app.repair_orders.changes import ForPage, RepairOrderChange
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoEvent
 
 # Stages in which a car can still be late; ready_for_pickup means the promise was kept.
@@ -208,22 +209,41 @@ def check_promises(session: Session, *, now: datetime) -> int:
     return check_late_promises(session, now=now) + check_stuck_stages(session, now=now)
 
 
-def on_promised_change(session: Session, change: RepairOrderChange) -> None:
-    """ChangeHook: the DMS moved the promised time; tell the customer once, close late tasks.
+def on_promised_changes(session: Session, changes: Sequence[RepairOrderChange]) -> None:
+    """PageHook: the DMS moved promised times; tell each customer once, close late tasks.
 
     A "not ready and promised for ..." task also closes when the car is ready (or the RO
-    closes): it asked for a new promised time, and none is needed any more.
+    closes): it asked for a new promised time, and none is needed any more. The page's
+    open late tasks are read in one query.
     """
-    ro = change.ro
-    now_ready = change.stage_changed and ro.stage not in NOT_READY_STAGES
-    if now_ready or (change.promised_changed and ro.promised_at is not None):
+    closing: dict[int, RepairOrderChange] = {}
+    for change in changes:
+        ro = change.ro
+        now_ready = change.stage_changed and ro.stage not in NOT_READY_STAGES
+        if not change.is_new and (
+            now_ready or (change.promised_changed and ro.promised_at is not None)
+        ):
+            closing[ro.id] = change  # a new RO has no task yet
+    for chunk in chunks(sorted(closing)):
         for task in session.scalars(
             select(Task).where(
-                Task.repair_order_id == ro.id, Task.kind == "promise_late", Task.state == "open"
+                one_of(session, Task.repair_order_id, chunk),
+                Task.kind == "promise_late",
+                Task.state == "open",
             )
         ):
             task.state = "done"
-            task.done_at = change.at
+            task.done_at = closing[task.repair_order_id].at  # type: ignore[index]
+    for change in changes:
+        _tell_new_promised_time(session, change)
+
+
+# One change at a time for callers that have one; the poller hands it whole pages.
+on_promised_change = ForPage(on_promised_changes)
+
+
+def _tell_new_promised_time(session: Session, change: RepairOrderChange) -> None:
+    ro = change.ro
     if not change.promised_changed or ro.promised_at is None:
         return
     # A first promised time is the status texts' to mention; a past one is no news.

@@ -7,9 +7,12 @@ that text must still say who is writing and how to opt out.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app.db import chunks, one_of
 from app.dealers.models import Rooftop
 from app.messaging.models import OutboundMessage
 from app.messaging.templates import render
@@ -29,6 +32,24 @@ def is_first_text(session: Session, *, phone_id: int, rooftop_id: int) -> bool:
             )
         )
     )
+
+
+def texted_phones(session: Session, *, phone_ids: Collection[int], rooftop_id: int) -> set[int]:
+    """The phones among `phone_ids` this rooftop has texted (`is_first_text` for a page)."""
+    texted: set[int] = set()
+    for chunk in chunks(sorted(set(phone_ids))):
+        texted.update(
+            session.scalars(
+                select(OutboundMessage.phone_id)
+                .where(
+                    one_of(session, OutboundMessage.phone_id, chunk),
+                    OutboundMessage.rooftop_id == rooftop_id,
+                    OutboundMessage.state.in_(_REACHED),
+                )
+                .distinct()
+            )
+        )
+    return texted
 
 
 def with_first_text_notice(body: str, *, rooftop: Rooftop, language: str) -> str:

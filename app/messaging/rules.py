@@ -20,23 +20,28 @@ Which stages text the customer:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import TemplateError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from app.customer_page.links import link_for_text
-from app.customers.models import Customer
+from app.customer_page.links import public_url
+from app.customer_page.models import CustomerLink
+from app.customer_page.tokens import PATH_PREFIX, new_token, token_hash
+from app.customers.models import Customer, Phone
 from app.db import utcnow
 from app.dealers.models import Rooftop
-from app.messaging.channels import choose_channel, primary_phone, recipient_for
-from app.messaging.first_text import is_first_text, with_first_text_notice
+from app.messaging.channels import recipient_for
+from app.messaging.first_text import texted_phones, with_first_text_notice
 from app.messaging.line_names import line_name
 from app.messaging.models import OutboundMessage
+from app.messaging.page_facts import channels_for, customers_by_id, primary_phones
 from app.messaging.policies import CAP_EXEMPT_STAGES, daily_cap_hold
-from app.messaging.service import MessageRequest, enqueue, supersede_pending_status
+from app.messaging.service import pending_status_messages, supersede, used_dedupe_keys
 from app.messaging.templates import (
     LANGUAGES,
     format_local_time,
@@ -44,10 +49,13 @@ from app.messaging.templates import (
     localised_store_hours,
     render,
 )
-from app.repair_orders.changes import RepairOrderChange
+from app.repair_orders.changes import ForPage, RepairOrderChange
 from app.repair_orders.models import RepairOrder
+from app.repair_orders.writes import insert_returning_ids, insert_rows
 
 log = logging.getLogger(__name__)
+OUTBOX_TABLE = cast(Table, OutboundMessage.__table__)
+LINK_TABLE = cast(Table, CustomerLink.__table__)
 
 STAGE_TEMPLATES = {
     "checked_in": "checked_in",
@@ -108,48 +116,69 @@ def whatsapp_variables(context: dict[str, Any]) -> dict[str, str]:
     """ContentVariables for an approved WhatsApp template, by the documented convention.
 
     "1" first name, "2" vehicle, "3" RO number, "4" rooftop name, "5" promised
-    time (or store hours when there is none). Approve templates with these slots.
+    time (or store hours when there is none), "6" the customer's page link after
+    ``PITWALL_PUBLIC_URL/c/``: WhatsApp lets a call-to-action button's URL end in one
+    variable, so the template's button is ``<PITWALL_PUBLIC_URL>/c/{{6}}``. Approve
+    templates with these slots (a template that leaves one out simply does not show it).
     """
-    return {
+    variables = {
         "1": str(context["first_name"]),
         "2": str(context["vehicle"]),
         "3": str(context["ro_number"]),
         "4": str(context["rooftop_name"]),
         "5": str(context["promised_time"] or context["store_hours"]),
     }
+    if context.get("page_link"):
+        variables["6"] = str(context["page_link"]).rsplit("/", 1)[1]
+    return variables
 
 
-def on_repair_order_change(session: Session, change: RepairOrderChange) -> None:
-    """Queue the status text for the RO's new stage (a ChangeHook; never commits).
+def on_repair_order_changes(session: Session, changes: Sequence[RepairOrderChange]) -> None:
+    """Queue the status texts for a page of RO changes (a PageHook; never commits).
 
-    A moved promised time alone is the watchdog's news, unless the daily cap held this
-    stage's text: then `tell_latest_state` sends both in one text.
+    A stage move queues the new stage's text once per RO and supersedes the RO's pending
+    status texts. A moved promised time alone is the watchdog's news, unless the daily cap
+    held this stage's text: then `tell_latest_state` sends both in one text. The page's
+    facts are read once for all its ROs (see `page_facts`).
     """
-    if change.stage_changed:
-        _stage_text(session, change)
-    elif change.promised_changed:
-        tell_latest_state(session, change)
+    moved: dict[int, list[RepairOrderChange]] = {}
+    for change in changes:
+        if change.stage_changed:
+            moved.setdefault(change.rooftop.id, []).append(change)
+    for rooftop_moves in moved.values():
+        _stage_texts(session, rooftop_moves)
+    for change in changes:
+        if not change.stage_changed and change.promised_changed:
+            tell_latest_state(session, change)
 
 
-def _stage_text(session: Session, change: RepairOrderChange) -> None:
-    ro, rooftop, stage = change.ro, change.rooftop, change.ro.stage
-    if stage in ENDING_STAGES:
-        supersede_pending_status(session, repair_order_id=ro.id, reason=f"repair order {stage}")
-        return
-    kind = STAGE_TEMPLATES.get(stage)
-    if kind is None:
-        return
-    key = status_dedupe_key(ro.id, stage)
-    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedupe_key == key)):
-        return  # this stage already texted (or is queued): once per RO per stage
-    message = _enqueue_status(session, ro=ro, rooftop=rooftop, stage=stage, kind=kind, key=key)
-    if message is not None:
-        supersede_pending_status(
-            session,
-            repair_order_id=ro.id,
-            reason=f"superseded by {stage} (message {message.id})",
-            keep_id=message.id,
-        )
+# One change at a time for callers that have one; the poller hands it whole pages.
+on_repair_order_change = ForPage(on_repair_order_changes)
+
+
+def _stage_texts(session: Session, changes: Sequence[RepairOrderChange]) -> None:
+    """The stage texts of one rooftop's changes: once per RO per stage, older ones superseded."""
+    rooftop = changes[0].rooftop
+    wanted = [
+        (change.ro, kind, status_dedupe_key(change.ro.id, change.ro.stage))
+        for change in changes
+        if (kind := STAGE_TEMPLATES.get(change.ro.stage)) is not None
+    ]
+    used = used_dedupe_keys(session, [key for _, _, key in wanted])  # texted or queued already
+    texts = [
+        _StatusText(ro=ro, stage=ro.stage, kind=kind, key=key)
+        for ro, kind, key in wanted
+        if key not in used
+    ]
+    reasons = {
+        c.ro.id: f"repair order {c.ro.stage}" for c in changes if c.ro.stage in ENDING_STAGES
+    }
+    stale = pending_status_messages(session, [*reasons, *(text.ro.id for text in texts)])
+    queued = _enqueue_statuses(session, rooftop, texts)
+    for text, (message_id, _) in zip(texts, queued, strict=True):
+        reasons[text.ro.id] = f"superseded by {text.stage} (message {message_id})"
+    for ro_id, messages in stale.items():
+        supersede(messages, reason=reasons[ro_id])
 
 
 def promised_dedupe_key(ro_id: int, promised_at: datetime) -> str:
@@ -187,98 +216,159 @@ def tell_latest_state(session: Session, change: RepairOrderChange) -> OutboundMe
     why = daily_cap_hold(session, message=held, rooftop=rooftop.settings, now=change.at)
     if why is None:
         return None
-    message = _enqueue_status(
-        session,
+    key = promised_dedupe_key(ro.id, ro.promised_at)
+    if used_dedupe_keys(session, [key]):
+        return None  # told already
+    text = _StatusText(
         ro=ro,
-        rooftop=rooftop,
         stage=ro.stage,
         kind=kind,
-        key=promised_dedupe_key(ro.id, ro.promised_at),
+        key=key,
         message_kind="watchdog",
         expires_at=ro.promised_at,
     )
-    if message is None or message.state != "pending":
+    ((message_id, state),) = _enqueue_statuses(session, rooftop, [text])
+    message = session.get(OutboundMessage, message_id)
+    if state != "pending":
         return message
     if held.state == "pending":
         held.state = "superseded"
     cap = why.split(":")[0].split(";")[0]
     held.suppressed_reason = (
-        f"{cap}; sent instead with the new ready time in message {message.id}"
+        f"{cap}; sent instead with the new ready time in message {message_id}"
     )[:200]
     return message
 
 
-def _enqueue_status(
-    session: Session,
-    *,
-    ro: RepairOrder,
-    rooftop: Rooftop,
-    stage: str,
-    kind: str,
-    key: str,
-    message_kind: str = "status",
-    expires_at: datetime | None = None,
-) -> OutboundMessage | None:
-    customer = session.get(Customer, ro.customer_id) if ro.customer_id else None
+@dataclass(frozen=True)
+class _StatusText:
+    """A status text to queue for an RO, under a dedupe key not used yet."""
+
+    ro: RepairOrder
+    stage: str
+    kind: str  # the template
+    key: str
+    message_kind: str = "status"
+    expires_at: datetime | None = None
+
+
+def _enqueue_statuses(
+    session: Session, rooftop: Rooftop, texts: Sequence[_StatusText]
+) -> list[tuple[int, str]]:
+    """Queue one rooftop's texts (their keys checked unused): each new row's (id, state).
+
+    Each fact is read once for the page (`page_facts`); the rows go in with one INSERT and
+    their customer-page links with another.
+    """
+    if not texts:
+        return []
     now = utcnow()
-    base: dict[str, Any] = {
+    customers = customers_by_id(session, (t.ro.customer_id for t in texts if t.ro.customer_id))
+    reachable = [c for c in customers.values() if c.erased_at is None]
+    phones = primary_phones(session, [c.id for c in reachable])
+    first = texted_phones(session, phone_ids=[p.id for p in phones.values()], rooftop_id=rooftop.id)
+    channels = channels_for(session, customers=reachable, rooftop=rooftop)
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any] | None] = []
+    for text in texts:
+        customer = customers.get(text.ro.customer_id) if text.ro.customer_id else None
+        phone = phones.get(customer.id) if customer is not None else None
+        row, link = _status_row(
+            text,
+            rooftop=rooftop,
+            customer=customer,
+            phone=phone,
+            first_text=phone is not None and phone.id not in first,
+            channel=channels.get(customer.id, "sms") if customer is not None else "sms",
+            now=now,
+        )
+        rows.append(row)
+        links.append(link)
+    ids = insert_returning_ids(session, OUTBOX_TABLE, rows)
+    minted = [
+        {**link, "outbound_message_id": message_id}
+        for link, message_id in zip(links, ids, strict=True)
+        if link is not None
+    ]
+    insert_rows(session, LINK_TABLE, minted)
+    return [(id_, row["state"]) for id_, row in zip(ids, rows, strict=True)]
+
+
+def _status_row(
+    text: _StatusText,
+    *,
+    rooftop: Rooftop,
+    customer: Customer | None,
+    phone: Phone | None,
+    first_text: bool,
+    channel: str,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The outbox row of one status text, and its customer-page link (None without one)."""
+    ro, stage, kind = text.ro, text.stage, text.kind
+    row: dict[str, Any] = {
         "rooftop_id": rooftop.id,
         "customer_id": customer.id if customer else None,
-        "kind": message_kind,
-        "purpose": "status",
-        "dedupe_key": key,
+        "phone_id": None,
         "repair_order_id": ro.id,
+        "kind": text.message_kind,
+        "purpose": "status",
         "stage": stage,
+        "template": None,
+        "dedupe_key": text.key,
+        "channel": "sms",
+        "to_address": None,
+        "from_address": None,
+        "body": None,
+        "content_sid": None,
+        "content_variables": None,
+        "state": "pending",
+        "suppressed_reason": None,
         "not_before": now,
-        "expires_at": expires_at or now + STAGE_TTL.get(stage, STATUS_TTL),
+        "expires_at": text.expires_at or now + STAGE_TTL.get(stage, STATUS_TTL),
     }
     if customer is None or customer.erased_at is not None:
-        return _unsendable(session, base, "repair order has no customer to text")
-    phone = primary_phone(session, customer_id=customer.id)
+        return _unsendable(row, "repair order has no customer to text"), None
     if phone is None:
-        return _unsendable(session, base, "customer has no textable phone on file")
+        return _unsendable(row, "customer has no textable phone on file"), None
+    row["phone_id"] = phone.id
     config = rooftop.settings
     language = customer_language(customer, rooftop)
     context = status_context(ro=ro, rooftop=rooftop, customer=customer, language=language)
-    page = link_for_text(session, ro=ro, customer=customer, purpose="status", now=now)
-    context["page_link"] = page.url
+    token = new_token()
+    context["page_link"] = f"{public_url()}{PATH_PREFIX}{token}"
     try:
         body = render(kind, language=language, context=context, overrides=config.templates)
     except TemplateError as exc:
         log.error("rooftop %s: template %s.%s failed: %s", rooftop.slug, kind, language, exc)
-        page.settle(session, None)
         reason = f"template {kind}.{language} failed: {exc}; fix the rooftop's templates"
-        return _unsendable(session, {**base, "phone_id": phone.id}, reason)
-    if is_first_text(session, phone_id=phone.id, rooftop_id=rooftop.id):
+        return _unsendable(row, reason), None
+    if first_text:
         body = with_first_text_notice(body, rooftop=rooftop, language=language)
-    recipient = recipient_for(
-        phone, rooftop, choose_channel(session, customer=customer, rooftop=rooftop)
-    )
+    recipient = recipient_for(phone, rooftop, channel)
     content_sid = config.whatsapp_templates.get(stage) if recipient.channel == "whatsapp" else None  # type: ignore[call-overload]
-    message = enqueue(
-        session,
-        MessageRequest(
-            **base,
-            phone_id=phone.id,
-            body=body,
-            template=f"{kind}.{language}",
-            channel=recipient.channel,
-            to_address=recipient.to_address,
-            content_sid=content_sid,
-            content_variables=whatsapp_variables(context) if content_sid else None,
-        ),
+    row.update(
+        body=body,
+        template=f"{kind}.{language}",
+        channel=recipient.channel,
+        to_address=recipient.to_address,
+        from_address=recipient.from_address,
+        content_sid=content_sid,
+        content_variables=whatsapp_variables(context) if content_sid else None,
     )
-    if message is not None:
-        message.from_address = recipient.from_address
-    page.settle(session, message.id if message is not None else None)
-    return message
+    link = {
+        "token_hash": token_hash(token),
+        "rooftop_id": ro.rooftop_id,
+        "repair_order_id": ro.id,
+        "customer_id": customer.id,
+        "purpose": "status",
+        "created_at": now,
+        "open_count": 0,
+    }
+    return row, link
 
 
-def _unsendable(session: Session, base: dict[str, Any], reason: str) -> OutboundMessage | None:
+def _unsendable(row: dict[str, Any], reason: str) -> dict[str, Any]:
     """Keep a suppressed row, so the advisor board can say why the customer was not told."""
-    base.setdefault("phone_id", None)
-    message = enqueue(session, MessageRequest(**base))
-    if message is not None:
-        message.state = "suppressed"
-        message.suppressed_reason = reason
-    return message
+    row.update(state="suppressed", suppressed_reason=reason[:200])
+    return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.customers.carrier import record_carrier_state, sender_key
 from app.customers.models import Phone
 from app.customers.service import mark_not_textable, revoke_all
-from app.db import utcnow
+from app.db import chunks, one_of, utcnow
 from app.dealers.models import Rooftop
 from app.messaging.carrier_errors import UNREACHABLE, alert_operator, plan_unreachable_retry
 from app.messaging.models import EarlyStatus, OutboundMessage
@@ -115,22 +116,43 @@ def state_for_provider_status(status: str) -> str:
     return _STATE_FOR_STATUS.get(status, "queued")
 
 
-def supersede_pending_status(
-    session: Session, *, repair_order_id: int, reason: str, keep_id: int | None = None
-) -> int:
-    """Mark the RO's status messages not yet claimed as superseded; return how many."""
-    stale = session.scalars(
-        select(OutboundMessage).where(
-            OutboundMessage.repair_order_id == repair_order_id,
-            OutboundMessage.kind == "status",
-            OutboundMessage.state == "pending",
-            OutboundMessage.id != (keep_id or 0),
+def used_dedupe_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """The keys among `keys` the outbox already holds (`enqueue`'s check, for a page)."""
+    used: set[str] = set()
+    for chunk in chunks(sorted(set(keys))):
+        used.update(
+            session.scalars(
+                select(OutboundMessage.dedupe_key).where(
+                    one_of(session, OutboundMessage.dedupe_key, chunk)
+                )
+            )
         )
-    ).all()
-    for message in stale:
+    return used
+
+
+def pending_status_messages(
+    session: Session, repair_order_ids: Collection[int]
+) -> dict[int, list[OutboundMessage]]:
+    """RO id -> its status messages not yet claimed: what a newer stage supersedes."""
+    pending: dict[int, list[OutboundMessage]] = {}
+    for chunk in chunks(sorted(set(repair_order_ids))):
+        for message in session.scalars(
+            select(OutboundMessage).where(
+                one_of(session, OutboundMessage.repair_order_id, chunk),
+                OutboundMessage.kind == "status",
+                OutboundMessage.state == "pending",
+            )
+        ):
+            assert message.repair_order_id is not None
+            pending.setdefault(message.repair_order_id, []).append(message)
+    return pending
+
+
+def supersede(messages: Iterable[OutboundMessage], *, reason: str) -> None:
+    """Mark pending messages superseded, saying by what."""
+    for message in messages:
         message.state = "superseded"
-        message.suppressed_reason = reason
-    return len(stale)
+        message.suppressed_reason = reason[:200]
 
 
 def enqueue_sms_fallback(

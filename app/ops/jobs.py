@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.db import utcnow
-from app.deps import Database
+from app.db import Database, utcnow
 from app.ops.alerts import AlertNotifier, AlertSettings, Notice, evaluate_alerts, release_notice
 from app.ops.logging import log_unit_of_work
 

@@ -7,6 +7,7 @@ together with the change that caused them (or not at all).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -46,6 +47,35 @@ class ChangeHook(Protocol):
     """A rule that reacts to an RO change. It writes rows; it never commits."""
 
     def __call__(self, session: Session, change: RepairOrderChange) -> None: ...
+
+
+class PageHook(Protocol):
+    """A rule that reacts to a page of RO changes at once: a query per page, not per RO."""
+
+    def __call__(self, session: Session, changes: Sequence[RepairOrderChange]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ForPage:
+    """A ChangeHook that can take a whole page: `run_hooks` hands it the page at once."""
+
+    page: PageHook
+
+    def __call__(self, session: Session, change: RepairOrderChange) -> None:
+        self.page(session, [change])
+
+
+def run_hooks(
+    session: Session, hooks: Sequence[ChangeHook], changes: Sequence[RepairOrderChange]
+) -> None:
+    """Each hook in turn over the page's changes: a `ForPage` hook takes them all at once,
+    any other one change at a time, in page order."""
+    for hook in hooks:
+        if isinstance(hook, ForPage):
+            hook.page(session, changes)
+        else:
+            for change in changes:
+                hook(session, change)
 
 
 class KnownRo(NamedTuple):

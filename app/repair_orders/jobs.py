@@ -15,9 +15,8 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.ops.logging import register_secrets
 from app.repair_orders.changes import ChangeHook
 from app.repair_orders.poller import (

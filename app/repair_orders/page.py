@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeEngine
 
 from app.customers.models import Customer
 from app.customers.service import CustomerBook, dms_ref_source
-from app.db import chunks, utcnow
+from app.db import chunks, one_of, utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
 from app.repair_orders.changes import KnownRo, LineChange, RepairOrderChange
@@ -79,6 +79,7 @@ class PageWriter:
         self.payload_hashes = payload_hashes
         self.source = dms_ref_source(rooftop)
         self.ros: list[_RoWrite] = []
+        self.customers: list[Customer] = []
 
     def plan(
         self,
@@ -160,6 +161,9 @@ class PageWriter:
             )
             matched = [(ro, book.resolve(customer)) for ro, customer in pending]
         self.session.flush()
+        # Held while the page's hooks run: the session holds its objects weakly, and the
+        # status texts read these customers (found in the session, not queried again).
+        self.customers = [customer for _, customer in matched]
         for ro, customer in matched:
             ro.values["customer_id"] = customer.id
             if ro.stored is None or ro.stored.customer_id != customer.id:
@@ -297,7 +301,7 @@ class PageWriter:
         for chunk in chunks([ro.values["id"] for ro in self.ros]):
             query = (
                 select(RepairOrder)
-                .where(RepairOrder.id.in_(chunk))
+                .where(one_of(self.session, RepairOrder.id, chunk))
                 .options(selectinload(RepairOrder.lines), joinedload(RepairOrder.vehicle))
                 .execution_options(populate_existing=True)
             )

@@ -19,8 +19,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.ops.leases import renew_lease
 from app.repair_orders.changes import ChangeHook
 from app.repair_orders.hashing import RecordDigests, record_digests

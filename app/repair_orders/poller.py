@@ -37,9 +37,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.ops.leases import acquire_lease, release_lease
 from app.repair_orders.changes import ChangeHook
 from app.repair_orders.health import record_health, redact

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from app.db import chunks, is_postgres
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
-from app.repair_orders.changes import ChangeHook, KnownRo, RepairOrderChange
+from app.repair_orders.changes import ChangeHook, KnownRo, RepairOrderChange, run_hooks
 from app.repair_orders.hashing import RecordDigests, record_digests
 from app.repair_orders.hashing import content_hash as content_hash
 from app.repair_orders.hashing import customer_hash as customer_hash
@@ -210,9 +210,7 @@ def apply_records(
     result.unmapped = sum(unmapped.values())
     if hooks or load_changes:
         result.changes = page.changes()
-        for change in result.changes:
-            for hook in hooks:
-                hook(session, change)
+        run_hooks(session, hooks, result.changes)
     return result
 
 

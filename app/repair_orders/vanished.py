@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.dealers.models import Rooftop
-from app.deps import Database
 from app.repair_orders.changes import ChangeHook, RepairOrderChange
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoEvent
 from app.repair_orders.service import apply_records, quarantine

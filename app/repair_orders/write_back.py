@@ -29,7 +29,7 @@ from integrations.dms.base import DmsAdapter, DmsError, LineAnswer, WritesLineAn
 from integrations.dms.registry import writes_answers
 
 if TYPE_CHECKING:
-    from app.deps import Database
+    from app.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from app.db import UTCDateTime, chunks, is_postgres
+from app.db import UTCDateTime, chunks, is_postgres, one_of
 from app.repair_orders.models import RepairOrder, RoEvent, RoLine, Vehicle
 
 RO_TABLE = cast(Table, RepairOrder.__table__)
@@ -129,17 +129,38 @@ def update_by_id(
 def insert_returning_ids(
     session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """Insert `rows`; their new ids, in the order of `rows`."""
+    """Insert `rows` (each with the same keys); their new ids, in the order of `rows`."""
     if not rows:
         return []
+    if is_postgres(session):
+        statement = _insert_from_batch(table, tuple(rows[0]), returning=True)
+        # Rows go in in batch order (ORDER BY), so the sequence hands out ascending ids.
+        return sorted(session.execute(statement, _batch_parameters(table, rows)).scalars())
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(session.execute(statement, list(rows)).scalars())
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` with one executemany (nothing is read back)."""
-    if rows:
-        session.execute(insert(table), list(rows))
+    """Insert `rows` (each with the same keys), reading nothing back."""
+    if not rows:
+        return
+    if is_postgres(session):
+        session.execute(_insert_from_batch(table, tuple(rows[0])), _batch_parameters(table, rows))
+        return
+    session.execute(insert(table), list(rows))
+
+
+def _batch_parameters(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    return {"batch": _document(rows, _batch_types(table, tuple(rows[0])))}
+
+
+def _batch_types(table: Table, names: tuple[str, ...]) -> dict[str, TypeEngine[Any]]:
+    """Each column's type to read it back from a batch as; strings without their length
+    (a CAST to VARCHAR(n) would cut a long value short, where the INSERT refuses it)."""
+    return {
+        name: String() if isinstance(table.c[name].type, String) else table.c[name].type
+        for name in names
+    }
 
 
 def insert_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
@@ -169,6 +190,18 @@ def _update_from_batch(
     return update(table).where(table.c.id == batch.c.id).values(**values)
 
 
+@lru_cache(maxsize=64)
+def _insert_from_batch(table: Table, names: tuple[str, ...], *, returning: bool = False) -> Any:
+    """PostgreSQL: `INSERT INTO table (names) SELECT ... FROM (the batch)` in batch order,
+    built once per shape. An INSERT of 1,000 rows as VALUES binds 20,000 parameters, and
+    psycopg re-parses such a statement on every execution: a third of a first poll's
+    inserts went to that; the batch is one parameter."""
+    batch = _batch(_batch_types(table, names), ordered=True)
+    rows = select(*(batch.c[name] for name in names)).order_by(batch.c.position)
+    statement = insert(table).from_select(list(names), rows)
+    return statement.returning(table.c.id) if returning else statement
+
+
 @lru_cache(maxsize=1)
 def _insert_events_from_batch() -> Any:
     """PostgreSQL: `INSERT INTO ro_event ... SELECT` from the batch, built once."""
@@ -177,8 +210,9 @@ def _insert_events_from_batch() -> Any:
     return insert(EVENT_TABLE).from_select(names, select(*(batch.c[name] for name in names)))
 
 
-def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
-    """PostgreSQL: the rows of the `batch` parameter (`_document`), read back as typed columns.
+def _batch(columns: Mapping[str, TypeEngine[Any]], *, ordered: bool = False) -> Any:
+    """PostgreSQL: the rows of the `batch` parameter (`_document`), read back as typed columns
+    (and, `ordered`, each row's place in the batch as `position`).
 
     One text parameter: psycopg dumps a Python list as an array element by element,
     which for a page's 15 columns x 2,500 ROs costs more than the UPDATE itself; the
@@ -187,11 +221,12 @@ def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
     as the values.
     """
     document = bindparam("batch", type_=Text())
+    values = func.jsonb_array_elements(sql_cast(document, JSONB()))
     element = (
-        func.jsonb_array_elements(sql_cast(document, JSONB()))
-        .table_valued("value")
-        .render_derived(name="element")
-    )
+        values.table_valued("value", with_ordinality="position")
+        if ordered
+        else values.table_valued("value")
+    ).render_derived(name="element")
     fields: list[Any] = []
     for index, (name, kind) in enumerate(columns.items()):
         position = literal_column(str(index), Integer())
@@ -200,6 +235,8 @@ def _batch(columns: Mapping[str, TypeEngine[Any]]) -> Any:
         else:
             field = sql_cast(element.c.value.op("->>", return_type=Text())(position), kind)
         fields.append(field.label(name))
+    if ordered:
+        fields.append(element.c.position)
     return select(*fields).subquery("batch")
 
 
@@ -314,7 +351,7 @@ def stored_lines(session: Session, ro_ids: Sequence[int]) -> dict[int, dict[str,
     found: dict[int, dict[str, dict[str, Any]]] = {ro_id: {} for ro_id in ro_ids}
     columns = [LINE_TABLE.c[name] for name in STORED_LINE_COLUMNS]
     for chunk in chunks(ro_ids):
-        query = select(*columns).where(LINE_TABLE.c.repair_order_id.in_(chunk))
+        query = select(*columns).where(one_of(session, LINE_TABLE.c.repair_order_id, chunk))
         for row in session.execute(query).mappings():
             found[row["repair_order_id"]][row["line_code"]] = dict(row)
     return found

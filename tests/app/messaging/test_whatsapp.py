@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from app.conversations.models import InboundMessage
+from app.customer_page.models import CustomerLink
+from app.customer_page.tokens import token_hash
 from app.db import utcnow
 from integrations.twilio.sandbox import SandboxServer
 from tests.app.messaging.conftest import Shop, sent_to
@@ -65,11 +70,18 @@ def test_outside_the_window_the_approved_template_is_used(
     assert sandbox.wait_for_callbacks(10)
     (template,) = sent_to(sandbox, WA)
     assert template.content_sid == TEMPLATE and template.body is None
-    assert '"2":"2021 Toyota RAV4"' in (template.content_variables or "")
+    variables = json.loads(template.content_variables or "{}")
+    assert variables["2"] == "2021 Toyota RAV4"
     (sms,) = sent_to(sandbox, NUMBER)
     assert sms.body and "technicians" in sms.body
     in_repair, ready = shop.messages()
     assert (in_repair.channel, ready.channel) == ("sms", "whatsapp")
+    # "6" ends the template button's URL (<PITWALL_PUBLIC_URL>/c/{{6}}): this text's own link.
+    with shop.database.transaction() as session:
+        link = session.scalars(
+            select(CustomerLink).where(CustomerLink.token_hash == token_hash(variables["6"]))
+        ).one()
+        assert (link.repair_order_id, link.outbound_message_id) == (ro, ready.id)
 
 
 def test_whatsapp_failure_falls_back_to_sms_once(
