@@ -263,7 +263,7 @@ def _insert_ro_awaiting_brakes(conn: Connection) -> None:
 
 
 def test_repair_orders_from_before_write_back_take_a_queued_answer(database_url: str) -> None:
-    """0009 only adds the dms_write queue: an RO stored before it can have answers queued."""
+    """0007 only adds the dms_write queue: an RO stored before it can have answers queued."""
     downgrade(database_url, "base")
     upgrade(database_url, "0006")
     engine = create_engine(database_url)

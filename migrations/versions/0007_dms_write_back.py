@@ -1,6 +1,6 @@
 """customers' answers written back into the DMS (issue 28): the dms_write queue
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06 18:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import app.db
 
-revision: str = "0009"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
