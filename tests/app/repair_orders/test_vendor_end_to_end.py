@@ -11,6 +11,7 @@ the report counts the $412 declined, followed up and recovered.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,6 +82,19 @@ def world(request: pytest.FixtureRequest) -> Iterator[VendorWorld]:
 def worker(
     world: VendorWorld, database: Database, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Worker]:
+    with world_worker(world, database, tmp_path, request, Clock()) as worker:
+        yield worker
+
+
+@contextmanager
+def world_worker(
+    world: VendorWorld,
+    database: Database,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    clock: Clock,
+) -> Iterator[Worker]:
+    """The world's dealer file loaded and a worker polling its fake, texting the sandbox."""
     # The messaging fixtures: the app served for Twilio's callbacks, the sandbox, a gateway.
     served: Settings = request.getfixturevalue("app_settings")
     twilio: TwilioGateway = request.getfixturevalue("gateway")
@@ -94,7 +108,7 @@ def worker(
         gateway=twilio,
         adapters=AdapterCache(),
         hooks=change_hooks(),
-        clock=Clock(),
+        clock=clock,
     ) as worker:
         yield worker
 

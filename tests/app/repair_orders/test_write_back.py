@@ -16,19 +16,14 @@ from typing import ClassVar
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings, load_dealer_config
 from app.conversations.models import Task
 from app.customer_page.answers import record
 from app.customer_page.links import mint_link, resolve
 from app.customers.models import Customer
-from app.dealers.service import apply_dealer_config
 from app.deps import Database
-from app.repair_orders.jobs import AdapterCache
 from app.repair_orders.models import DmsWrite, RepairOrder, RoLine
 from app.repair_orders.write_back import ENTER_NOTE, MAX_ATTEMPTS, RETRY_AFTER, WRITE_NOTE
-from app.wiring import change_hooks
 from app.worker import Worker
-from integrations.twilio.gateway import TwilioGateway
 from tests.app.messaging.conftest import (  # noqa: F401  (fixtures)
     Clock,
     app_port,
@@ -37,7 +32,7 @@ from tests.app.messaging.conftest import (  # noqa: F401  (fixtures)
     sandbox,
     served_app,
 )
-from tests.app.repair_orders.test_vendor_end_to_end import dealer_toml
+from tests.app.repair_orders.test_vendor_end_to_end import world_worker
 from tests.integrations.dms.vendor_worlds import DealertrackWorld, Line
 
 
@@ -82,20 +77,7 @@ def worker(
     clock: Clock,
     request: pytest.FixtureRequest,
 ) -> Iterator[Worker]:
-    served: Settings = request.getfixturevalue("app_settings")
-    twilio: TwilioGateway = request.getfixturevalue("gateway")
-    toml = tmp_path / "dealer.toml"
-    toml.write_text(dealer_toml(world))
-    with database.transaction() as session:
-        apply_dealer_config(session, config=load_dealer_config(toml), source=str(toml))
-    with Worker(
-        database,
-        public_url=served.public_url,
-        gateway=twilio,
-        adapters=AdapterCache(),
-        hooks=change_hooks(),
-        clock=clock,
-    ) as worker:
+    with world_worker(world, database, tmp_path, request, clock) as worker:
         yield worker
 
 
