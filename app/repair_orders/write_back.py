@@ -128,12 +128,13 @@ def write_due(
 
 
 def _claim(database: Database, now: datetime) -> list[_Claimed]:
+    is_due = (DmsWrite.state == "pending", DmsWrite.next_attempt_at <= now)
+    with database.reading() as session:  # the usual tick: nothing due, no write lock taken
+        if session.scalar(select(DmsWrite.id).where(*is_due).limit(1)) is None:
+            return []
     with database.transaction() as session:
         due = session.scalars(
-            select(DmsWrite)
-            .where(DmsWrite.state == "pending", DmsWrite.next_attempt_at <= now)
-            .order_by(DmsWrite.id)
-            .limit(PAGE)
+            select(DmsWrite).where(*is_due).order_by(DmsWrite.id).limit(PAGE)
         ).all()
         claimed = []
         for row in due:
