@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from app.models import Base
 from tests.db_support import downgrade, upgrade
@@ -164,12 +164,7 @@ def test_repair_orders_from_before_the_customer_page_take_links_and_answers(
     database_url: str,
 ) -> None:
     """0004 only adds tables: existing ROs and lines stay as they were and can be linked to."""
-    downgrade(database_url, "base")
-    upgrade(database_url, "0003")
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        _insert_ro_awaiting_brakes(conn)
-    upgrade(database_url, "head")
+    engine = _ro_awaiting_brakes_at(database_url, "0003")
     with engine.begin() as conn:
         line = conn.execute(
             text("SELECT description, amount_cents, status FROM ro_line WHERE id = 11")
@@ -207,12 +202,7 @@ def test_repair_orders_from_before_the_customer_page_take_links_and_answers(
 
 def test_lines_from_before_dms_notes_upgrade_with_none_and_take_one(database_url: str) -> None:
     """0006 adds ro_line.note: stored lines keep their columns and have no note until one comes."""
-    downgrade(database_url, "base")
-    upgrade(database_url, "0005")
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        _insert_ro_awaiting_brakes(conn)
-    upgrade(database_url, "head")
+    engine = _ro_awaiting_brakes_at(database_url, "0005")
     with engine.begin() as conn:
         before = conn.execute(
             text("SELECT description, amount_cents, status, note FROM ro_line WHERE id = 11")
@@ -222,6 +212,18 @@ def test_lines_from_before_dms_notes_upgrade_with_none_and_take_one(database_url
     engine.dispose()
     assert tuple(before) == ("Front brake pads", 41200, "pending", None)
     assert after == "Pads at 3 mm"
+
+
+def _ro_awaiting_brakes_at(database_url: str, revision: str) -> Engine:
+    """A database built up to `revision` with RO 9 (`_insert_ro_awaiting_brakes`) in it, then
+    upgraded to head; its engine (the caller disposes of it)."""
+    downgrade(database_url, "base")
+    upgrade(database_url, revision)
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        _insert_ro_awaiting_brakes(conn)
+    upgrade(database_url, "head")
+    return engine
 
 
 def _insert_ro_awaiting_brakes(conn: Connection) -> None:
@@ -264,12 +266,7 @@ def _insert_ro_awaiting_brakes(conn: Connection) -> None:
 
 def test_repair_orders_from_before_write_back_take_a_queued_answer(database_url: str) -> None:
     """0007 only adds the dms_write queue: an RO stored before it can have answers queued."""
-    downgrade(database_url, "base")
-    upgrade(database_url, "0006")
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        _insert_ro_awaiting_brakes(conn)
-    upgrade(database_url, "head")
+    engine = _ro_awaiting_brakes_at(database_url, "0006")
     with engine.begin() as conn:
         conn.execute(
             text(
