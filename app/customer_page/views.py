@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.customer_page import answers, i18n, plain, ratelimit
 from app.customer_page.bookings import SlotTaken, book, open_slots
 from app.customer_page.links import Resolved, record_open, resolve
@@ -230,6 +231,22 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.multi_items() if isinstance(value, str)}
 
 
+def _open_for_post(
+    request: Request, session: Session, token: str, settings: Settings, csrf: str | None
+) -> tuple[Resolved, str, str] | Response:
+    """A POST's link, the customer's language and the secret, once its CSRF token checks out;
+    else the answer to give instead (429, the plain 404, or refused)."""
+    found = _open(request, session, token)
+    if isinstance(found, Response):
+        return found
+    language = plain.language_of(found, request)
+    assert found.link is not None and found.ro is not None
+    secret = settings.require_secret_key()
+    if not csrf_ok(secret, found.link.token_hash, csrf):
+        return plain.refused(request, language)
+    return found, language, secret
+
+
 @router.post("/c/{token}/review", response_class=HTMLResponse)
 async def review_answers(
     request: Request, token: str, database: DatabaseDep, settings: SettingsDep
@@ -238,14 +255,11 @@ async def review_answers(
     form = await _form(request)
     now = utcnow()
     with database.reading() as session:
-        found = _open(request, session, token)
-        if isinstance(found, Response):
-            return found
-        language = plain.language_of(found, request)
-        assert found.link is not None and found.ro is not None
-        secret = settings.require_secret_key()
-        if not csrf_ok(secret, found.link.token_hash, form.get("csrf_token")):
-            return plain.refused(request, language)
+        opened = _open_for_post(request, session, token, settings, form.get("csrf_token"))
+        if isinstance(opened, Response):
+            return opened
+        found, language, secret = opened
+        assert found.ro is not None
         checked = answers.review(session, ro=found.ro, choices=answers.parse_choices(form))
         context = _page_context(session, found, token, language, secret, now)
         if checked.missing or not checked.chosen:
@@ -268,14 +282,10 @@ async def record_answers(
     form = await _form(request)
     now = utcnow()
     with database.transaction() as session:
-        found = _open(request, session, token)
-        if isinstance(found, Response):
-            return found
-        language = plain.language_of(found, request)
-        assert found.link is not None
-        secret = settings.require_secret_key()
-        if not csrf_ok(secret, found.link.token_hash, form.get("csrf_token")):
-            return plain.refused(request, language)
+        opened = _open_for_post(request, session, token, settings, form.get("csrf_token"))
+        if isinstance(opened, Response):
+            return opened
+        found, language, secret = opened
         recorded = answers.record(
             session,
             resolved=found,
@@ -308,14 +318,14 @@ async def book_work(
     form = await request.form()
     now = utcnow()
     with database.transaction() as session:
-        found = _open(request, session, token)
-        if isinstance(found, Response):
-            return found
-        language = plain.language_of(found, request)
-        assert found.link is not None and found.ro is not None
-        secret = settings.require_secret_key()
-        if not csrf_ok(secret, found.link.token_hash, str(form.get("csrf_token") or "")):
-            return plain.refused(request, language)
+        csrf = form.get("csrf_token")
+        opened = _open_for_post(
+            request, session, token, settings, csrf if isinstance(csrf, str) else None
+        )
+        if isinstance(opened, Response):
+            return opened
+        found, language, secret = opened
+        assert found.ro is not None
         # One booking per RO, and only once it has closed: a second tab, a resubmit or a
         # forwarded link gets the booking already made, never another seat or task. The
         # RO's row lock (PostgreSQL; SQLite writes one at a time) serialises two at once.
