@@ -29,6 +29,7 @@ from jinja2 import TemplateError
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from app.bulk import insert_returning_ids, insert_rows
 from app.customer_page.links import public_url
 from app.customer_page.models import CustomerLink
 from app.customer_page.tokens import PATH_PREFIX, new_token, token_hash
@@ -51,7 +52,6 @@ from app.messaging.templates import (
 )
 from app.repair_orders.changes import ForPage, RepairOrderChange
 from app.repair_orders.models import RepairOrder
-from app.repair_orders.writes import insert_returning_ids, insert_rows
 
 log = logging.getLogger(__name__)
 OUTBOX_TABLE = cast(Table, OutboundMessage.__table__)

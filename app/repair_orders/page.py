@@ -22,8 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.types import TypeEngine
 
+from app import bulk
+from app.customers.book import CustomerBook
 from app.customers.models import Customer
-from app.customers.service import CustomerBook, dms_ref_source
+from app.customers.service import dms_ref_source
 from app.db import chunks, one_of, utcnow
 from app.dealers.models import Rooftop
 from app.repair_orders import writes
@@ -159,7 +161,8 @@ class PageWriter:
                 source=self.source,
                 customers=[customer for _, customer in pending],
             )
-            matched = [(ro, book.resolve(customer)) for ro, customer in pending]
+            customers = book.match([customer for _, customer in pending])
+            matched = list(zip((ro for ro, _ in pending), customers, strict=True))
         self.session.flush()
         # Held while the page's hooks run: the session holds its objects weakly, and the
         # status texts read these customers (found in the session, not queried again).
@@ -181,14 +184,14 @@ class PageWriter:
         for row in rows:
             del row["id"]
         for ro, ro_id in zip(
-            new, writes.insert_returning_ids(session, writes.RO_TABLE, rows), strict=True
+            new, bulk.insert_returning_ids(session, writes.RO_TABLE, rows), strict=True
         ):
             ro.values["id"] = ro_id
         existing = [ro for ro in self.ros if not ro.is_new]
         fixed: dict[str, Any] = {"updated_at": utcnow()}
         if any(ro.stored is not None and ro.stored.missing_polls for ro in existing):
             fixed.update(missing_polls=0, missing_since=None)  # back from a snapshot's gap
-        writes.update_by_id(
+        bulk.update_by_id(
             session,
             writes.RO_TABLE,
             [ro.values for ro in existing],
@@ -244,8 +247,8 @@ class PageWriter:
                     updates[line["id"]] = line
                 if previous != line["status"]:
                     ro.line_changes.append((dms_line.line_code, previous))
-        writes.insert_rows(self.session, writes.LINE_TABLE, inserts)
-        writes.update_by_id(
+        bulk.insert_rows(self.session, writes.LINE_TABLE, inserts)
+        bulk.update_by_id(
             self.session, writes.LINE_TABLE, list(updates.values()), writes.LINE_COLUMNS
         )
 
@@ -440,7 +443,7 @@ class _Vehicles:
             }
             for v in self.new
         ]
-        ids = writes.insert_returning_ids(session, writes.VEHICLE_TABLE, rows)
+        ids = bulk.insert_returning_ids(session, writes.VEHICLE_TABLE, rows)
         for vehicle, vehicle_id in zip(self.new, ids, strict=True):
             vehicle.id = vehicle_id
         changed = [
@@ -448,4 +451,4 @@ class _Vehicles:
             for v in self.by_id.values()
             if v.dirty
         ]
-        writes.update_by_id(session, writes.VEHICLE_TABLE, changed, writes.VEHICLE_COLUMNS)
+        bulk.update_by_id(session, writes.VEHICLE_TABLE, changed, writes.VEHICLE_COLUMNS)

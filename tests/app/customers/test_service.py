@@ -6,15 +6,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.customers.book import CustomerBook, resolve_customer
 from app.customers.models import Consent, Customer, CustomerRef, Phone
 from app.customers.service import (
-    CustomerBook,
     current_consent,
     customers_for_phone,
     normalise_phone,
     phone_is_shared,
     record_consent,
-    resolve_customer,
     revoke_all,
 )
 from app.dealers.models import Rooftop
@@ -183,8 +182,7 @@ def test_a_page_matches_its_customers_together(session: Session, shop: dict[str,
     book = CustomerBook(
         session, group=toyota.group, rooftop=toyota, source=f"dms:{toyota.id}", customers=page
     )
-    found = [book.resolve(customer) for customer in page]
-    session.flush()
+    found = book.match(page)
 
     sam_lee, kim_lee, nobody = found[0], found[2], found[4]
     assert found[1] is sam_lee and found[3] is sam_lee and found[5] is nobody

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from app import bulk
 from app.deps import Database
 from app.repair_orders import writes
 from app.repair_orders.models import RepairOrder, RoEvent
@@ -37,15 +38,15 @@ def _stored_ro(dealer: Database, number: str) -> int:
 def test_a_batch_document_is_arrays_in_column_order_with_offset_times() -> None:
     columns = {"id": writes.RO_COLUMNS["id"], "promised_at": writes.RO_COLUMNS["promised_at"]}
     rows = [{"promised_at": NOW.astimezone(PACIFIC), "id": 7, "ignored": "x"}]
-    assert orjson.loads(writes._document(rows, columns)) == [[7, "2026-11-22T10:00:00-08:00"]]
+    assert orjson.loads(bulk.document(rows, columns)) == [[7, "2026-11-22T10:00:00-08:00"]]
     one = {"id": writes.RO_COLUMNS["id"]}
-    assert orjson.loads(writes._document([{"id": 3}, {"id": 4}], one)) == [[3], [4]]
+    assert orjson.loads(bulk.document([{"id": 3}, {"id": 4}], one)) == [[3], [4]]
 
 
 def test_a_naive_time_in_a_batch_is_refused_by_name() -> None:
     columns = {"id": writes.RO_COLUMNS["id"], "closed_at": writes.RO_COLUMNS["closed_at"]}
     with pytest.raises(orjson.JSONEncodeError) as raised:
-        writes._document([{"id": 1, "closed_at": datetime(2026, 11, 22, 18, 0)}], columns)
+        bulk.document([{"id": 1, "closed_at": datetime(2026, 11, 22, 18, 0)}], columns)
     assert "naive datetime" in str(raised.value.__cause__)
 
 
@@ -54,7 +55,7 @@ def test_update_by_id_sets_each_row_its_own_values_and_the_fixed_ones(dealer: Da
     later, latest = NOW + timedelta(hours=1), NOW + timedelta(hours=2)
     columns = {name: writes.RO_COLUMNS[name] for name in ("id", "stage", "promised_at")}
     with dealer.transaction() as session:
-        writes.update_by_id(
+        bulk.update_by_id(
             session,
             writes.RO_TABLE,
             [
@@ -65,7 +66,7 @@ def test_update_by_id_sets_each_row_its_own_values_and_the_fixed_ones(dealer: Da
             {"updated_at": later, "missing_polls": 0},
         )
         # The same statement shape again, other values: nothing of the first call is kept.
-        writes.update_by_id(
+        bulk.update_by_id(
             session, writes.RO_TABLE, [{"id": second, "stage": "waiting_parts"}],
             {name: writes.RO_COLUMNS[name] for name in ("id", "stage")}, {"updated_at": latest},
         )  # fmt: skip
