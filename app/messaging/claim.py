@@ -36,7 +36,7 @@ from app.messaging.claim_sql import (
 from app.messaging.facts import BatchFacts, batch_facts
 from app.messaging.id_lists import ids_value
 from app.messaging.outcomes import DispatchResult, SendPlan
-from app.messaging.pacing import reserve_batch_slots
+from app.messaging.pacing import Along, reserve_batch_slots
 from app.messaging.policies import (
     Verdict,
     consent_verdict,
@@ -95,20 +95,23 @@ def claim_and_decide(
             result.count(
                 {"defer": "deferred", "suppress": "suppressed", "expire": "expired"}[verdict.action]
             )
+        if written:
+            connection.execute(sql.decided, written)
         rewritten = {values["b_id"] for values in written}
         unchanged = [row.id for row in sends if row.id not in rewritten]
+        # The rows sent as claimed become `sending` in the statement that reserves their
+        # send slots (on PostgreSQL: one round trip for both).
+        claim: Along | None = None
         if unchanged:
-            connection.execute(
+            claim = (
                 sql.claim,
                 {
                     "ids": ids_value(unchanged, connection.dialect.name),
                     "token": token,
                     "claimed_until": claimed_until,
-                    "now": now,
+                    "claimed_at": now,
                 },
             )
-        if written:
-            connection.execute(sql.decided, written)
         plans = _plans(
             session,
             sends,
@@ -117,6 +120,7 @@ def claim_and_decide(
             callback=callback,
             claimed_until=claimed_until,
             now=now,
+            claim=claim,
         )
         return plans, len(rows)
 
@@ -187,9 +191,11 @@ def _plans(
     callback: str,
     claimed_until: datetime,
     now: datetime,
+    claim: Along | None,
 ) -> list[SendPlan]:
     """A plan per row to send, each with its sender's next free slot, reserved for every
-    worker at once. Real time, not the injected clock: pacing is about the rate Twilio sees.
+    worker at once (with the `claim` UPDATE). Real time, not the injected clock: pacing is
+    about the rate Twilio sees.
     """
     wanted: dict[str, tuple[int, float]] = {}
     for row in sends:
@@ -198,7 +204,9 @@ def _plans(
         wanted[_sender(row, rooftop)] = (count + 1, rooftop.config.send_rate_per_second)
     slots = {
         sender: iter(times)
-        for sender, times in reserve_batch_slots(session, wanted=wanted, now=utcnow()).items()
+        for sender, times in reserve_batch_slots(
+            session, wanted=wanted, now=utcnow(), along=claim
+        ).items()
     }
     plans = []
     for row in sends:

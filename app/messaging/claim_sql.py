@@ -218,7 +218,11 @@ def claim_sql(dialect: str) -> ClaimSql:
             state="sending",
             claim_token=bindparam("token"),
             claimed_until=bindparam("claimed_until", type_=c.claimed_until.type),
-            send_started_at=func.coalesce(c.send_started_at, at),
+            # Not `now`: on PostgreSQL this UPDATE runs inside the pacing upsert, whose
+            # `now` is the real time (pacing.reserve_batch_slots), not the claim's clock.
+            send_started_at=func.coalesce(
+                c.send_started_at, bindparam("claimed_at", type_=c.send_started_at.type)
+            ),
         )
     )
     decided = (

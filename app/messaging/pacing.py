@@ -25,9 +25,16 @@ from sqlalchemy.orm import Session
 from app.db import is_postgres
 from app.messaging.models import SenderPace
 
+# An UPDATE to run in the reservation's statement, with its parameters.
+Along = tuple[Any, Mapping[str, Any]]
+
 
 def reserve_batch_slots(
-    session: Session, *, wanted: Mapping[str, tuple[int, float]], now: datetime
+    session: Session,
+    *,
+    wanted: Mapping[str, tuple[int, float]],
+    now: datetime,
+    along: Along | None = None,
 ) -> dict[str, list[datetime]]:
     """Reserve consecutive send times for each sender: `wanted[sender] = (count, rate)`.
 
@@ -35,16 +42,24 @@ def reserve_batch_slots(
     (SQLite) make the reservation atomic across workers. PostgreSQL does every sender
     of a batch in one upsert, locking the senders' rows in name order (two workers
     never lock in turn); SQLite, which holds its write lock already, reads then upserts.
+
+    `along`: an UPDATE of the same transaction (and its parameters) to run with the
+    reservation. PostgreSQL runs both as one statement (the UPDATE a data-modifying
+    CTE of the upsert): the claim's UPDATE and its slots cost one round trip, not two.
     """
     spans = {
         sender: (timedelta(seconds=1.0 / rate), count)
         for sender, (count, rate) in sorted(wanted.items())
         if count > 0
     }
+    postgres = is_postgres(session)
+    if along is not None and not (postgres and spans):
+        session.connection().execute(*along)
+        along = None
     if not spans:
         return {}
-    if is_postgres(session):
-        ends = _reserve_postgres(session, spans, now)
+    if postgres:
+        ends = _reserve_postgres(session, spans, now, along)
     else:
         ends = _reserve_sqlite(session, spans, now)
     return {
@@ -54,15 +69,21 @@ def reserve_batch_slots(
 
 
 def _reserve_postgres(
-    session: Session, spans: Mapping[str, tuple[timedelta, int]], now: datetime
+    session: Session,
+    spans: Mapping[str, tuple[timedelta, int]],
+    now: datetime,
+    along: Along | None,
 ) -> dict[str, datetime]:
-    """One upsert for all senders; each row's end of reservation, read back."""
+    """One upsert for all senders (with `along` as its CTE); each row's end, read back."""
     proposed = [
         {"sender": sender, "end": now + step * count} for sender, (step, count) in spans.items()
     ]
-    returned = session.connection().execute(
-        _postgres_upsert(), {"proposed": orjson.dumps(proposed).decode(), "now": now}
-    )
+    parameters = {"proposed": orjson.dumps(proposed).decode(), "now": now}
+    statement = _postgres_upsert()
+    if along is not None:
+        statement = _with_cte(statement, along[0])
+        parameters = {**along[1], **parameters}
+    returned = session.connection().execute(statement, parameters)
     return {sender: end for sender, end in returned}
 
 
@@ -104,6 +125,14 @@ def _postgres_upsert() -> Any:
         index_elements=["sender"],
         set_={"next_slot_at": func.greatest(column, at, type_=column.type) + span},
     ).returning(_TABLE.c.sender, column)
+
+
+@lru_cache(maxsize=8)
+def _with_cte(upsert: Any, update: Any) -> Any:
+    """The upsert with an UPDATE run first, as a data-modifying CTE: built once per UPDATE.
+    Both take the same `now`; the UPDATE's other parameters must not clash with the
+    upsert's (`proposed`)."""
+    return upsert.add_cte(update.cte("along"))
 
 
 @lru_cache(maxsize=1)
