@@ -26,9 +26,8 @@ from app.messaging.channels import sender_for, whatsapp_window_open
 from app.messaging.claim_sql import (
     Claimed,
     ClaimedRooftop,
-    batch_rooftops,
     claim_sql,
-    due_rows,
+    due_batch,
     sending_stopped,
     sending_values,
     verdict_values,
@@ -65,11 +64,10 @@ def claim_and_decide(
     with database.transaction() as session:
         connection = session.connection()
         sql = claim_sql(connection.dialect.name)
-        rows = due_rows(connection, sql, now=now, limit=limit, lapsed=lapsed)
+        rows, rooftops, stopped = due_batch(connection, sql, now=now, limit=limit, lapsed=lapsed)
         if not rows:
             result.stopped = sending_stopped(connection, sql) or result.stopped
             return [], 0
-        rooftops, stopped = batch_rooftops(connection, sql, {row.rooftop_id for row in rows})
         if stopped is not None:
             result.stopped = stopped  # the rows stay as they were; the commit unlocks them
             return [], 0

@@ -68,31 +68,64 @@ class ClaimedRooftop(NamedTuple):
     config: RooftopConfig
 
 
-def due_rows(
+def due_batch(
     connection: Connection, sql: ClaimSql, *, now: datetime, limit: int, lapsed: bool
-) -> list[Claimed]:
-    """Up to `limit` due rows, locked: rows whose lease lapsed (a crashed worker's; only
-    when `lapsed`), then pending rows, oldest first.
+) -> tuple[list[Claimed], dict[int, ClaimedRooftop], str | None]:
+    """Up to `limit` due rows, locked, with their rooftops and why sending is stopped for
+    the account (an open Twilio auth alert) or None. Rows whose lease lapsed (a crashed
+    worker's; only when `lapsed`) come first, then pending rows, oldest first.
 
     Two queries rather than one with OR: each walks the (state, not_before) index in
     order and stops at the limit, where an OR sorts every due row on every claim (a
-    backlog of 50,000 texts after an outage would be sorted 500 times).
+    backlog of 50,000 texts after an outage would be sorted 500 times). On PostgreSQL
+    each row carries its rooftop's senders, a digest of its configuration and the
+    stopped check (a round trip fewer per claim; the configuration itself is read only
+    when its digest is new to this process); SQLite reads the rooftops after.
     """
-    found: list[Claimed] = []
+    found: list[Any] = []
     for query in (sql.lapsed, sql.pending) if lapsed else (sql.pending,):
-        rows = connection.execute(query, {"now": now, "limit": limit - len(found)})
-        found.extend(Claimed._make(row) for row in rows)
+        parameters = {"now": now, "limit": limit - len(found), "key": AUTH_ALERT_KEY}
+        found.extend(connection.execute(query, parameters))
         if len(found) >= limit:
             break
-    return found
+    rows = [Claimed._make(row[:_CLAIMED]) for row in found]
+    if not rows:
+        return [], {}, None
+    if not sql.joined:
+        rooftops, stopped = batch_rooftops(connection, sql, {row.rooftop_id for row in rows})
+        return rows, rooftops, stopped
+    heads = {row[1]: row[_CLAIMED:] for row in found}  # rooftop id -> its columns
+    missing = {(rooftop_id, head[4]) for rooftop_id, head in heads.items()} - _CONFIGS.keys()
+    if missing:
+        _read_configs(connection, sql, {rooftop_id for rooftop_id, _ in missing})
+    rooftops = {
+        rooftop_id: ClaimedRooftop(
+            rooftop_id, head[0], head[1], head[2], head[3], _CONFIGS[(rooftop_id, head[4])]
+        )
+        for rooftop_id, head in heads.items()
+    }
+    return rows, rooftops, found[0][-1]
+
+
+_CLAIMED = len(Claimed._fields)
+# (rooftop id, digest of its stored configuration) -> the configuration, validated.
+_CONFIGS: dict[tuple[int, str], RooftopConfig] = {}
+
+
+def _read_configs(connection: Connection, sql: ClaimSql, ids: set[int]) -> None:
+    """PostgreSQL: these rooftops' configurations, by the digest the claim saw."""
+    if len(_CONFIGS) > 1024:
+        _CONFIGS.clear()  # rooftops x configuration versions: a process never nears this
+    rows = connection.execute(sql.configs, {"ids": ids_value(ids, connection.dialect.name)})
+    for rooftop_id, digest, config_json in rows:
+        _CONFIGS[(rooftop_id, digest)] = _config(config_json)
 
 
 def batch_rooftops(
     connection: Connection, sql: ClaimSql, ids: set[int]
 ) -> tuple[dict[int, ClaimedRooftop], str | None]:
-    """The batch's rooftops, their configuration validated once per distinct value, and
-    why sending is stopped for the account (an open Twilio auth alert), or None: read in
-    the same statement, one round trip fewer per claim."""
+    """SQLite: the batch's rooftops, their configuration validated once per distinct value,
+    and why sending is stopped (read in the same statement)."""
     rows = connection.execute(
         sql.rooftops, {"ids": ids_value(ids, connection.dialect.name), "key": AUTH_ALERT_KEY}
     ).all()
@@ -167,6 +200,8 @@ class ClaimSql(NamedTuple):
     rooftops: Any
     claim: Any
     decided: Any
+    configs: Any  # PostgreSQL: rooftops' configurations with their digests
+    joined: bool  # the due rows carry their rooftop's columns (PostgreSQL)
 
 
 @lru_cache(maxsize=4)
@@ -200,6 +235,20 @@ def claim_sql(dialect: str) -> ClaimSql:
         phone.not_textable_reason,
     ).outerjoin(Phone.__table__, phone.id == c.phone_id)
     at = bindparam("now", type_=c.not_before.type)
+    stopped = select(alert.message).where(
+        alert.key == bindparam("key"), alert.resolved_at.is_(None)
+    )
+    joined = dialect == "postgresql"
+    digest = func.md5(sql_cast(rooftop.config, Text()))
+    if joined:
+        columns = columns.add_columns(
+            rooftop.slug,
+            rooftop.sms_from,
+            rooftop.whatsapp_from,
+            rooftop.messaging_service_sid,
+            digest,
+            stopped.scalar_subquery(),
+        ).join(Rooftop.__table__, rooftop.id == c.rooftop_id)
 
     def due(*where: Any) -> Any:
         query = (
@@ -245,9 +294,6 @@ def claim_sql(dialect: str) -> ClaimSql:
             content_sid=bindparam("b_content_sid"),
         )
     )
-    stopped = select(alert.message).where(
-        alert.key == bindparam("key"), alert.resolved_at.is_(None)
-    )
     return ClaimSql(
         stopped=stopped,
         lapsed=due(c.state.in_(("claimed", "sending")), c.claimed_until < at),
@@ -263,4 +309,8 @@ def claim_sql(dialect: str) -> ClaimSql:
         ).where(in_ids(rooftop.id, "ids", dialect)),
         claim=claim,
         decided=decided,
+        configs=select(rooftop.id, digest, sql_cast(rooftop.config, Text())).where(
+            in_ids(rooftop.id, "ids", dialect)
+        ),
+        joined=joined,
     )

@@ -205,6 +205,27 @@ def test_shadow_mode_records_what_would_be_sent(
     assert sent_to(sandbox) == []
 
 
+def test_a_configuration_changed_between_claims_is_the_one_the_next_claim_uses(
+    shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
+) -> None:
+    # A claim reads each rooftop's configuration by a digest of what is stored (PostgreSQL
+    # keeps the validated one per digest in the process): a change is seen at once.
+    customer, _ = shop.customer()
+    ro = shop.repair_order(customer)
+    assert dispatch().sent == 1
+    shop.configure(shadow=True)
+    shop.move(ro, "in_repair")
+    assert dispatch().suppressed == 1
+    shop.configure(shadow=False)
+    shop.move(ro, "ready_for_pickup")
+    assert dispatch().sent == 1
+    assert [m.suppressed_reason for m in shop.messages()] == [
+        None,
+        "shadow mode: not sent",
+        None,
+    ]
+
+
 def test_consent_revoked_mid_queue(
     shop: Shop, sandbox: SandboxServer, dispatch: Callable[..., Any]
 ) -> None:
