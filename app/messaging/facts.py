@@ -8,13 +8,14 @@ bound as one parameter (`app/messaging/id_lists.py`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from app.config import RooftopConfig
@@ -86,48 +87,71 @@ def batch_facts(
     parameter each: a claim pays for its rows, not for building SQL.
     """
     dialect = session.get_bind().dialect.name
-    consent_sql, counted_sql = _facts_sql(dialect)
+    consent_sql, counted_sql, both_sql = _facts_sql(dialect)
     connection = session.connection()
     days = {rooftop_id: local_day(now, config) for rooftop_id, config in rooftops.items()}
     facts = BatchFacts(days=days)
     phone_ids = {m.phone_id for m in messages if m.phone_id is not None}
-    if phone_ids:
-        ledger = connection.execute(consent_sql, {"phones": ids_value(phone_ids, dialect)})
-        for phone_id, channel, purpose, action, source, detail in ledger:
-            if purpose == CARRIER:
-                facts.carrier[(phone_id, detail or "")] = action
-                continue
-            facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
     wanted = {
         (m.customer_id, m.rooftop_id)
         for m in messages
         if m.customer_id is not None and m.rooftop_id in rooftops
     }
-    if not wanted:
-        return facts
     # One query for every rooftop of the batch: each has its own local day, so rows from
     # the earliest start to the latest end come back and each is counted against its own.
-    rows = connection.execute(
-        counted_sql,
-        {
-            "customers": ids_value({c for c, _r in wanted}, dialect),
-            "batch": ids_value([m.id for m in messages], dialect),
-            "earliest": min(start for start, _end in days.values()),
-            "latest": max(end for _start, end in days.values()),
-        },
-    )
-    for customer_id, rooftop_id, state, sent_at in rows:
-        if customer_id is None or (customer_id, rooftop_id) not in wanted:
-            continue
-        start, end = days[rooftop_id]
-        if state == "sending" or (sent_at is not None and start <= sent_at < end):
-            facts.counted[(customer_id, rooftop_id)] += 1
+    counted_parameters = {
+        "customers": ids_value({c for c, _r in wanted}, dialect),
+        "batch": ids_value([m.id for m in messages], dialect),
+        "earliest": min((start for start, _end in days.values()), default=now),
+        "latest": max((end for _start, end in days.values()), default=now),
+    }
+    if both_sql is not None:
+        # PostgreSQL: both reads in one statement, each as one JSON array (a round trip
+        # and a statement's overhead fewer per claim; a claim of one row paid for three).
+        ledger, counted = connection.execute(
+            both_sql, {"phones": ids_value(phone_ids, dialect), **counted_parameters}
+        ).one()
+        _add_consent(facts, ledger or ())
+        _add_counted(facts, _timed(counted or ()), wanted)
+        return facts
+    if phone_ids:
+        _add_consent(
+            facts, connection.execute(consent_sql, {"phones": ids_value(phone_ids, dialect)})
+        )
+    if wanted:
+        _add_counted(facts, connection.execute(counted_sql, counted_parameters), wanted)
     return facts
 
 
+def _add_consent(facts: BatchFacts, ledger: Iterable[Sequence[Any]]) -> None:
+    for phone_id, channel, purpose, action, source, detail in ledger:
+        if purpose == CARRIER:
+            facts.carrier[(phone_id, detail or "")] = action
+            continue
+        facts.consent[(phone_id, channel, purpose)] = (action, source)  # the latest wins
+
+
+def _add_counted(
+    facts: BatchFacts, rows: Iterable[Sequence[Any]], wanted: set[tuple[int, int]]
+) -> None:
+    for customer_id, rooftop_id, state, sent_at in rows:
+        if customer_id is None or (customer_id, rooftop_id) not in wanted:
+            continue
+        start, end = facts.days[rooftop_id]
+        if state == "sending" or (sent_at is not None and start <= sent_at < end):
+            facts.counted[(customer_id, rooftop_id)] += 1
+
+
+def _timed(rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
+    """Counted rows read back from JSON: their sent_at (ISO 8601 text) as a datetime."""
+    for customer_id, rooftop_id, state, sent_at in rows:
+        yield [customer_id, rooftop_id, state, sent_at and datetime.fromisoformat(sent_at)]
+
+
 @lru_cache(maxsize=4)
-def _facts_sql(dialect: str) -> tuple[Any, Any]:
-    """`batch_facts`' two statements for one dialect: the consent ledger, today's counts."""
+def _facts_sql(dialect: str) -> tuple[Any, Any, Any]:
+    """`batch_facts`' statements for one dialect: the consent ledger, today's counts, and
+    on PostgreSQL both in one statement (each as a JSON array; the ledger in id order)."""
     # Table columns, not the ORM's attributes: no ORM compile and result set-up.
     ledger = cast(Table, Consent.__table__).c
     outbox = cast(Table, OutboundMessage.__table__).c
@@ -156,7 +180,21 @@ def _facts_sql(dialect: str) -> tuple[Any, Any]:
             & (outbox.sent_at < bindparam("latest", type_=outbox.sent_at.type)),
         ),
     )
-    return consent, counted
+    if dialect != "postgresql":
+        return consent, counted, None
+
+    def as_json(query: Any, names: Sequence[str], *order: Any) -> Any:
+        rows = query.subquery()
+        fields = func.jsonb_build_array(*(rows.c[name] for name in names))
+        ordered = aggregate_order_by(fields, *(rows.c[o] for o in order)) if order else fields
+        return select(func.jsonb_agg(ordered)).scalar_subquery()
+
+    ledger_names = [column.name for column in consent.selected_columns]
+    both = select(
+        as_json(consent.add_columns(ledger.id.label("seq")).order_by(None), ledger_names, "seq"),
+        as_json(counted, [column.name for column in counted.selected_columns]),
+    )
+    return consent, counted, both
 
 
 def local_day(now: datetime, rooftop: RooftopConfig) -> tuple[datetime, datetime]:
