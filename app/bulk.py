@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
@@ -76,14 +77,27 @@ def insert_returning_ids(
     return list(session.execute(statement, list(rows)).scalars())
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` (each with the same keys), reading nothing back."""
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    unless_taken: tuple[str, ...] = (),
+) -> None:
+    """Insert `rows` (each with the same keys), reading nothing back. `unless_taken`: the
+    columns of a unique constraint; a row whose values are taken already is skipped
+    (ON CONFLICT DO NOTHING)."""
     if not rows:
         return
     if is_postgres(session):
-        session.execute(_insert_from_batch(table, tuple(rows[0])), _batch_parameters(table, rows))
+        statement = _insert_from_batch(table, tuple(rows[0]), unless_taken=unless_taken)
+        session.execute(statement, _batch_parameters(table, rows))
         return
-    session.execute(insert(table), list(rows))
+    plain = sqlite.insert(table)
+    session.execute(
+        plain.on_conflict_do_nothing(index_elements=list(unless_taken)) if unless_taken else plain,
+        list(rows),
+    )
 
 
 def _batch_parameters(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -116,14 +130,22 @@ def _update_from_batch(
 
 
 @lru_cache(maxsize=64)
-def _insert_from_batch(table: Table, names: tuple[str, ...], *, returning: bool = False) -> Any:
+def _insert_from_batch(
+    table: Table,
+    names: tuple[str, ...],
+    *,
+    returning: bool = False,
+    unless_taken: tuple[str, ...] = (),
+) -> Any:
     """PostgreSQL: `INSERT INTO table (names) SELECT ... FROM (the batch)` in batch order,
     built once per shape. An INSERT of 1,000 rows as VALUES binds 20,000 parameters, and
     psycopg re-parses such a statement on every execution: a third of a first poll's
     inserts went to that; the batch is one parameter."""
     batch = batch_rows(_batch_types(table, names), ordered=True)
     rows = select(*(batch.c[name] for name in names)).order_by(batch.c.position)
-    statement = insert(table).from_select(list(names), rows)
+    statement = postgresql.insert(table).from_select(list(names), rows)
+    if unless_taken:
+        statement = statement.on_conflict_do_nothing(index_elements=list(unless_taken))
     return statement.returning(table.c.id) if returning else statement
 
 

@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from app import bulk
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
 from app.customers.service import name_key, normalise_phone, record_consent
-from app.db import chunks, is_postgres, one_of, utcnow
+from app.db import chunks, one_of, utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from integrations.dms.base import DmsCustomer, DmsPhone
 
 CUSTOMER_TABLE = cast(Table, Customer.__table__)
 REF_TABLE = cast(Table, CustomerRef.__table__)
+PHONE_TABLE = cast(Table, Phone.__table__)
 LINK_TABLE = cast(Table, CustomerPhone.__table__)
 CONSENT_TABLE = cast(Table, Consent.__table__)
 
@@ -181,11 +181,9 @@ class CustomerBook:
             if e164 not in phones
         }
         if missing:
-            insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
-            # One statement for all, executed many: a multi-row VALUES is compiled afresh
-            # for every chunk (a twelfth of a first poll of 1,000 new customers).
-            statement = insert(Phone).on_conflict_do_nothing(index_elements=["group_id", "e164"])
-            self.session.execute(statement, list(missing.values()))
+            bulk.insert_rows(
+                self.session, PHONE_TABLE, list(missing.values()), unless_taken=("group_id", "e164")
+            )
             phones.update(self._select_phones(set(missing)))
         return phones
 
