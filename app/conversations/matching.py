@@ -14,25 +14,21 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, exists, func, null, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
+from app.conversations.contact_query import contact_statement, pending_question_query
 from app.conversations.intent_model import fold
-from app.conversations.models import InboundMessage, Task
-from app.conversations.tasks import CONVERSATION_KINDS
+from app.conversations.models import InboundMessage
 from app.customer_page.models import LineAnswer
-from app.customers.carrier import CARRIER, sender_key
-from app.customers.models import Consent, Customer, CustomerPhone, Phone
+from app.customers.carrier import sender_key
+from app.customers.models import Customer, CustomerPhone, Phone
 from app.customers.service import normalise_phone
-from app.db import UTCDateTime
 from app.dealers.models import Rooftop
-from app.messaging.models import OutboundMessage
 from app.repair_orders.models import OPEN_STAGES, RepairOrder, RoLine
 
 # How long a "which vehicle?" question waits for its answer.
 PENDING_QUESTION_TTL = timedelta(hours=24)
-# Outbound messages the customer has seen, or may have: the context of their next text.
-SEEN_STATES = ("sent", "delivered", "read")
 
 
 def channel_of(address: str) -> str:
@@ -96,7 +92,7 @@ def find_or_create_contact(
     """
     group_id = rooftop.group_id
     rows = session.execute(
-        _contact_statement(with_question=question_asked_since is not None),
+        contact_statement(with_question=question_asked_since is not None),
         {
             "group_id": group_id,
             "e164": e164,
@@ -133,109 +129,6 @@ def find_or_create_contact(
         pending_question_id=question_id,
         with_open_orders=set(),  # a new customer has no orders and no tasks yet
         conversations={customer.id: None},
-    )
-
-
-@cache
-def _contact_statement(*, with_question: bool) -> Select[Any]:
-    """The contact lookup, built once: every inbound text and call runs it.
-
-    Columns: the phone, a customer, the pending question's id (or NULL), whether the
-    customer has an open order anywhere, their open conversation task's id at the rooftop.
-    """
-    question: Any = null()
-    if with_question:
-        question = (
-            _pending_question_query(
-                rooftop_id=bindparam("rooftop_id"),
-                phone_id=Phone.id,
-                since=bindparam("since", type_=UTCDateTime),
-            )
-            .with_only_columns(InboundMessage.id)
-            .scalar_subquery()
-        )
-    has_open_order = exists().where(
-        RepairOrder.customer_id == Customer.id, RepairOrder.stage.in_(OPEN_STAGES)
-    )
-    # The rooftop is picked by CASE, not in the WHERE: only the customer's index can serve
-    # this, whatever a planner with stale statistics thinks of the rooftop's index.
-    conversation = (
-        select(func.min(case((Task.rooftop_id == bindparam("rooftop_id"), Task.id))))
-        .where(
-            Task.customer_id == Customer.id,
-            Task.state == "open",
-            Task.kind.in_(CONVERSATION_KINDS),
-        )
-        .scalar_subquery()
-    )
-    sent = (
-        select(OutboundMessage.id)
-        .where(
-            OutboundMessage.customer_id == Customer.id,
-            OutboundMessage.phone_id == Phone.id,
-            OutboundMessage.state.in_(SEEN_STATES),
-        )
-        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
-        .limit(1)
-    )
-    outbound = sent.with_only_columns(
-        func.coalesce(OutboundMessage.kind, "")
-        + "|"
-        + func.coalesce(OutboundMessage.stage, "")
-        + "|"
-        + func.coalesce(OutboundMessage.template, "")
-    ).scalar_subquery()
-    outbound_at = sent.with_only_columns(
-        func.coalesce(OutboundMessage.sent_at, OutboundMessage.created_at, type_=UTCDateTime)
-    ).scalar_subquery()
-    previous = (
-        select(InboundMessage.id)
-        .where(
-            InboundMessage.phone_id == Phone.id,
-            InboundMessage.rooftop_id == bindparam("rooftop_id"),
-        )
-        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-        .limit(1)
-    )
-    answer = previous.with_only_columns(
-        func.coalesce(InboundMessage.reply_kind, "")
-        + "|"
-        + func.coalesce(InboundMessage.language, "")
-    ).scalar_subquery()
-    answer_at = previous.with_only_columns(InboundMessage.received_at).scalar_subquery()
-    # Twilio's block on this rooftop's sender, as the ledger last heard of it (carrier.py).
-    carrier_action = (
-        select(Consent.action)
-        .where(
-            Consent.phone_id == Phone.id,
-            Consent.channel == "sms",
-            Consent.purpose == CARRIER,
-            Consent.detail == bindparam("sender"),
-        )
-        .order_by(Consent.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    columns: list[Any] = [
-        Phone,
-        Customer,
-        question,
-        has_open_order,
-        conversation,
-        outbound,
-        outbound_at,
-        answer,
-        answer_at,
-        carrier_action,
-    ]
-    return (
-        select(*columns)
-        .outerjoin(CustomerPhone, CustomerPhone.phone_id == Phone.id)
-        .outerjoin(
-            Customer,
-            and_(Customer.id == CustomerPhone.customer_id, Customer.erased_at.is_(None)),
-        )
-        .where(Phone.group_id == bindparam("group_id"), Phone.e164 == bindparam("e164"))
     )
 
 
@@ -365,24 +258,9 @@ def pending_question(
 ) -> InboundMessage | None:
     """The latest unanswered "which vehicle?" question to this phone at this rooftop."""
     return session.scalar(
-        _pending_question_query(
+        pending_question_query(
             rooftop_id=rooftop.id, phone_id=phone.id, since=now - PENDING_QUESTION_TTL
         )
-    )
-
-
-def _pending_question_query(rooftop_id: Any, phone_id: Any, since: Any) -> Select[Any]:
-    """The latest unanswered question query; its arguments are values or bind parameters."""
-    return (
-        select(InboundMessage)
-        .where(
-            InboundMessage.rooftop_id == rooftop_id,
-            InboundMessage.phone_id == phone_id,
-            InboundMessage.pending_choices.is_not(None),
-            InboundMessage.received_at >= since,
-        )
-        .order_by(InboundMessage.id.desc())
-        .limit(1)
     )
 
 

@@ -99,11 +99,12 @@ def receive_message(session: Session, *, form: Mapping[str, str], now: datetime)
             session, row=row, rooftop=rooftop, form=form, now=now, opened=opened
         )
     row.handled_at = now
-    with session.no_autoflush:  # the tasks opened for it go out after it, with its id
-        row.id = session.scalar(
-            _store_statement(is_postgres(session)),
-            {column: getattr(row, column) for column in _STORED},
-        )
+    # On the session's connection: nothing is flushed first (the tasks opened for it go out
+    # after it, with its id) and the ORM's execution steps are skipped for a Core INSERT.
+    row.id = session.connection().scalar(
+        _store_statement(is_postgres(session)),
+        {column: getattr(row, column) for column in _STORED},
+    )
     if row.id is None:
         raise AlreadyReceived(sid)
     for made in opened:

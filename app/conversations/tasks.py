@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import cast
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.conversations.models import InboundMessage, Task
 from app.customers.models import Customer, Phone
@@ -101,6 +103,17 @@ def _phone_conversation() -> Select[Task]:
     )
 
 
+@cache
+def _summary_update() -> Update:
+    """A conversation task's summary replaced (a later message joined it); built once."""
+    table = cast(Table, Task.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("task_id"))
+        .values(summary=bindparam("summary", type_=table.c.summary.type))
+    )
+
+
 @dataclass(frozen=True)
 class Conversation:
     """What a lookup already found of a customer's open conversation task at the rooftop."""
@@ -129,7 +142,13 @@ def attach_to_conversation(
     """
     if found is not None and found.task_id is not None:
         # The waiting time keeps counting from the first unanswered message.
-        session.execute(update(Task).where(Task.id == found.task_id).values(summary=summary))
+        loaded = session.identity_map.get(identity_key(Task, found.task_id))
+        if loaded is not None:
+            loaded.summary = summary
+        else:  # not in the session: one UPDATE, built once, without the ORM's bulk path
+            session.connection().execute(
+                _summary_update(), {"task_id": found.task_id, "summary": summary}
+            )
         return None, False
     task = None
     if found is None:
