@@ -18,24 +18,20 @@ is the same person. Phones are normalised as `app.customers.service` says.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import bulk
 from app.customers.models import Consent, Customer, CustomerPhone, CustomerRef, Phone
+from app.customers.new_customers import NewCustomer, NewLink, write_new_customers
 from app.customers.service import name_key, normalise_phone, record_consent
 from app.db import chunks, one_of, utcnow
 from app.dealers.models import DealerGroup, Rooftop
 from integrations.dms.base import DmsCustomer, DmsPhone
 
-CUSTOMER_TABLE = cast(Table, Customer.__table__)
-REF_TABLE = cast(Table, CustomerRef.__table__)
 PHONE_TABLE = cast(Table, Phone.__table__)
-LINK_TABLE = cast(Table, CustomerPhone.__table__)
-CONSENT_TABLE = cast(Table, Consent.__table__)
 
 
 def resolve_customer(
@@ -58,29 +54,7 @@ def resolve_customer(
     return book.match([dms_customer])[0]
 
 
-@dataclass(eq=False)
-class _NewLink:
-    phone: Phone
-    kind: str | None
-    is_primary: bool
-
-
-@dataclass(eq=False)
-class _NewCustomer:
-    """A customer this page makes, in memory until `CustomerBook.match` writes the page's
-    new customers together (one INSERT per table, not an ORM object per row)."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    language: str | None = None
-    refs: list[str] = field(default_factory=list)  # the DMS's external ids
-    phone_links: list[_NewLink] = field(default_factory=list)
-    consents: list[tuple[Phone, str, str, str]] = field(default_factory=list)
-    customer: Customer | None = None  # once written
-
-
-Found = Customer | _NewCustomer
+Found = Customer | NewCustomer
 
 
 class CustomerBook:
@@ -109,7 +83,7 @@ class CustomerBook:
         self.session, self.group, self.rooftop, self.source = session, group, rooftop, source
         wanted = list(customers)
         self._e164: dict[str, tuple[str | None, str | None]] = {}  # as typed -> E.164, reason
-        self._new: list[_NewCustomer] = []
+        self._new: list[NewCustomer] = []
         with session.no_autoflush:
             self.by_ref: dict[str, Found] = dict(self._read_refs({c.external_id for c in wanted}))
             numbers: dict[str, DmsPhone] = {}  # E.164 -> the page's first phone with it
@@ -136,7 +110,14 @@ class CustomerBook:
         """The Pitwall customer of each DMS customer, in order, written (flushed)."""
         found = [self._resolve(c) for c in dms_customers]
         self.session.flush()  # changes to customers on file, new unparseable phones
-        self._write_new()
+        new, self._new = self._new, []
+        write_new_customers(
+            self.session,
+            new,
+            group_id=self.group.id,
+            rooftop_id=self.rooftop.id,
+            source=self.source,
+        )
         return [f if isinstance(f, Customer) else cast(Customer, f.customer) for f in found]
 
     # --- reading the page's state, set-based ------------------------------------------
@@ -232,16 +213,16 @@ class CustomerBook:
     # --- matching one DMS customer, in memory -------------------------------------------
 
     def _resolve(self, dms_customer: DmsCustomer) -> Found:
-        """The page's customer for this DMS customer (a `_NewCustomer` until written)."""
+        """The page's customer for this DMS customer (a `NewCustomer` until written)."""
         with self.session.no_autoflush:
             phones = [self._phone(p) for p in dms_customer.phones]
             customer = self.by_ref.get(dms_customer.external_id)
             if customer is None:
                 customer = self._same_person(dms_customer, phones)
                 if customer is None:
-                    customer = _NewCustomer()
+                    customer = NewCustomer()
                     self._new.append(customer)
-                if isinstance(customer, _NewCustomer):
+                if isinstance(customer, NewCustomer):
                     customer.refs.append(dms_customer.external_id)
                 else:
                     self.session.add(
@@ -289,7 +270,7 @@ class CustomerBook:
         return None
 
     def _link_phones(self, customer: Found, phones: list[Phone]) -> None:
-        links: Sequence[CustomerPhone | _NewLink] = customer.phone_links
+        links: Sequence[CustomerPhone | NewLink] = customer.phone_links
         linked = {link.phone for link in links}
         typed = {phone.as_typed for phone in linked if phone.e164 is None}
         has_primary = any(link.is_primary for link in links)
@@ -302,10 +283,10 @@ class CustomerBook:
                 continue
             primary = not has_primary and phone.textable
             has_primary = has_primary or primary
-            if isinstance(customer, _NewCustomer):
+            if isinstance(customer, NewCustomer):
                 if phone.id is None:
                     self.session.add(phone)  # an unparseable number: flushed before the links
-                customer.phone_links.append(_NewLink(phone, phone.kind, primary))
+                customer.phone_links.append(NewLink(phone, phone.kind, primary))
             else:
                 link = CustomerPhone(kind=phone.kind, is_primary=primary)
                 link.phone = phone
@@ -340,7 +321,7 @@ class CustomerBook:
                 if value and latest is not None and not latest[1].startswith("dms:"):
                     continue
                 action = "granted" if value else "revoked"
-                if isinstance(customer, _NewCustomer):
+                if isinstance(customer, NewCustomer):
                     customer.consents.append((phone, purpose, action, source))
                 else:
                     record_consent(
@@ -353,74 +334,6 @@ class CustomerBook:
                         source=source,
                     )
                 self.latest[(phone.id, purpose)] = (action, source)
-
-    # --- writing the page's new customers, set-based -------------------------------------
-
-    def _write_new(self) -> None:
-        """Insert the page's new customers, then their references, phone links and consent
-        rows, one statement per table; the customers come back as ORM objects (one query),
-        so the page's hooks find them in the session."""
-        new, self._new = self._new, []
-        if not new:
-            return
-        session, now = self.session, utcnow()
-        rows: list[dict[str, Any]] = [
-            {
-                "group_id": self.group.id,
-                "first_name": n.first_name,
-                "last_name": n.last_name,
-                "email": n.email,
-                "language": n.language,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for n in new
-        ]
-        ids = bulk.insert_returning_ids(session, CUSTOMER_TABLE, rows)
-        by_id = dict(zip(ids, new, strict=True))
-        refs = [
-            {
-                "customer_id": customer_id,
-                "source": self.source,
-                "external_id": external_id,
-                "rooftop_id": self.rooftop.id,
-                "created_at": now,
-            }
-            for customer_id, n in by_id.items()
-            for external_id in n.refs
-        ]
-        links = [
-            {
-                "customer_id": customer_id,
-                "phone_id": link.phone.id,
-                "kind": link.kind,
-                "is_primary": link.is_primary,
-            }
-            for customer_id, n in by_id.items()
-            for link in n.phone_links
-        ]
-        consents = [
-            {
-                "group_id": self.group.id,
-                "phone_id": phone.id,
-                "customer_id": customer_id,
-                "channel": "sms",
-                "purpose": purpose,
-                "action": action,
-                "source": source[:40],
-                "at": now,
-            }
-            for customer_id, n in by_id.items()
-            for phone, purpose, action, source in n.consents
-        ]
-        bulk.insert_rows(session, REF_TABLE, refs)
-        bulk.insert_rows(session, LINK_TABLE, links)
-        bulk.insert_rows(session, CONSENT_TABLE, consents)
-        for chunk in chunks(ids):
-            for customer in session.scalars(
-                select(Customer).where(one_of(session, Customer.id, chunk))
-            ):
-                by_id[customer.id].customer = customer
 
 
 def _update_details(customer: Found, dms_customer: DmsCustomer) -> None:
