@@ -32,20 +32,8 @@ from app.repair_orders import writes
 from app.repair_orders.changes import KnownRo, LineChange, RepairOrderChange
 from app.repair_orders.hashing import RecordDigests, iso
 from app.repair_orders.models import RepairOrder, RoLine, Vehicle
+from app.repair_orders.page_vehicles import PageVehicles
 from integrations.dms.base import DmsCustomer, DmsLine, DmsVehicle, RepairOrderRecord
-
-
-@dataclass(slots=True)
-class _Vehicle:
-    """A vehicle row as the page sees it; `id` is None until a new one is inserted."""
-
-    id: int | None
-    vin: str | None
-    year: int | None
-    make: str | None
-    model: str | None
-    customer_id: int | None
-    dirty: bool = False
 
 
 @dataclass(slots=True)
@@ -211,7 +199,7 @@ class PageWriter:
             return
         vins = {ro.dms_vehicle.vin for ro in moved if ro.dms_vehicle and ro.dms_vehicle.vin}
         ids = {ro.stored.vehicle_id for ro in moved if ro.stored and ro.stored.vehicle_id}
-        vehicles = _Vehicles(self.session, group_id=self.rooftop.group_id, vins=vins, ids=ids)
+        vehicles = PageVehicles(self.session, group_id=self.rooftop.group_id, vins=vins, ids=ids)
         placed = [
             vehicles.place(ro.stored, ro.dms_vehicle, customer_id=ro.values["customer_id"])
             for ro in moved
@@ -384,71 +372,3 @@ def _sync_line(line: dict[str, Any], dms_line: DmsLine, *, at: datetime) -> bool
 
 def _note(dms_line: DmsLine) -> str | None:
     return None if dms_line.note is None else dms_line.note[:1000]
-
-
-class _Vehicles:
-    """The page's vehicles: the ROs' own and the group's by VIN, read in one query."""
-
-    def __init__(self, session: Session, *, group_id: int, vins: set[str], ids: set[int]) -> None:
-        self.group_id = group_id
-        self.by_id: dict[int, _Vehicle] = {}
-        self.by_vin: dict[str, _Vehicle] = {}
-        self.new: list[_Vehicle] = []
-        for row in writes.vehicles_of(session, group_id=group_id, vins=vins, ids=ids):
-            vehicle = _Vehicle(**row)
-            self.by_id[row["id"]] = vehicle
-            if row["vin"] in vins:
-                self.by_vin[row["vin"]] = vehicle
-
-    def _current(self, stored: KnownRo | None) -> _Vehicle | None:
-        if stored is None or stored.vehicle_id is None:
-            return None
-        return self.by_id.get(stored.vehicle_id)
-
-    def place(
-        self, stored: KnownRo | None, dms_vehicle: DmsVehicle | None, *, customer_id: int | None
-    ) -> _Vehicle | None:
-        """The RO's vehicle (by VIN in the group), created or updated as the DMS says."""
-        vehicle = self._current(stored)
-        if dms_vehicle is not None:
-            vin = dms_vehicle.vin
-            if vin is not None and (vehicle is None or vehicle.vin != vin):
-                vehicle = self.by_vin.get(vin)
-            if vehicle is None or (vin is None and vehicle.vin is not None):
-                # No VIN: the RO keeps a vehicle of its own rather than guessing a match.
-                vehicle = _Vehicle(None, vin, None, None, None, None)
-                self.new.append(vehicle)
-                if vin is not None:
-                    self.by_vin[vin] = vehicle
-            for name in ("year", "make", "model"):
-                value = getattr(dms_vehicle, name)
-                if value is not None and getattr(vehicle, name) != value:
-                    setattr(vehicle, name, value)
-                    vehicle.dirty = True
-        if vehicle is not None and vehicle.customer_id is None and customer_id is not None:
-            vehicle.customer_id = customer_id
-            vehicle.dirty = True
-        return vehicle
-
-    def write(self, session: Session) -> None:
-        """Insert the new vehicles (their ids filled in) and update the changed ones."""
-        rows = [
-            {
-                "group_id": self.group_id,
-                "vin": v.vin,
-                "year": v.year,
-                "make": v.make,
-                "model": v.model,
-                "customer_id": v.customer_id,
-            }
-            for v in self.new
-        ]
-        ids = bulk.insert_returning_ids(session, writes.VEHICLE_TABLE, rows)
-        for vehicle, vehicle_id in zip(self.new, ids, strict=True):
-            vehicle.id = vehicle_id
-        changed = [
-            {name: getattr(v, name) for name in writes.VEHICLE_COLUMNS}
-            for v in self.by_id.values()
-            if v.dirty
-        ]
-        bulk.update_by_id(session, writes.VEHICLE_TABLE, changed, writes.VEHICLE_COLUMNS)
