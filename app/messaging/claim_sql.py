@@ -213,7 +213,7 @@ def claim_sql(dialect: str) -> ClaimSql:
     phone = cast(Table, Phone.__table__).c
     rooftop = cast(Table, Rooftop.__table__).c
     alert = cast(Table, Alert.__table__).c
-    columns = select(
+    own = [
         c.id,
         c.rooftop_id,
         c.customer_id,
@@ -230,35 +230,52 @@ def claim_sql(dialect: str) -> ClaimSql:
         c.expires_at,
         c.attempt,
         c.send_started_at,
-        phone.e164,
-        phone.textable,
-        phone.not_textable_reason,
-    ).outerjoin(Phone.__table__, phone.id == c.phone_id)
+    ]
+    phone_columns = [phone.e164, phone.textable, phone.not_textable_reason]
     at = bindparam("now", type_=c.not_before.type)
+    limit = bindparam("limit", type_=Integer())
     stopped = select(alert.message).where(
         alert.key == bindparam("key"), alert.resolved_at.is_(None)
     )
     joined = dialect == "postgresql"
     digest = func.md5(sql_cast(rooftop.config, Text()))
-    if joined:
-        columns = columns.add_columns(
-            rooftop.slug,
-            rooftop.sms_from,
-            rooftop.whatsapp_from,
-            rooftop.messaging_service_sid,
-            digest,
-            stopped.scalar_subquery(),
-        ).join(Rooftop.__table__, rooftop.id == c.rooftop_id)
 
     def due(*where: Any) -> Any:
-        query = (
-            columns.where(*where)
+        if not joined:  # SQLite: its write lock (BEGIN IMMEDIATE) serialises claims
+            return (
+                select(*own, *phone_columns)
+                .outerjoin(Phone.__table__, phone.id == c.phone_id)
+                .where(*where)
+                .order_by(c.not_before, c.id)
+                .limit(limit)
+            )
+        # PostgreSQL: the rows are picked and locked first (a CTE: the sort and the limit
+        # see the outbox's own columns only), then joined to their phones and rooftops, so
+        # the joins and the configuration's digest cost the batch's rows, not every due row.
+        locked = (
+            select(*own, c.not_before)
+            .where(*where)
             .order_by(c.not_before, c.id)
-            .limit(bindparam("limit", type_=Integer()))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
         )
-        if dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=table)
-        return query
+        return (
+            select(
+                *(locked.c[column.name] for column in own),
+                *phone_columns,
+                rooftop.slug,
+                rooftop.sms_from,
+                rooftop.whatsapp_from,
+                rooftop.messaging_service_sid,
+                digest,
+                stopped.scalar_subquery(),
+            )
+            .select_from(locked)
+            .outerjoin(Phone.__table__, phone.id == locked.c.phone_id)
+            .join(Rooftop.__table__, rooftop.id == locked.c.rooftop_id)
+            .order_by(locked.c.not_before, locked.c.id)
+        )
 
     claim = (
         update(table)

@@ -28,7 +28,7 @@ class OutboundMessage(Base):
     __tablename__ = "outbound_message"
     __table_args__ = (
         # The dispatcher's claim query: due pending rows, oldest first.
-        Index("ix_outbound_message_due", "state", "not_before"),
+        Index("ix_outbound_message_due", "state", "not_before", "id"),
         Index("ix_outbound_message_customer_created", "customer_id", "created_at"),
         Index("ix_outbound_message_ro", "repair_order_id"),
     )

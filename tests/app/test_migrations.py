@@ -279,3 +279,37 @@ def test_repair_orders_from_before_write_back_take_a_queued_answer(database_url:
         line = conn.execute(text("SELECT status FROM ro_line WHERE id = 11")).scalar_one()
     engine.dispose()
     assert tuple(queued) == ("R1001", "pending") and line == "pending"
+
+
+def test_outbox_rows_from_before_the_wider_due_index_are_claimed_oldest_first(
+    database_url: str,
+) -> None:
+    """0008 replaces the due index with (state, not_before, id): stored rows keep their
+    places and the claim's order reads them oldest first, ties by id."""
+    engine = _ro_awaiting_brakes_at(database_url, "0007")
+    with engine.begin() as conn:
+        for message_id, not_before in ((21, "2026-12-06 10:00"), (22, "2026-12-06 09:00")):
+            conn.execute(
+                text(
+                    "INSERT INTO outbound_message (id, rooftop_id, customer_id, kind, purpose,"
+                    " channel, body, state, not_before, attempt, dedupe_key, created_at,"
+                    " updated_at) VALUES (:id, 5, 7, 'status', 'status', 'sms', 'Ready',"
+                    " 'pending', :at, 0, :key, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": message_id, "at": not_before, "key": f"k{message_id}"},
+            )
+        order = (
+            conn.execute(
+                text(
+                    "SELECT id FROM outbound_message WHERE state = 'pending'"
+                    " ORDER BY not_before, id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        indexed = inspect(conn).get_indexes("outbound_message")
+    engine.dispose()
+    assert order == [22, 21]
+    due = next(index for index in indexed if index["name"] == "ix_outbound_message_due")
+    assert due["column_names"] == ["state", "not_before", "id"]
