@@ -288,7 +288,8 @@ def test_outbox_rows_from_before_the_wider_due_index_are_claimed_oldest_first(
     places and the claim's order reads them oldest first, ties by id."""
     engine = _ro_awaiting_brakes_at(database_url, "0007")
     with engine.begin() as conn:
-        for message_id, not_before in ((21, "2026-12-06 10:00"), (22, "2026-12-06 09:00")):
+        rows = ((21, "2026-12-06 10:00"), (22, "2026-12-06 09:00"), (20, "2026-12-06 10:00"))
+        for message_id, not_before in rows:
             conn.execute(
                 text(
                     "INSERT INTO outbound_message (id, rooftop_id, customer_id, kind, purpose,"
@@ -310,6 +311,6 @@ def test_outbox_rows_from_before_the_wider_due_index_are_claimed_oldest_first(
         )
         indexed = inspect(conn).get_indexes("outbound_message")
     engine.dispose()
-    assert order == [22, 21]
+    assert order == [22, 20, 21]
     due = next(index for index in indexed if index["name"] == "ix_outbound_message_due")
     assert due["column_names"] == ["state", "not_before", "id"]
