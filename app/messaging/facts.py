@@ -1,8 +1,8 @@
 """What the send-time policies read for a whole claimed batch, fetched at once.
 
 Consent (and Twilio's carrier blocks) for the batch's phones and the daily cap's
-counts for its customers: one query each, built once per dialect, the batch's ids
-bound as one parameter (`app/messaging/id_lists.py`).
+counts for its customers: one query each (on PostgreSQL both in one statement), built
+once per dialect, the batch's ids bound as one parameter (`app/messaging/id_lists.py`).
 """
 
 from __future__ import annotations
