@@ -114,6 +114,3 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(String(40))  # dms:<slug> | keyword | twilio:21610 | advisor
     detail: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    # Set only for a customer not flushed yet (a page's new one): the flush fills customer_id.
-    customer: Mapped[Customer | None] = relationship()

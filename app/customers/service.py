@@ -128,8 +128,6 @@ def record_consent(
         detail=detail[:200] if detail else None,
         at=utcnow(),
     )
-    if customer is not None and customer.id is None:
-        row.customer = customer  # a page's new customer, not flushed yet: the flush sets the id
     session.add(row)
     return row
 
