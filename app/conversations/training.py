@@ -1,12 +1,16 @@
 """The intent corpus and the model trained from it (`pitwall intents train`).
 
-The corpus is every `corpus/raw/*.jsonl` file, one labelled text per line. Its split is
-fixed by a hash of the text: texts that read the same once case, accents, punctuation and
-emoji are dropped share a split, and a dev or test text too close to a training text
-(cosine >= 0.9 on letter trigrams) joins the training split, so the held-out splits never
-grade the model on what it has seen. Choices are made on the dev split only: the model's
-regularisation and feature cut-off, then the gates' thresholds. The test split is read
-by `pitwall intents eval` and by the quality-floor tests, never here.
+The corpus is every `corpus/raw/*.jsonl` file, one labelled text per line, split into
+train and dev by a hash of the text: texts that read the same once case, accents,
+punctuation and emoji are dropped share a split, and a dev text too close to a training
+text (cosine >= 0.9 on letter trigrams) joins the training split, so dev never grades the
+model on what it has seen. Choices are made on the dev split only: the model's
+regularisation and feature cut-off, then the gates' thresholds.
+
+The test split is `corpus/test/*.jsonl`, written apart by writers who never saw the rest
+(the hash's old test bucket, read too often while the model was built, now trains). A
+test text too close to a train or dev text is left out of the grade and trained on by
+no one. It is read by `pitwall intents eval` and by the quality-floor tests, never here.
 
 scikit-learn is needed here only (the `test` extra); the product runs the exported
 arithmetic in intent_model.py.
@@ -65,9 +69,13 @@ def dedupe_key(text: str) -> str:
 
 
 def split_of(text: str) -> str:
-    """train (70%), dev (15%) or test (15%), fixed by the hash of the text's dedupe key."""
+    """train (85%) or dev (15%), fixed by the hash of the text's dedupe key.
+
+    Buckets 85-99 were the first test split; read about eight times while the model was
+    built, they were retired into train on 2026-12-07 when `corpus/test/` replaced them.
+    """
     bucket = int(hashlib.sha256(dedupe_key(text).encode()).hexdigest()[:8], 16) % 100
-    return "train" if bucket < 70 else "dev" if bucket < 85 else "test"
+    return "dev" if 70 <= bucket < 85 else "train"
 
 
 def _rows(directory: Path, folder: str = "raw") -> Iterable[tuple[str, int, dict[str, Any]]]:
@@ -97,16 +105,34 @@ def _checked(name: str, number: int, row: dict[str, Any]) -> dict[str, str]:
 
 
 def load_corpus(directory: Path = CORPUS_DIR) -> list[Example]:
-    """Every usable row, with its split; an exact repeat of (text, reply_to) is kept once."""
+    """Every usable row with its split, the test split's near-duplicates of the others left
+    out; an exact repeat of (text, reply_to) is kept once."""
+    rows = _unique(_checked(name, number, raw) for name, number, raw in _rows(directory))
+    splits = _splits_without_near_duplicates([row["text"] for row in rows])
+    examples = [Example(**row, split=split) for row, split in zip(rows, splits, strict=True)]
+    return examples + [e for e in load_test(directory, examples) if e.split == "test"]
+
+
+def load_test(directory: Path = CORPUS_DIR, known: Sequence[Example] = ()) -> list[Example]:
+    """The test split (corpus/test/); a row within cosine 0.9 of a train or dev text is
+    marked `known` and left out of the grade."""
+    rows = _unique(_checked(name, number, raw) for name, number, raw in _rows(directory, "test"))
+    known_texts = [e.text for e in known] or [e.text for e in load_corpus(directory)]
+    near = _near(known_texts, [row["text"] for row in rows])
+    return [
+        Example(**row, split="known" if close else "test")
+        for row, close in zip(rows, near, strict=True)
+    ]
+
+
+def _unique(rows: Iterable[dict[str, str]]) -> list[dict[str, str]]:
     seen: set[tuple[str, str]] = set()
-    rows = []
-    for name, number, raw in _rows(directory):
-        row = _checked(name, number, raw)
+    kept = []
+    for row in rows:
         if (row["text"], row["reply_to"]) not in seen:
             seen.add((row["text"], row["reply_to"]))
-            rows.append(row)
-    splits = _splits_without_near_duplicates([row["text"] for row in rows])
-    return [Example(**row, split=split) for row, split in zip(rows, splits, strict=True)]
+            kept.append(row)
+    return kept
 
 
 def load_fresh(directory: Path = CORPUS_DIR) -> list[Example]:
@@ -119,19 +145,25 @@ def load_fresh(directory: Path = CORPUS_DIR) -> list[Example]:
 
 
 def _splits_without_near_duplicates(texts: Sequence[str]) -> list[str]:
+    splits = [split_of(text) for text in texts]
+    train = [texts[i] for i, s in enumerate(splits) if s == "train"]
+    held = [i for i, s in enumerate(splits) if s != "train"]
+    for i, close in zip(held, _near(train, [texts[i] for i in held]), strict=True):
+        if close:
+            splits[i] = "train"
+    return splits
+
+
+def _near(known: Sequence[str], texts: Sequence[str]) -> list[bool]:
+    """For each of `texts`, whether a `known` text is within NEAR_DUPLICATE on letter trigrams."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    splits = [split_of(text) for text in texts]
-    keys = [dedupe_key(text) or text for text in texts]
+    if not known or not texts:
+        return [False] * len(texts)
+    keys = [dedupe_key(text) or text for text in [*known, *texts]]
     vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3)).fit_transform(keys)
-    train = [i for i, s in enumerate(splits) if s == "train"]
-    held = [i for i, s in enumerate(splits) if s != "train"]
-    if train and held:
-        similarity = (vectors[held] @ vectors[train].T).max(axis=1).toarray().ravel()
-        for i, best in zip(held, similarity, strict=True):
-            if best >= NEAR_DUPLICATE:
-                splits[i] = "train"
-    return splits
+    similarity = (vectors[len(known) :] @ vectors[: len(known)].T).max(axis=1).toarray().ravel()
+    return [bool(best >= NEAR_DUPLICATE) for best in similarity]
 
 
 def corpus_sha256(directory: Path = CORPUS_DIR) -> str:
