@@ -107,18 +107,24 @@ def _checked(name: str, number: int, row: dict[str, Any]) -> dict[str, str]:
 def load_corpus(directory: Path = CORPUS_DIR) -> list[Example]:
     """Every usable row with its split, the test split's near-duplicates of the others left
     out; an exact repeat of (text, reply_to) is kept once."""
-    rows = _unique(_checked(name, number, raw) for name, number, raw in _rows(directory))
-    splits = _splits_without_near_duplicates([row["text"] for row in rows])
-    examples = [Example(**row, split=split) for row, split in zip(rows, splits, strict=True)]
+    examples = _train_and_dev(directory)
     return examples + [e for e in load_test(directory, examples) if e.split == "test"]
 
 
-def load_test(directory: Path = CORPUS_DIR, known: Sequence[Example] = ()) -> list[Example]:
+def _train_and_dev(directory: Path) -> list[Example]:
+    rows = _unique(_checked(name, number, raw) for name, number, raw in _rows(directory))
+    splits = _splits_without_near_duplicates([row["text"] for row in rows])
+    return [Example(**row, split=split) for row, split in zip(rows, splits, strict=True)]
+
+
+def load_test(
+    directory: Path = CORPUS_DIR, known: Sequence[Example] | None = None
+) -> list[Example]:
     """The test split (corpus/test/); a row within cosine 0.9 of a train or dev text is
     marked `known` and left out of the grade."""
     rows = _unique(_checked(name, number, raw) for name, number, raw in _rows(directory, "test"))
-    known_texts = [e.text for e in known] or [e.text for e in load_corpus(directory)]
-    near = _near(known_texts, [row["text"] for row in rows])
+    known = _train_and_dev(directory) if known is None else known
+    near = _near([e.text for e in known], [row["text"] for row in rows])
     return [
         Example(**row, split="known" if close else "test")
         for row, close in zip(rows, near, strict=True)

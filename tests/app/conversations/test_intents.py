@@ -7,6 +7,7 @@ are printed by `pitwall intents eval`, never asserted.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import numpy as np
@@ -28,6 +29,7 @@ from app.conversations.training import (
     corpus_sha256,
     fit,
     load_corpus,
+    load_test,
     write_model,
 )
 
@@ -50,6 +52,31 @@ def test_the_corpus_is_big_enough_in_each_language() -> None:
     assert languages.count("fr") >= 200
 
 
+def test_the_test_split_is_written_apart_and_big_enough_to_grade() -> None:
+    test = [e for e in corpus() if e.split == "test"]
+    assert {e.source for e in test} == {path.stem for path in (CORPUS_DIR / "test").glob("*.jsonl")}
+    assert len(test) >= 700
+    assert sum(e.intent == intents.OPT_OUT for e in test) >= 100
+    assert sum(e.intent == intents.STATUS for e in test) >= 200
+
+
+def test_a_test_row_that_reads_like_a_known_text_is_left_out_of_the_grade(tmp_path) -> None:
+    row = {"intent": "status_question", "language": "en", "reply_to": "none"}
+    for folder, texts in {
+        "raw": ["is my tahoe ready yet", "any update on the f150 brakes"],
+        "test": ["Is my Tahoe ready yet??", "when can i pick up the civic"],
+    }.items():
+        (tmp_path / folder).mkdir()
+        lines = [json.dumps(row | {"text": text}) for text in texts]
+        (tmp_path / folder / "slice.jsonl").write_text("\n".join(lines) + "\n")
+    assert [(e.text, e.split) for e in load_test(tmp_path)] == [
+        ("Is my Tahoe ready yet??", "known"),
+        ("when can i pick up the civic", "test"),
+    ]
+    graded = [e.text for e in load_corpus(tmp_path) if e.split == "test"]
+    assert graded == ["when can i pick up the civic"]
+
+
 def test_the_splits_share_no_text() -> None:
     by_split: dict[str, set[str]] = {}
     for example in corpus():
@@ -65,38 +92,14 @@ def test_the_packaged_model_was_trained_on_this_corpus() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 25's floor is 95%; the model retrained with five added slices answers 187 "
-    "of the test split's 199 status questions (94%, 2026-12-06; the one before answered "
-    "186/195): more are sent to ask as unsure, at the confidence threshold chosen on dev. "
-    "Strict: this fails once the floor holds, so the mark comes off.",
-)
 def test_status_questions_are_answered_without_an_advisor() -> None:
     figures = held_out_figures()
     assert figures.status_recall >= 0.95, f"{figures.status_answered}/{figures.status}"
 
 
-def test_status_recall_does_not_fall_below_what_it_reached() -> None:
-    figures = held_out_figures()
-    assert figures.status_recall >= 187 / 199, f"{figures.status_answered}/{figures.status}"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 25's floor is 100%; the model honours 98 of the test split's 99 opt-outs "
-    "(2026-12-06, after five slices were added; before, 82/83): one is scored below the "
-    "gate's limits chosen on dev. Strict: this fails once the floor holds, so the mark "
-    "comes off.",
-)
 def test_every_opt_out_is_honoured() -> None:
     figures = held_out_figures()
     assert figures.opt_out_recall == 1.0, f"{figures.opt_outs_honoured}/{figures.opt_outs}"
-
-
-def test_opt_out_recall_does_not_fall_below_what_it_reached() -> None:
-    figures = held_out_figures()
-    assert figures.opt_out_recall >= 98 / 99, f"{figures.opt_outs_honoured}/{figures.opt_outs}"
 
 
 def test_no_approval_is_recorded_where_none_was_meant() -> None:
