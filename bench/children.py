@@ -42,12 +42,37 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def database_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend process on this machine serving the
+    database of `url` (from /proc; empty for SQLite or a server on another machine).
+    The server's shared background processes (WAL writer, checkpointer) are not in it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return {}
+    tag, tick = f" {parsed.database} ".encode(), os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres: ") and tag in cmdline:
+            found[int(entry)] = (int(stat[11]) + int(stat[12])) / tick
+    return found
+
+
 def worker_main(args: argparse.Namespace) -> dict[str, Any]:
     """What `pitwall worker` does on its dispatch tick, until nothing is due.
 
     Reports the process's CPU from the go signal to the end, and the dispatcher
     thread's own (this thread: the claims, the policies and the records; the sends
-    run on the pool): the outbox's CPU."""
+    run on the pool): the outbox's CPU. With `--db_cpu 1` (a worker alone on its
+    database) also the CPU its PostgreSQL backends spent meanwhile."""
     from app.cli import prepare_worker_gc
     from app.repair_orders.jobs import AdapterCache
     from app.worker import Worker
@@ -66,6 +91,7 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
     prepare_worker_gc()  # as `pitwall worker` does before its first tick
     _ready_then_wait_for_go()
     started, cpu, own = time.time(), _cpu(), time.thread_time()
+    server = database_cpu(args.url) if args.db_cpu else {}
     totals: dict[str, Any] = {"sent": 0, "claimed": 0, "lost_claims": 0, "runs": 0}
     while True:
         result = worker.dispatch_until_idle()
@@ -76,6 +102,8 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
             break
     totals["started"], totals["finished"] = started, time.time()
     totals["cpu"], totals["outbox_cpu"] = _cpu() - cpu, time.thread_time() - own
+    if now := database_cpu(args.url) if args.db_cpu else {}:
+        totals["db_cpu"] = sum(seconds - server.get(pid, 0.0) for pid, seconds in now.items())
     worker.close()
     return totals
 
@@ -174,6 +202,7 @@ def main() -> None:
     parser.add_argument("--fake", required=True)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--forms")
+    parser.add_argument("--db_cpu", type=int, default=0)
     args = parser.parse_args()
     mains = {"worker": worker_main, "requests": requests_loop_main, "own-client": own_client_main}
     report = mains[args.mode](args)

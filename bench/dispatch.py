@@ -225,6 +225,7 @@ class Run:
     cpu_us: float  # CPU per text, every process of the side together (microseconds)
     outbox_us: float = 0.0  # Pitwall only: the dispatcher threads' CPU per text
     each_cpu_us: tuple[float, ...] = ()  # Pitwall only: each worker's CPU per text it sent
+    db_us: float | None = None  # one worker on PostgreSQL: its server backends' CPU per text
 
 
 def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Popen[str]]) -> Run:
@@ -242,6 +243,7 @@ def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Pop
         cpu_us=sum(r["cpu"] for r in reports) / texts * 1e6,
         outbox_us=sum(r.get("outbox_cpu", 0.0) for r in reports) / texts * 1e6,
         each_cpu_us=tuple(r["cpu"] / max(1, r["sent"]) * 1e6 for r in reports),
+        db_us=reports[0]["db_cpu"] / texts * 1e6 if "db_cpu" in reports[0] else None,
     )
 
 
@@ -298,8 +300,12 @@ def measure_backend(
         def workers(n: int, latency: float) -> None:
             reset(url)
             fake.control(latency_ms=latency, reset=True)
+            # Alone on the database, a worker also reports its PostgreSQL backends' CPU.
             children = [
-                _child("worker", url=url, fake=fake.url, concurrency=CONCURRENCY) for _ in range(n)
+                _child(
+                    "worker", url=url, fake=fake.url, concurrency=CONCURRENCY, db_cpu=int(n == 1)
+                )
+                for _ in range(n)
             ]
             run = _measure(fake, expected, children)
             # Every row must have left the outbox as sent; anything else is lost too.
@@ -385,6 +391,9 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
             side = sides[f"pitwall_1w_{tag}"]
             figures[f"pitwall_1w_{tag}_outbox_us_per_text"] = round(side.median("outbox_us"), 1)
             figures[f"pitwall_1w_{tag}_outbox_us_spread"] = side.spread("outbox_us")
+            if all(run.db_us is not None for run in side.runs):
+                figures[f"pitwall_1w_{tag}_db_server_us_per_text"] = round(side.median("db_us"), 1)
+                figures[f"pitwall_1w_{tag}_db_server_us_spread"] = side.spread("db_us")
         duplicates = sum(side.duplicates for side in sides.values())
         lost = sum(side.lost for side in sides.values())
         figures["duplicates"], figures["lost"] = duplicates, lost

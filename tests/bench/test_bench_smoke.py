@@ -39,6 +39,9 @@ def test_the_runner_writes_its_table_as_json_with_zero_duplicates_and_lost(
     assert result["figures"]["own_client_loop_0ms_msg_s"] > 0  # both plain loops run
     assert result["figures"]["requests_loop_50ms_msg_s"] > 0
     assert result["figures"]["yardstick_0ms"] in ("requests_loop", "own_client_loop")
+    # The database server's own CPU per text, where it is a process on this machine.
+    server = "pitwall_1w_0ms_db_server_us_per_text" in result["figures"]
+    assert server == (backend() == "postgresql")
 
 
 def test_the_memory_bench_samples_a_worker_that_keeps_sending(tmp_path: Path) -> None:
