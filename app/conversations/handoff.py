@@ -117,7 +117,7 @@ def attach(
 ) -> bool:
     """Join the message to its conversation task, or open one; True when opened."""
     known = turn.contact.conversations
-    task, opened = attach_to_conversation(
+    _task, opened = attach_to_conversation(
         turn.session,
         rooftop=turn.rooftop,
         phone=turn.contact.phone,
@@ -133,8 +133,7 @@ def attach(
             if customer is not None and known is not None and customer.id in known
             else None
         ),
+        # A task opened (or a summary changed) here is written with the message itself.
+        held=turn.held,
     )
-    if opened:
-        assert task is not None
-        turn.opened.append(task)
     return opened

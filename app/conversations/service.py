@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
-from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.conversations import intents
@@ -34,11 +31,12 @@ from app.conversations.matching import (
     find_or_create_contact,
 )
 from app.conversations.models import Approval, InboundMessage, Task
+from app.conversations.storing import store
+from app.conversations.tasks import HeldWrites
 from app.conversations.texts import status_words
 from app.conversations.turn import Turn, reply_context
 from app.customers.models import Customer
 from app.customers.service import current_consent
-from app.db import is_postgres
 from app.dealers.models import DealerGroup, Rooftop
 from app.dealers.service import rooftop_for_number
 from app.followups.models import FollowupPlan
@@ -53,24 +51,13 @@ class MalformedWebhook(ValueError):
     """A Twilio form without the fields every such webhook carries."""
 
 
-class AlreadyReceived(Exception):
-    """This MessageSid is stored already (a retry, or a delivery racing this one).
-
-    Nothing of this attempt may stay: the caller rolls it back and answers with
-    `first_answer`.
-    """
-
-    def __init__(self, sid: str) -> None:
-        super().__init__(f"inbound message {sid} was received before")
-        self.sid = sid
-
-
 def receive_message(session: Session, *, form: Mapping[str, str], now: datetime) -> str | None:
     """Answer an inbound text and store it under its MessageSid; the reply text or None.
 
-    The row is written last, in one INSERT with its answer: a retried MessageSid makes
-    that insert find the first one (waiting for its commit if it is in flight) and raise
-    AlreadyReceived, so a retry changes nothing and gets the first answer.
+    The row is written last, in one INSERT with its answer (and, on PostgreSQL, its
+    conversation task's write): a retried MessageSid makes that insert find the first one
+    (waiting for its commit if it is in flight) and raise AlreadyReceived, so a retry
+    changes nothing and gets the first answer.
     """
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     if not sid:
@@ -90,23 +77,17 @@ def receive_message(session: Session, *, form: Mapping[str, str], now: datetime)
         received_at=now,
     )
     opened: list[Task | Approval] = []
+    held = HeldWrites()
     if rooftop is None:
         log.warning(
             "inbound message %s to %s: no rooftop has this number; ignored", sid, to_address
         )
     else:
         row.reply_body = _answer(
-            session, row=row, rooftop=rooftop, form=form, now=now, opened=opened
+            session, row=row, rooftop=rooftop, form=form, now=now, opened=opened, held=held
         )
     row.handled_at = now
-    # On the session's connection: nothing is flushed first (the tasks opened for it go out
-    # after it, with its id) and the ORM's execution steps are skipped for a Core INSERT.
-    row.id = session.connection().scalar(
-        _store_statement(is_postgres(session)),
-        {column: getattr(row, column) for column in _STORED},
-    )
-    if row.id is None:
-        raise AlreadyReceived(sid)
+    row.id = store(session, row, held)
     for made in opened:
         made.inbound_message_id = row.id
     return row.reply_body
@@ -116,23 +97,6 @@ def first_answer(session: Session, *, sid: str) -> str | None:
     """The reply stored with an inbound message the first time it came."""
     return session.scalar(
         select(InboundMessage.reply_body).where(InboundMessage.provider_sid == sid)
-    )
-
-
-_STORED = tuple(column.key for column in InboundMessage.__table__.columns if column.key != "id")
-
-
-@cache
-def _store_statement(postgres: bool) -> Any:
-    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, built once: every
-    inbound text runs it, and building a statement costs more than running it."""
-    table = cast(Table, InboundMessage.__table__)
-    insert = postgresql.insert if postgres else sqlite.insert
-    return (
-        insert(table)
-        .values({name: bindparam(name, type_=table.c[name].type) for name in _STORED})
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(table.c.id)
     )
 
 
@@ -150,6 +114,7 @@ def _answer(
     form: Mapping[str, str],
     now: datetime,
     opened: list[Task | Approval],
+    held: HeldWrites,
 ) -> str | None:
     address = row.from_address.removeprefix("whatsapp:").strip()
     region = "US"
@@ -202,6 +167,7 @@ def _answer(
         context=context,
         twilio_replied=carrier is not None,
         opened=opened,
+        held=held,
     )
     _learn_language(turn)
     if intent.by_keyword:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import cast
@@ -41,7 +41,36 @@ def open_task(
         select(Task.id).where(Task.dedupe_key == dedupe_key)
     ):
         return None
-    task = Task(
+    task = _new_task(
+        rooftop_id=rooftop_id,
+        kind=kind,
+        summary=summary,
+        now=now,
+        dedupe_key=dedupe_key,
+        customer_id=customer_id,
+        repair_order_id=repair_order_id,
+        inbound_message_id=inbound_message_id,
+        call_id=call_id,
+        advisor_ref=advisor_ref,
+    )
+    session.add(task)
+    return task
+
+
+def _new_task(
+    *,
+    rooftop_id: int | None,
+    kind: str,
+    summary: str,
+    now: datetime,
+    dedupe_key: str | None = None,
+    customer_id: int | None = None,
+    repair_order_id: int | None = None,
+    inbound_message_id: int | None = None,
+    call_id: int | None = None,
+    advisor_ref: str | None = None,
+) -> Task:
+    return Task(
         rooftop_id=rooftop_id,
         kind=kind,
         summary=summary,
@@ -54,8 +83,6 @@ def open_task(
         created_at=now,
         state="open",
     )
-    session.add(task)
-    return task
 
 
 def open_conversation(
@@ -121,6 +148,19 @@ class Conversation:
     task_id: int | None
 
 
+@dataclass
+class HeldWrites:
+    """Conversation writes held back to go out with the inbound message's own INSERT.
+
+    `opened`: new tasks, not in the session, their `inbound_message_id` still unset;
+    `summaries`: the new summary of each joined task (by id) that the session has not loaded.
+    Whoever stores the message writes them (service.py: one statement on PostgreSQL).
+    """
+
+    opened: list[Task] = field(default_factory=list)
+    summaries: dict[int, str] = field(default_factory=dict)
+
+
 def attach_to_conversation(
     session: Session,
     *,
@@ -133,22 +173,22 @@ def attach_to_conversation(
     repair_order_id: int | None = None,
     advisor_ref: str | None = None,
     found: Conversation | None = None,
+    held: HeldWrites,
 ) -> tuple[Task | None, bool]:
     """One open task per customer conversation: later messages join it.
 
     Returns (the task opened, True), or (the task joined or None when `found` named it,
-    False). An opened task's `inbound_message_id` is the caller's to set (the message is
-    stored after it is answered). `found`: the caller's lookup already read the task.
+    False). An opened task is not in the session: it is held in `held`, to be stored with
+    the message, which is stored after it is answered (and sets its `inbound_message_id`).
+    `found`: the caller's lookup already read the task.
     """
     if found is not None and found.task_id is not None:
         # The waiting time keeps counting from the first unanswered message.
         loaded = session.identity_map.get(identity_key(Task, found.task_id))
         if loaded is not None:
             loaded.summary = summary
-        else:  # not in the session: one UPDATE, built once, without the ORM's bulk path
-            session.connection().execute(
-                _summary_update(), {"task_id": found.task_id, "summary": summary}
-            )
+        else:  # not in the session: written with the message (`store_summaries`)
+            held.summaries[found.task_id] = summary
         return None, False
     task = None
     if found is None:
@@ -156,8 +196,7 @@ def attach_to_conversation(
     if task is not None:
         task.summary = summary
         return task, False
-    opened = open_task(
-        session,
+    opened = _new_task(
         rooftop_id=rooftop.id,
         kind=kind,
         summary=summary,
@@ -166,8 +205,14 @@ def attach_to_conversation(
         repair_order_id=repair_order_id,
         advisor_ref=advisor_ref,
     )
-    assert opened is not None  # no dedupe key: always opens
+    held.opened.append(opened)
     return opened, True
+
+
+def store_summaries(session: Session, summaries: dict[int, str]) -> None:
+    """Write held summaries of joined tasks: an UPDATE each, built once, without the ORM."""
+    for task_id, summary in summaries.items():
+        session.connection().execute(_summary_update(), {"task_id": task_id, "summary": summary})
 
 
 def finish(task: Task, *, now: datetime) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.conversations.intents import Intent
 from app.conversations.matching import Contact, LastSent
 from app.conversations.models import Approval, InboundMessage, Task
+from app.conversations.tasks import HeldWrites
 from app.conversations.texts import language_of, say
 from app.customers.models import Customer
 from app.dealers.models import Rooftop
@@ -92,6 +93,8 @@ class Turn:
     twilio_replied: bool  # Twilio itself answered this STOP/START/HELP (app/customers/carrier.py)
     # Tasks and approvals made for this message: they get its id once it is stored.
     opened: list[Task | Approval]
+    # Its conversation task's writes, held to go out with the message's own INSERT.
+    held: HeldWrites
 
     @property
     def hint(self) -> str | None:

@@ -20,12 +20,8 @@ from app.conversations import inbox, twiml, voice
 from app.conversations.inbox import NotFound
 from app.conversations.reports import conversations_report
 from app.conversations.schemas import Inbox, InboxTask, ReplyIn, ReplyOut, TaskOut, Timeline
-from app.conversations.service import (
-    AlreadyReceived,
-    MalformedWebhook,
-    first_answer,
-    receive_message,
-)
+from app.conversations.service import MalformedWebhook, first_answer, receive_message
+from app.conversations.storing import AlreadyReceived
 from app.conversations.tasks import finish, take
 from app.customers.models import Customer
 from app.db import utcnow
