@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -57,32 +57,9 @@ def open_task(
     return task
 
 
-def _new_task(
-    *,
-    rooftop_id: int | None,
-    kind: str,
-    summary: str,
-    now: datetime,
-    dedupe_key: str | None = None,
-    customer_id: int | None = None,
-    repair_order_id: int | None = None,
-    inbound_message_id: int | None = None,
-    call_id: int | None = None,
-    advisor_ref: str | None = None,
-) -> Task:
-    return Task(
-        rooftop_id=rooftop_id,
-        kind=kind,
-        summary=summary,
-        dedupe_key=dedupe_key,
-        customer_id=customer_id,
-        repair_order_id=repair_order_id,
-        inbound_message_id=inbound_message_id,
-        call_id=call_id,
-        advisor_ref=advisor_ref,
-        created_at=now,
-        state="open",
-    )
+def _new_task(*, now: datetime, **columns: Any) -> Task:
+    """A new open task, in no session yet: `columns` are Task's (rooftop_id, kind, ...)."""
+    return Task(**columns, created_at=now, state="open")
 
 
 def open_conversation(
