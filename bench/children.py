@@ -102,7 +102,7 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
             break
     totals["started"], totals["finished"] = started, time.time()
     totals["cpu"], totals["outbox_cpu"] = _cpu() - cpu, time.thread_time() - own
-    if now := database_cpu(args.url) if args.db_cpu else {}:
+    if args.db_cpu and (now := database_cpu(args.url)):
         totals["db_cpu"] = sum(seconds - server.get(pid, 0.0) for pid, seconds in now.items())
     worker.close()
     return totals

@@ -117,7 +117,7 @@ def attach(
 ) -> bool:
     """Join the message to its conversation task, or open one; True when opened."""
     known = turn.contact.conversations
-    _task, opened = attach_to_conversation(
+    return attach_to_conversation(
         turn.session,
         rooftop=turn.rooftop,
         phone=turn.contact.phone,
@@ -136,4 +136,3 @@ def attach(
         # A task opened (or a summary changed) here is written with the message itself.
         held=turn.held,
     )
-    return opened

@@ -131,7 +131,7 @@ class HeldWrites:
 
     `opened`: new tasks, not in the session, their `inbound_message_id` still unset;
     `summaries`: the new summary of each joined task (by id) that the session has not loaded.
-    Whoever stores the message writes them (service.py: one statement on PostgreSQL).
+    `storing.store` writes them with the message (on PostgreSQL, one write in its statement).
     """
 
     opened: list[Task] = field(default_factory=list)
@@ -151,12 +151,11 @@ def attach_to_conversation(
     advisor_ref: str | None = None,
     found: Conversation | None = None,
     held: HeldWrites,
-) -> tuple[Task | None, bool]:
-    """One open task per customer conversation: later messages join it.
+) -> bool:
+    """One open task per customer conversation: later messages join it. True when opened.
 
-    Returns (the task opened, True), or (the task joined or None when `found` named it,
-    False). An opened task is not in the session: it is held in `held`, to be stored with
-    the message, which is stored after it is answered (and sets its `inbound_message_id`).
+    An opened task is not in the session: it is held in `held`, to be stored with the
+    message, which is stored after it is answered (and sets its `inbound_message_id`).
     `found`: the caller's lookup already read the task.
     """
     if found is not None and found.task_id is not None:
@@ -166,13 +165,13 @@ def attach_to_conversation(
             loaded.summary = summary
         else:  # not in the session: written with the message (`store_summaries`)
             held.summaries[found.task_id] = summary
-        return None, False
+        return False
     task = None
     if found is None:
         task = open_conversation(session, rooftop=rooftop, phone=phone, customer=customer)
     if task is not None:
         task.summary = summary
-        return task, False
+        return False
     opened = _new_task(
         rooftop_id=rooftop.id,
         kind=kind,
@@ -183,7 +182,7 @@ def attach_to_conversation(
         advisor_ref=advisor_ref,
     )
     held.opened.append(opened)
-    return opened, True
+    return True
 
 
 def store_summaries(session: Session, summaries: dict[int, str]) -> None:

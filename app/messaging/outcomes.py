@@ -259,12 +259,13 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
     dialect = connection.dialect.name
     params = {
         "batch": orjson.dumps(rows).decode(),
-        "ids": ids_value((row[0] for row in rows), dialect),
         "sent_at": now,
         "claim_token": None,
         "claimed_until": None,
         "suppressed_reason": None,
     }
+    if dialect == "postgresql":  # the statement's ids as an array (`_accepted_from_batch`)
+        params["ids"] = ids_value((row[0] for row in rows), dialect)
     return set(connection.execute(_accepted_from_batch(dialect), params).scalars())
 
 
