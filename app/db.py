@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -275,6 +276,26 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A unit of work that is one writing statement, atomic by itself.
+
+        On PostgreSQL it runs in autocommit: the statement is its own transaction, with
+        no BEGIN and COMMIT round trips around it (each of which a busy worker's
+        dispatcher waits on, and then waits again for its send threads to hand back the
+        interpreter). On SQLite it is a transaction as `transaction`'s (BEGIN IMMEDIATE).
+        """
+        if self.engine.dialect.name != "postgresql":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._autocommit_engine.connect() as connection:
+            yield connection
+
+    @cached_property
+    def _autocommit_engine(self) -> Engine:
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @cached_property
     def _reading_engine(self) -> Engine:

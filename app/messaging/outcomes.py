@@ -17,7 +17,18 @@ from functools import lru_cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Integer, String, Table, Text, bindparam, func, literal_column, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -125,21 +136,23 @@ def record(database: Database, done: list[SendOutcome], *, now: datetime) -> Cou
     settled = [o for o in done if o.sent is not None or o.error is not None or o.released]
     if not settled:
         return counts
+    if all(o.sent is not None for o in settled):
+        # The common case: Twilio took them all. The token-guarded UPDATE ... RETURNING
+        # alone tells which rows are still ours: one statement, no lookup (and lock) of
+        # the batch first, and so no transaction around it.
+        with database.one_statement() as connection:
+            recorded = _record_accepted(connection, settled, now=now)
+        for outcome in settled:
+            if outcome.plan.message_id in recorded:
+                counts["adopted" if outcome.adopted else "sent"] += 1
+            else:
+                log.warning(
+                    "message %s: claim lost before recording its outcome",
+                    outcome.plan.message_id,
+                )
+                counts["lost_claims"] += 1
+        return counts
     with database.transaction() as session:
-        if all(o.sent is not None for o in settled):
-            # The common case: Twilio took them all. The token-guarded UPDATE ... RETURNING
-            # alone tells which rows are still ours; no lookup (and lock) of the batch first.
-            recorded = _record_accepted(session, settled, now=now)
-            for outcome in settled:
-                if outcome.plan.message_id in recorded:
-                    counts["adopted" if outcome.adopted else "sent"] += 1
-                else:
-                    log.warning(
-                        "message %s: claim lost before recording its outcome",
-                        outcome.plan.message_id,
-                    )
-                    counts["lost_claims"] += 1
-            return counts
         ours = _still_claimed(session, [o.plan for o in settled])
         accepted: list[SendOutcome] = []
         for outcome in settled:
@@ -156,7 +169,7 @@ def record(database: Database, done: list[SendOutcome], *, now: datetime) -> Cou
                 _release(session, plan, reason=outcome.released or STOPPED_ON_AUTH)
                 counts["released"] += 1
         if accepted:
-            _record_accepted(session, accepted, now=now)
+            _record_accepted(session.connection(), accepted, now=now)
     return counts
 
 
@@ -233,7 +246,9 @@ def _accepted_from_batch(dialect: str) -> Any:
     ).returning(table.c.id)
 
 
-def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: datetime) -> set[int]:
+def _record_accepted(
+    connection: Connection, accepted: list[SendOutcome], *, now: datetime
+) -> set[int]:
     """Twilio holds these messages (new, or found by reconciliation): remember their sids.
 
     Only rows still carrying their plan's claim token are written; returns their ids.
@@ -255,7 +270,6 @@ def _record_accepted(session: Session, accepted: list[SendOutcome], *, now: date
                 ADOPTED_NOTE if outcome.adopted else None,
             )
         )
-    connection = session.connection()
     dialect = connection.dialect.name
     params = {
         "batch": orjson.dumps(rows).decode(),

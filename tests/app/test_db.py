@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 
 from app import db
-from app.db import make_engine
+from app.db import Database, make_engine, make_session_factory
 
 
 @pytest.mark.postgres_only
@@ -87,4 +90,28 @@ def test_sqlite_units_of_work_reuse_an_open_connection(tmp_path) -> None:  # typ
     assert (tmp_path / "x.db-wal").exists()  # not checkpointed away after every unit
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 3
+    engine.dispose()
+
+
+def test_one_statement_is_its_own_transaction(database_url: str) -> None:
+    """A record of sends is one UPDATE: on PostgreSQL it runs in autocommit (no BEGIN
+    and COMMIT round trips around it), and the pooled connection goes back to the next
+    unit of work transactional; a statement that fails writes nothing and leaves the
+    connection fit for use."""
+    engine = make_engine(database_url, pool_size=1)  # every unit of work on one connection
+    database = Database(engine=engine, sessions=make_session_factory(engine))
+    postgres = engine.dialect.name == "postgresql"
+    slot = datetime(2026, 1, 1, tzinfo=UTC)
+    insert_pace = text("INSERT INTO sender_pace (sender, next_slot_at) VALUES (:s, :t)")
+    with database.one_statement() as connection:
+        if postgres:
+            assert getattr(connection.connection.dbapi_connection, "autocommit", None) is True
+        connection.execute(insert_pace, {"s": "+14155550100", "t": slot})
+    with pytest.raises(IntegrityError), database.one_statement() as connection:
+        connection.execute(insert_pace, {"s": "+14155550100", "t": slot})
+    with database.transaction() as session:
+        if postgres:
+            dbapi = session.connection().connection.dbapi_connection
+            assert getattr(dbapi, "autocommit", None) is False
+        assert session.scalar(text("SELECT count(*) FROM sender_pace")) == 1
     engine.dispose()
