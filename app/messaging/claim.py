@@ -64,7 +64,9 @@ def claim_and_decide(
     with database.transaction() as session:
         connection = session.connection()
         sql = claim_sql(connection.dialect.name)
-        rows, rooftops, stopped = due_batch(connection, sql, now=now, limit=limit, lapsed=lapsed)
+        rows, rooftops, stopped, read = due_batch(
+            connection, sql, now=now, limit=limit, lapsed=lapsed
+        )
         if not rows:
             result.stopped = sending_stopped(connection, sql) or result.stopped
             return [], 0
@@ -73,7 +75,7 @@ def claim_and_decide(
             return [], 0
         result.count("claimed", len(rows))
         configs = {rooftop_id: r.config for rooftop_id, r in rooftops.items()}
-        facts = batch_facts(session, messages=rows, rooftops=configs, now=now)
+        facts = batch_facts(session, messages=rows, rooftops=configs, now=now, read=read)
         sends: list[Claimed] = []
         written: list[dict[str, Any]] = []  # rows held back, or sent with changed addresses
         claimed_until = now + lease

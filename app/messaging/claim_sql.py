@@ -19,6 +19,7 @@ from sqlalchemy import cast as sql_cast
 from app.config import RooftopConfig
 from app.customers.models import Phone
 from app.dealers.models import Rooftop
+from app.messaging.facts import ReadFacts, claimed_facts
 from app.messaging.id_lists import ids_value, in_ids
 from app.messaging.models import OutboundMessage
 from app.messaging.outcomes import VERDICT_STATES
@@ -68,12 +69,23 @@ class ClaimedRooftop(NamedTuple):
     config: RooftopConfig
 
 
+class DueBatch(NamedTuple):
+    """A claim's locked rows, their rooftops, why sending is stopped for the account (an
+    open Twilio auth alert) or None, and on PostgreSQL the policies' facts the same
+    statement read (`app/messaging/facts.py`, `claimed_facts`)."""
+
+    rows: list[Claimed]
+    rooftops: dict[int, ClaimedRooftop]
+    stopped: str | None
+    facts: ReadFacts | None = None
+
+
 def due_batch(
     connection: Connection, sql: ClaimSql, *, now: datetime, limit: int, lapsed: bool
-) -> tuple[list[Claimed], dict[int, ClaimedRooftop], str | None]:
-    """Up to `limit` due rows, locked, with their rooftops and why sending is stopped for
-    the account (an open Twilio auth alert) or None. Rows whose lease lapsed (a crashed
-    worker's; only when `lapsed`) come first, then pending rows, oldest first.
+) -> DueBatch:
+    """Up to `limit` due rows, locked, with what the claim reads beside them (`DueBatch`).
+    Rows whose lease lapsed (a crashed worker's; only when `lapsed`) come first, then
+    pending rows, oldest first.
 
     Two queries rather than one with OR: each walks the (state, not_before) index in
     order and stops at the limit, where an OR sorts every due row on every claim (a
@@ -90,11 +102,12 @@ def due_batch(
             break
     rows = [Claimed._make(row[:_CLAIMED]) for row in found]
     if not rows:
-        return [], {}, None
+        return DueBatch([], {}, None)
     if not sql.joined:
         rooftops, stopped = batch_rooftops(connection, sql, {row.rooftop_id for row in rows})
-        return rows, rooftops, stopped
-    heads = {row[1]: row[_CLAIMED:] for row in found}  # rooftop id -> its columns
+        return DueBatch(rows, rooftops, stopped)
+    # rooftop id -> its columns: slug, senders, the configuration's digest
+    heads = {row[1]: row[_CLAIMED : _CLAIMED + 5] for row in found}
     missing = {(rooftop_id, head[4]) for rooftop_id, head in heads.items()} - _CONFIGS.keys()
     if missing:
         _read_configs(connection, sql, {rooftop_id for rooftop_id, _ in missing})
@@ -104,7 +117,13 @@ def due_batch(
         )
         for rooftop_id, head in heads.items()
     }
-    return rows, rooftops, found[0][-1]
+    facts = ReadFacts.of_rows(
+        [
+            (row.id, row.phone_id, found_row[-3], row.customer_id, found_row[-2])
+            for row, found_row in zip(rows, found, strict=True)
+        ]
+    )
+    return DueBatch(rows, rooftops, found[0][-1], facts)
 
 
 _CLAIMED = len(Claimed._fields)
@@ -269,6 +288,7 @@ def claim_sql(dialect: str) -> ClaimSql:
                 rooftop.whatsapp_from,
                 rooftop.messaging_service_sid,
                 digest,
+                *claimed_facts(locked, now=at),
                 stopped.scalar_subquery(),
             )
             .select_from(locked)

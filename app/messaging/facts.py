@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select
+from sqlalchemy import Interval, Table, bindparam, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -80,15 +80,14 @@ def batch_facts(
     messages: Sequence[Message],
     rooftops: dict[int, RooftopConfig],
     now: datetime,
+    read: ReadFacts | None = None,
 ) -> BatchFacts:
-    """Consent and today's counts for a whole batch: one query each, whatever its rooftops.
+    """Consent and today's counts for a whole batch: one query each, whatever its rooftops,
+    or none when the claim's own statement `read` them (PostgreSQL: `claimed_facts`).
 
     Both statements are built once (`_facts_sql`) and take the batch's ids as one
     parameter each: a claim pays for its rows, not for building SQL.
     """
-    dialect = session.get_bind().dialect.name
-    consent_sql, counted_sql, both_sql = _facts_sql(dialect)
-    connection = session.connection()
     days = {rooftop_id: local_day(now, config) for rooftop_id, config in rooftops.items()}
     facts = BatchFacts(days=days)
     phone_ids = {m.phone_id for m in messages if m.phone_id is not None}
@@ -97,6 +96,13 @@ def batch_facts(
         for m in messages
         if m.customer_id is not None and m.rooftop_id in rooftops
     }
+    if read is not None:
+        _add_consent(facts, read.ledger)
+        _add_counted(facts, _timed(read.counted), wanted)
+        return facts
+    dialect = session.get_bind().dialect.name
+    consent_sql, counted_sql = _facts_sql(dialect)
+    connection = session.connection()
     # One query for every rooftop of the batch: each has its own local day, so rows from
     # the earliest start to the latest end come back and each is counted against its own.
     counted_parameters = {
@@ -105,15 +111,6 @@ def batch_facts(
         "earliest": min((start for start, _end in days.values()), default=now),
         "latest": max((end for _start, end in days.values()), default=now),
     }
-    if both_sql is not None:
-        # PostgreSQL: both reads in one statement, each as one JSON array (a round trip
-        # and a statement's overhead fewer per claim; a claim of one row paid for three).
-        ledger, counted = connection.execute(
-            both_sql, {"phones": ids_value(phone_ids, dialect), **counted_parameters}
-        ).one()
-        _add_consent(facts, ledger or ())
-        _add_counted(facts, _timed(counted or ()), wanted)
-        return facts
     if phone_ids:
         _add_consent(
             facts, connection.execute(consent_sql, {"phones": ids_value(phone_ids, dialect)})
@@ -149,9 +146,8 @@ def _timed(rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
 
 
 @lru_cache(maxsize=4)
-def _facts_sql(dialect: str) -> tuple[Any, Any, Any]:
-    """`batch_facts`' statements for one dialect: the consent ledger, today's counts, and
-    on PostgreSQL both in one statement (each as a JSON array; the ledger in id order)."""
+def _facts_sql(dialect: str) -> tuple[Any, Any]:
+    """`batch_facts`' statements for one dialect: the consent ledger and today's counts."""
     # Table columns, not the ORM's attributes: no ORM compile and result set-up.
     ledger = cast(Table, Consent.__table__).c
     outbox = cast(Table, OutboundMessage.__table__).c
@@ -180,21 +176,76 @@ def _facts_sql(dialect: str) -> tuple[Any, Any, Any]:
             & (outbox.sent_at < bindparam("latest", type_=outbox.sent_at.type)),
         ),
     )
-    if dialect != "postgresql":
-        return consent, counted, None
+    return consent, counted
 
-    def as_json(query: Any, names: Sequence[str], *order: Any) -> Any:
-        rows = query.subquery()
-        fields = func.jsonb_build_array(*(rows.c[name] for name in names))
-        ordered = aggregate_order_by(fields, *(rows.c[o] for o in order)) if order else fields
-        return select(func.jsonb_agg(ordered)).scalar_subquery()
 
-    ledger_names = [column.name for column in consent.selected_columns]
-    both = select(
-        as_json(consent.add_columns(ledger.id.label("seq")).order_by(None), ledger_names, "seq"),
-        as_json(counted, [column.name for column in counted.selected_columns]),
+# Any rooftop's local day around `now` (23 to 25 hours long) lies within this of it.
+AROUND_NOW = timedelta(hours=25)
+
+
+@dataclass(frozen=True)
+class ReadFacts:
+    """A claimed batch's facts as the claim's own statement read them (`claimed_facts`):
+    the consent ledger rows of its phones and its customers' counted rows, each once."""
+
+    ledger: list[Sequence[Any]]
+    counted: list[list[Any]]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple[int, Any, Any, Any, Any]]) -> ReadFacts:
+        """From (id, phone id, its ledger JSON, customer id, its counted JSON) per claimed
+        row. A claim that took lapsed rows and pending ones read them in two statements,
+        each leaving out only its own rows: the batch's rows are left out here again."""
+        claimed = {row[0] for row in rows}
+        phones: dict[int, list[Any]] = {}
+        customers: dict[int, list[Any]] = {}
+        for _id, phone_id, ledger, customer_id, counted in rows:
+            if phone_id is not None and ledger:
+                phones.setdefault(phone_id, ledger)
+            if customer_id is not None and counted:
+                customers.setdefault(customer_id, counted)
+        return cls(
+            ledger=[row for rows in phones.values() for row in rows],
+            counted=[
+                row[:4] for rows in customers.values() for row in rows if row[4] not in claimed
+            ],
+        )
+
+
+def claimed_facts(due: Any, *, now: Any) -> tuple[Any, Any]:
+    """PostgreSQL: what `batch_facts` reads, as two JSON columns of the claim's own
+    statement (a round trip fewer per claim, each of which a busy dispatcher also waits
+    on its send threads for): a claimed row's phone's consent ledger, in id order, and
+    its customer's automatic messages being sent or sent within AROUND_NOW of `now`
+    (with their ids), the claimed rows (`due`, the claim's CTE) left out. `batch_facts`
+    then keeps each rooftop's own day, as it does with its own queries' rows.
+    """
+    ledger = cast(Table, Consent.__table__).c
+    others = cast(Table, OutboundMessage.__table__).alias("counted")
+    fields = [ledger.phone_id, ledger.channel, ledger.purpose]
+    consent = select(
+        func.jsonb_agg(
+            aggregate_order_by(
+                func.jsonb_build_array(*fields, ledger.action, ledger.source, ledger.detail),
+                ledger.id,
+            )
+        )
+    ).where(ledger.phone_id == due.c.phone_id)
+    c, around = others.c, literal(AROUND_NOW, Interval())
+    counted = select(
+        func.jsonb_agg(
+            func.jsonb_build_array(c.customer_id, c.rooftop_id, c.state, c.sent_at, c.id)
+        )
+    ).where(
+        c.customer_id == due.c.customer_id,
+        c.kind.in_(AUTOMATIC_KINDS),
+        c.id.not_in(select(due.c.id)),
+        or_(
+            c.state == "sending",
+            (c.sent_at >= now - around) & (c.sent_at < now + around),
+        ),
     )
-    return consent, counted, both
+    return consent.scalar_subquery(), counted.scalar_subquery()
 
 
 def local_day(now: datetime, rooftop: RooftopConfig) -> tuple[datetime, datetime]:
