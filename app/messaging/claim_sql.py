@@ -97,7 +97,9 @@ def due_batch(
     found: list[Any] = []
     for query in (sql.lapsed, sql.pending) if lapsed else (sql.pending,):
         parameters = {"now": now, "limit": limit - len(found), "key": AUTH_ALERT_KEY}
-        found.extend(connection.execute(query, parameters))
+        # `.all()`: one fetchall. Iterating the result fetched row by row, through
+        # SQLAlchemy and psycopg each time: an eighth of the dispatcher's CPU.
+        found.extend(connection.execute(query, parameters).all())
         if len(found) >= limit:
             break
     rows = [Claimed._make(row[:_CLAIMED]) for row in found]

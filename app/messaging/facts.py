@@ -113,10 +113,11 @@ def batch_facts(
     }
     if phone_ids:
         _add_consent(
-            facts, connection.execute(consent_sql, {"phones": ids_value(phone_ids, dialect)})
+            facts,
+            connection.execute(consent_sql, {"phones": ids_value(phone_ids, dialect)}).all(),
         )
     if wanted:
-        _add_counted(facts, connection.execute(counted_sql, counted_parameters), wanted)
+        _add_counted(facts, connection.execute(counted_sql, counted_parameters).all(), wanted)
     return facts
 
 

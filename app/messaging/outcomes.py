@@ -280,7 +280,7 @@ def _record_accepted(
     }
     if dialect == "postgresql":  # the statement's ids as an array (`_accepted_from_batch`)
         params["ids"] = ids_value((row[0] for row in rows), dialect)
-    return set(connection.execute(_accepted_from_batch(dialect), params).scalars())
+    return set(connection.execute(_accepted_from_batch(dialect), params).scalars().all())
 
 
 ADOPTED_NOTE = "adopted an existing Twilio message after an ambiguous attempt"

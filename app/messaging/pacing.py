@@ -83,7 +83,7 @@ def _reserve_postgres(
     if along is not None:
         statement = _with_cte(statement, along[0])
         parameters = {**along[1], **parameters}
-    returned = session.connection().execute(statement, parameters)
+    returned = session.connection().execute(statement, parameters).all()
     return {sender: end for sender, end in returned}
 
 
