@@ -60,8 +60,8 @@ def text(value: Any, field: str) -> str | None:
 
 def required_text(value: Any, field: str) -> str:
     """Like :func:`text` but the field must be present."""
-    cleaned = text(value, field)
-    if cleaned is None:
+    cleaned = value.strip() if type(value) is str else text(value, field)  # as `text` does
+    if not cleaned:  # None, or blank
         raise MalformedRecord(f"{field}: missing")
     return cleaned
 

@@ -57,13 +57,22 @@ def test_record_digests_are_the_parts_hashed_one_by_one() -> None:
     sim = SimulatorAdapter(seed=5, ro_count=20, start_offset_minutes=400)
     records = [normalise_bridge_record(payload) for payload in sim.records_at(sim.now())]
     records.append(normalise_bridge_record(bridge_record("BARE", customer=None, vehicle=None)))
+    odd = bridge_record("ODD", lines=[], advisor=None, promised_at=None)
+    odd["customer"] = {"id": "C9", "phones": [], "language": None}
+    odd["vehicle"] = {"vin": None, "year": None, "make": "Kia", "model": None, "mileage": None}
+    records.append(normalise_bridge_record(odd))
+    noted = bridge_record("NOTED")
+    noted["lines"][0]["note"] = "Seeping at the pan – é"
+    records.append(normalise_bridge_record(noted))
     for record in records:
         digests = record_digests(record)
         assert digests.content == content_hash(record)
         assert digests.customer == customer_hash(record.customer)
         assert digests.lines == lines_hash(record.lines)
         assert digests.vehicle == vehicle_hash(record.vehicle)
-    assert (digests.customer, digests.vehicle) == (None, None)
+    assert len({record_digests(record).content for record in records}) == len(records)
+    bare = record_digests(records[-3])
+    assert (bare.customer, bare.vehicle) == (None, None)
 
 
 def test_the_columns_a_page_sets_only_when_moved_are_known_for_every_stored_ro() -> None:

@@ -102,3 +102,25 @@ def test_insert_events_keeps_details_and_times(dealer: Database) -> None:
         ("promised", None, None, {}, NOW),
     ]
     assert all(event.at.tzinfo is UTC for event in events)
+
+
+def test_insert_events_stores_equal_details_of_other_types_apart(dealer: Database) -> None:
+    # {"n": 1} == {"n": True}, but they are different JSON; each detail written once is reused.
+    ro_id = _stored_ro(dealer, "W4")
+    details = [{"n": 1}, {"n": True}, {"n": 1.0}, {"n": 1}, {"n": [1]}, {"n": [1]}, None, {}]
+    with dealer.transaction() as session:
+        writes.insert_events(
+            session,
+            [
+                {"repair_order_id": ro_id, "kind": "stage", "from_stage": None,
+                 "to_stage": "ready", "detail": detail, "at": NOW}
+                for detail in details
+            ],
+        )  # fmt: skip
+    with dealer.sessions() as session:
+        stored = session.scalars(
+            select(RoEvent.detail).where(RoEvent.repair_order_id == ro_id).order_by(RoEvent.id)
+        ).all()
+    assert [(value, type(value["n"]) if value else None) for value in stored] == [
+        (detail, type(detail["n"]) if detail else None) for detail in details
+    ]

@@ -61,6 +61,19 @@ def test_an_unreadable_time_names_the_field_and_value() -> None:
     assert caught.value.reason == "promised_at: not an ISO 8601 time: 'tomorrow'"
 
 
+@pytest.mark.parametrize("value", [None, "", "   ", "\t"])
+def test_required_text_refuses_a_missing_or_blank_value_by_name(value: object) -> None:
+    with pytest.raises(MalformedRecord, match=r"^status: missing$"):
+        p.required_text(value, "status")
+
+
+def test_required_text_trims_text_and_reads_numbers_as_text() -> None:
+    assert p.required_text("  R1001 ", "ro_number") == "R1001"
+    assert p.required_text(1001, "ro_number") == "1001"
+    with pytest.raises(MalformedRecord, match="ro_number: expected text"):
+        p.required_text(True, "ro_number")
+
+
 def test_vin_language_phone_kind_and_consent() -> None:
     assert p.vin(" jtmw1rfv5md012345 ") == "JTMW1RFV5MD012345"
     assert p.vin("JTMW1RFV5MD01234") is None  # 16 characters
