@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from app.config import RooftopConfig
 from app.customers.models import Consent
 from app.dealers.models import Rooftop
 from app.messaging.claim_sql import claim_sql, due_batch
@@ -38,15 +39,24 @@ def _message(shop: Shop, key: str, *, rooftop_id: int, customer_id: int, **value
         return row.id
 
 
-def test_each_rooftop_counts_what_it_sent_today_in_its_own_zone(shop: Shop) -> None:
-    customer, _phone = shop.customer()
+def _two_zones(shop: Shop) -> tuple[int, int, dict[int, RooftopConfig]]:
+    """The two rooftops' ids, one in Los Angeles and one in Paris, with their configs."""
     with shop.database.transaction() as session:
         rooftops = list(session.scalars(select(Rooftop).order_by(Rooftop.id)))
-        here, there = rooftops[0].id, rooftops[1].id
-        configs = {
+    here, there = rooftops[0].id, rooftops[1].id
+    return (
+        here,
+        there,
+        {
             here: rooftops[0].settings.model_copy(update={"timezone": "America/Los_Angeles"}),
             there: rooftops[1].settings.model_copy(update={"timezone": "Europe/Paris"}),
-        }
+        },
+    )
+
+
+def test_each_rooftop_counts_what_it_sent_today_in_its_own_zone(shop: Shop) -> None:
+    customer, _phone = shop.customer()
+    here, there, configs = _two_zones(shop)
     evening = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)  # Sunday in both zones
     early = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Sunday in LA, Monday in Paris
     _message(shop, "a1", rooftop_id=here, customer_id=customer, state="sent", sent_at=evening)
@@ -70,13 +80,8 @@ def test_the_claims_own_statement_reads_the_facts_the_queries_would(shop: Shop) 
     trip fewer); the policies see what `batch_facts`' own queries read, the batch's rows
     left out even when a claim takes lapsed rows and pending ones in two statements."""
     customer, phone = shop.customer()
+    here, there, configs = _two_zones(shop)
     with shop.database.transaction() as session:
-        rooftops = list(session.scalars(select(Rooftop).order_by(Rooftop.id)))
-        here, there = rooftops[0].id, rooftops[1].id
-        configs = {
-            here: rooftops[0].settings.model_copy(update={"timezone": "America/Los_Angeles"}),
-            there: rooftops[1].settings.model_copy(update={"timezone": "Europe/Paris"}),
-        }
         session.add(
             Consent(
                 group_id=shop.group_id,

@@ -14,7 +14,7 @@ from app.customers.models import Phone
 from app.db import utcnow
 from app.deps import Database
 from app.messaging import dispatcher
-from app.messaging.dispatcher import dispatch_due
+from app.messaging.dispatcher import DispatchResult, dispatch_due
 from app.messaging.models import OutboundMessage, SenderPace
 from app.messaging.pacing import reserve_batch_slots
 from integrations.twilio.base import OutgoingMessage, SentMessage
@@ -162,14 +162,9 @@ def _claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return limits
 
 
-def test_claims_grow_while_pacing_holds_nothing_back(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At a short code's rate a claim after the first takes two batches (fewer claims a
-    text, each of which the send threads wait on at 0 ms latency)."""
-    _due_texts(shop, 350, rate=1000)
-    limits, gateway = _claims(monkeypatch), _Instant()
-    result = dispatch_due(
+def _dispatch(shop: Shop, gateway: _Instant) -> DispatchResult:
+    """A run as the worker's: batches of 100, claimed ahead while the texts go."""
+    return dispatch_due(
         shop.database,
         gateway=gateway,
         public_url="http://x",
@@ -178,6 +173,16 @@ def test_claims_grow_while_pacing_holds_nothing_back(
         concurrency=4,
         max_batches=10,
     )
+
+
+def test_claims_grow_while_pacing_holds_nothing_back(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a short code's rate a claim after the first takes two batches (fewer claims a
+    text, each of which the send threads wait on at 0 ms latency)."""
+    _due_texts(shop, 350, rate=1000)
+    limits, gateway = _claims(monkeypatch), _Instant()
+    result = _dispatch(shop, gateway)
     assert result.sent == 350 and len(set(gateway.sent)) == 350
     assert limits == [100, 200, 200]
 
@@ -190,15 +195,7 @@ def test_a_slow_sender_is_not_claimed_ahead_past_the_horizon(
     _due_texts(shop, 150, rate=1)
     monkeypatch.setattr(dispatcher.time, "sleep", lambda _seconds: None)  # slots come at once
     limits, gateway = _claims(monkeypatch), _Instant()
-    result = dispatch_due(
-        shop.database,
-        gateway=gateway,
-        public_url="http://x",
-        worker_id="t",
-        batch_size=100,
-        concurrency=4,
-        max_batches=10,
-    )
+    result = _dispatch(shop, gateway)
     assert limits == [100] and result.sent == 100
     with shop.database.sessions() as session:
         pace = session.get(SenderPace, "+14155550100")
