@@ -123,13 +123,25 @@ def test_the_run_time_scorer_is_scikit_learns_own_arithmetic_and_training_is_rep
         scores = model.scores(example.text, example.reply_to)
         got = [scores.of(label) for label in classifier.classes_]
         np.testing.assert_allclose(got, row, atol=1e-5)
-    # The same corpus gives the same model, byte for byte, as the packaged one.
-    model.meta = current_model().meta | {}
+    # The same corpus gives the packaged model again: the same vocabulary and IDF, the
+    # same answer for every text, the weights equal to the optimiser's rounding. Not the
+    # same bytes on every machine: OpenBLAS picks its kernels (and their summation order)
+    # by CPU and thread count, so L-BFGS ends a few thousandths apart (retrained here on
+    # an AMD EPYC: at most 0.0017 of weights up to 20, no answer changed in 5,996 texts).
+    packaged = current_model()
+    assert model.index == packaged.index
+    np.testing.assert_array_equal(model.idf, packaged.idf)
+    np.testing.assert_allclose(model.weights, packaged.weights, rtol=0, atol=0.01)
+    np.testing.assert_allclose(model.intercept, packaged.intercept, rtol=0, atol=0.01)
+    everything = corpus()
+    assert [model.scores(e.text, e.reply_to).top for e in everything] == [
+        packaged.scores(e.text, e.reply_to).top for e in everything
+    ]
+    model.meta = packaged.meta | {}
     model.meta.pop("model_sha256", None)
     digest = write_model(model, tmp_path / "model.npz", tmp_path / "model.json")
-    assert digest == current_model().meta["model_sha256"]
-    assert (tmp_path / "model.npz").read_bytes() == MODEL_FILE.read_bytes()
-    assert META_FILE.exists()
+    assert json.loads((tmp_path / "model.json").read_text())["model_sha256"] == digest
+    assert META_FILE.exists() and MODEL_FILE.exists()
 
 
 @pytest.mark.parametrize(
