@@ -30,11 +30,13 @@ from app.web.errors import install_error_pages
 from app.web.favicon import router as favicon_router
 from app.web.views import router as web_router
 
-# Each domain contributes one router. Order matters only for overlapping paths (none).
+# Each domain contributes one router. Order matters only for overlapping paths (none),
+# and for the time spent matching: a request is matched against the routes in order, so
+# the webhooks Twilio calls most (inbound texts, then status callbacks) come first.
 ROUTERS: tuple[APIRouter, ...] = (
-    ops_router,
-    messaging_router,
     conversations_router,
+    messaging_router,
+    ops_router,
     repair_orders_router,
     customers_router,
     reports_router,

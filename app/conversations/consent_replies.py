@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from app.conversations import intents
 from app.conversations.handoff import needs_reply
+from app.conversations.matching import Contact
 from app.conversations.models import InboundMessage
 from app.conversations.turn import Turn
 from app.customers import carrier
-from app.customers.models import Consent, Phone
+from app.customers.models import Consent
 from app.customers.service import record_consent, revoke_all
 from app.dealers.models import Rooftop
 
@@ -82,7 +83,7 @@ def twilio_answered(
     *,
     row: InboundMessage,
     rooftop: Rooftop,
-    phone: Phone,
+    contact: Contact,
     form: Mapping[str, str],
     opted_out: bool = False,
 ) -> str | None:
@@ -90,6 +91,8 @@ def twilio_answered(
 
     Twilio's block follows its keywords, not Pitwall's reading: after its STOP the ledger
     holds a carrier row "revoked" for the sender, after its START one "granted".
+    The phone's latest carrier row for the rooftop's sender is the one the contact lookup
+    read (`Contact.carrier_action`): asked again only of a contact the lookup created.
     `opted_out`: Pitwall's own ledger says the phone revoked status texts; it stands in for
     Twilio's state when Pitwall has never recorded one (a STOP from before it did).
     """
@@ -97,10 +100,14 @@ def twilio_answered(
     mode = carrier.keyword_mode(settings)
     sender = carrier.sender_key(settings) if row.channel == "sms" else None
     # Only a bare YES depends on the block (it re-subscribes a blocked phone, and is an
-    # ordinary answer otherwise): only then is the ledger asked.
+    # ordinary answer otherwise): only then is it read.
     blocked = False
     if mode == "standard" and sender is not None and row.body.strip().upper() == "YES":
-        state = carrier.carrier_state(session, phone_id=phone.id, sender=sender)
+        state = (
+            carrier.carrier_state(session, phone_id=contact.phone.id, sender=sender)
+            if contact.is_new
+            else _blocked(contact.carrier_action)
+        )
         blocked = opted_out if state is None else state
     action = carrier.twilio_handled(
         mode,
@@ -115,12 +122,17 @@ def twilio_answered(
         word = (form.get("OptOutType") or row.body).strip().upper()[:20]
         carrier.record_carrier_state(
             session,
-            phone=phone,
+            phone=contact.phone,
             sender=sender,
             blocked=action == "opt_out",
             source=f"twilio:{word}",
         )
     return {"opt_out": intents.OPT_OUT, "opt_in": intents.OPT_IN}.get(action, intents.HELP)
+
+
+def _blocked(carrier_action: str | None) -> bool | None:
+    """A carrier row's action as `carrier.carrier_state` reads it (None: no row)."""
+    return None if carrier_action is None else carrier_action == "revoked"
 
 
 def blocked_at_twilio(turn: Turn) -> str | None:

@@ -5,8 +5,9 @@ The model is a multinomial logistic regression over TF-IDF weighted features, tr
 app/conversations/corpus/. What runs here is only its arithmetic, with numpy: the
 vocabulary, the IDF weights and the coefficients are read from `model/intent_model.npz`,
 whose SHA-256 is recorded beside it in `model/intent_model.json` and checked on load.
-The same `features` function feeds training and scoring, and a test holds this scorer's
-probabilities equal to scikit-learn's own `predict_proba` on the whole corpus.
+The same feature functions feed training (`features`) and scoring (`IntentModel.vector`),
+and a test holds this scorer's probabilities equal to scikit-learn's own `predict_proba`
+on the whole corpus.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import json
 import math
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +47,23 @@ REPLY_TO = (
 # Words, numbers, and every other visible character on its own ("?", an emoji).
 _TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 _DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=1024)
 def fold(text: str) -> str:
-    """Lower-case, accents dropped, curly quotes straightened, spaces collapsed."""
+    """Lower-case, accents dropped, curly quotes straightened, spaces collapsed.
+
+    Cached: answering one text folds it about eight times (the keyword checks, the rules,
+    the tokens). ASCII text is its own NFKD form with no combining marks: only the
+    spaces and the case change.
+    """
+    if text.isascii():
+        return _SPACES.sub(" ", text).strip().lower()
     text = text.replace("\u2019", "'").replace("\u00bf", " ").replace("\u00a1", " ")
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"\s+", " ", plain).strip().lower()
+    return _SPACES.sub(" ", plain).strip().lower()
 
 
 def tokens(text: str) -> list[str]:
@@ -96,22 +108,38 @@ def features(text: str, reply_to: str = "none") -> list[str]:
     The context enters alone and joined with each word, so "yes" after an approval
     request and "yes" after a ready text can weigh differently.
     """
-    words = tokens(text)[:200]  # a 1,600-character text says enough in its first 200 tokens
-    context = reply_to if reply_to in REPLY_TO else "none"
-    found = [f"c:{context}", f"n:{min(len(words), 8)}"]
-    padded = ["<s>", *words, "</s>"]
+    words, context = _words_and_context(text, reply_to)
+    found = _text_features(words, context)
     for word in words:
-        found.append(f"w:{word}")
-        found.append(f"c:{context}|{word}")
-        if word.isalnum() or "'" in word:
-            marked = f" {word} "
-            for size in range(2, 6):
-                found.extend(
-                    f"g:{marked[i : i + size]}" for i in range(max(1, len(marked) - size + 1))
-                )
-    found.extend(f"b:{a} {b}" for a, b in itertools.pairwise(padded))
-    found.extend(_negated(words))
+        found.extend(_word_features(word, context))
+    found.extend(_pair_features(words))
     return found
+
+
+def _words_and_context(text: str, reply_to: str) -> tuple[list[str], str]:
+    words = tokens(text)[:200]  # a 1,600-character text says enough in its first 200 tokens
+    return words, reply_to if reply_to in REPLY_TO else "none"
+
+
+def _text_features(words: list[str], context: str) -> list[str]:
+    """The features that come first: the context alone and the length."""
+    return [f"c:{context}", f"n:{min(len(words), 8)}"]
+
+
+def _word_features(word: str, context: str) -> list[str]:
+    """One word's features, in order: itself, with the context, its letter n-grams."""
+    found = [f"w:{word}", f"c:{context}|{word}"]
+    if word.isalnum() or "'" in word:
+        marked = f" {word} "
+        for size in range(2, 6):
+            found.extend(f"g:{marked[i : i + size]}" for i in range(max(1, len(marked) - size + 1)))
+    return found
+
+
+def _pair_features(words: list[str]) -> list[str]:
+    """The features that come last: word pairs, then negated words."""
+    padded = ["<s>", *words, "</s>"]
+    return [*(f"b:{a} {b}" for a, b in itertools.pairwise(padded)), *_negated(words)]
 
 
 _URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
@@ -120,6 +148,17 @@ _URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 def has_letters(text: str) -> bool:
     """True when the text has a letter outside any link (not only emoji, digits or a URL)."""
     return any(ch.isalpha() for ch in _URL.sub(" ", text))
+
+
+class _Sublinear(dict[int, float]):
+    """1 + ln(n) of a feature's count n, each computed once: most counts are 1, 2 or 3."""
+
+    def __missing__(self, count: int) -> float:
+        value = self[count] = 1.0 + math.log(count)
+        return value
+
+
+_SUBLINEAR_TF = _Sublinear()
 
 
 @dataclass(frozen=True)
@@ -159,17 +198,33 @@ class IntentModel:
         self.intercept = intercept.astype(np.float64)
         self.classes = classes
         self.meta = meta
+        # Words recur from text to text ("my", "car", "ready"): their ids, per context.
+        self._word_ids = lru_cache(maxsize=16_384)(self._word_ids_uncached)
+
+    def _known(self, found: Iterable[str]) -> tuple[int, ...]:
+        """The ids of the features in the vocabulary, in order (the others are dropped)."""
+        find = self.index.get
+        return tuple(i for i in map(find, found) if i is not None)
+
+    def _word_ids_uncached(self, word: str, context: str) -> tuple[int, ...]:
+        return self._known(_word_features(word, context))
 
     def vector(self, text: str, reply_to: str) -> tuple[list[int], np.ndarray]:
-        """Feature ids and their TF-IDF weights, L2-normalised (scikit-learn's sublinear TF)."""
-        find = self.index.get
-        counts: dict[int, int] = {}
-        for feature in features(text, reply_to):
-            i = find(feature)
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
+        """Feature ids and their TF-IDF weights, L2-normalised (scikit-learn's sublinear TF).
+
+        The ids come in the order of `features` (the order of the sums below, so the
+        same floats): a word's ids are looked up once per word and context, not per text.
+        """
+        words, context = _words_and_context(text, reply_to)
+        counts = Counter(
+            itertools.chain(
+                self._known(_text_features(words, context)),
+                *(self._word_ids(word, context) for word in words),
+                self._known(_pair_features(words)),
+            )
+        )
         ids = list(counts)
-        tf = np.array([1.0 + math.log(n) for n in counts.values()])
+        tf = np.array(list(map(_SUBLINEAR_TF.__getitem__, counts.values())))
         weights = tf * self.idf[ids] if ids else tf
         norm = math.sqrt(float(weights @ weights)) if ids else 0.0
         return ids, (weights / norm if norm else weights)

@@ -150,7 +150,12 @@ def _answer(
     context = reply_context(contact.last_sent, now=now)
     intent = classify(row.body, opted_out=opted_out, reply_to=context.reply_to)
     carrier = twilio_answered(
-        session, row=row, rooftop=rooftop, phone=contact.phone, form=form, opted_out=opted_out
+        session,
+        row=row,
+        rooftop=rooftop,
+        contact=contact,
+        form=form,
+        opted_out=opted_out,
     )
     if carrier is not None and (intent.name != carrier or not intent.by_keyword):
         # Twilio has acted on the keyword already (blocked, unblocked or answered): so does

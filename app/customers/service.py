@@ -13,9 +13,10 @@ verdict (Twilio error 30006 / a lookup) turns `textable` off, via `mark_not_text
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.customers.models import Consent, Customer, CustomerPhone, Phone
@@ -87,14 +88,23 @@ def mark_not_textable(session: Session, *, phone: Phone, reason: str) -> None:
 
 def current_consent(session: Session, *, phone_id: int, channel: str, purpose: str) -> bool | None:
     """True (granted) / False (revoked) from the latest ledger row; None when there is none."""
-    row = _latest(session, phone_id=phone_id, channel=channel, purpose=purpose)
-    return None if row is None else row.action == "granted"
+    action = session.scalar(
+        _latest_action(), {"phone_id": phone_id, "channel": channel, "purpose": purpose}
+    )
+    return None if action is None else action == "granted"
 
 
-def _latest(session: Session, *, phone_id: int, channel: str, purpose: str) -> Consent | None:
-    return session.scalar(
-        select(Consent)
-        .where(Consent.phone_id == phone_id, Consent.channel == channel, Consent.purpose == purpose)
+@cache
+def _latest_action() -> Select[str]:
+    """The action of a phone's latest ledger row for a channel and purpose; built once: an
+    inbound "YES" asks it, and building a statement costs more than running it."""
+    return (
+        select(Consent.action)
+        .where(
+            Consent.phone_id == bindparam("phone_id"),
+            Consent.channel == bindparam("channel"),
+            Consent.purpose == bindparam("purpose"),
+        )
         .order_by(Consent.id.desc())
         .limit(1)
     )

@@ -21,19 +21,30 @@ FormParams = Mapping[str, object] | Iterable[tuple[str, str]]
 
 
 class _Form:
-    """Form pairs as Twilio's validator reads them: names, and every value of a name."""
+    """Form pairs as Twilio's validator reads them: names, and every value of a name.
+
+    The values are grouped by name once: the validator asks for each name's values once
+    per URL it tries (with and without the port).
+    """
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._pairs = pairs
+        self._count = len(pairs)
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name, []).append(value)
 
     def __len__(self) -> int:
-        return len(self._pairs)
+        return self._count
 
     def __iter__(self) -> Iterator[str]:
-        return iter({name for name, _ in self._pairs})
+        return iter(self._values)
 
     def getlist(self, name: str) -> list[str]:
-        return [value for key, value in self._pairs if key == name]
+        return self._values.get(name, [])
+
+    # The validator asks for `getall` first (Flask's MultiDict): without it, every name of
+    # every signature it computes raised and caught an AttributeError before `getlist`.
+    getall = getlist
 
 
 def _form(params: FormParams | None) -> _Form:
