@@ -90,9 +90,9 @@ def due_batch(
     Two queries rather than one with OR: each walks the (state, not_before) index in
     order and stops at the limit, where an OR sorts every due row on every claim (a
     backlog of 50,000 texts after an outage would be sorted 500 times). On PostgreSQL
-    each row carries its rooftop's senders, a digest of its configuration and the
-    stopped check (a round trip fewer per claim; the configuration itself is read only
-    when its digest is new to this process); SQLite reads the rooftops after.
+    each row carries its rooftop's senders, a digest of its configuration, the stopped
+    check and the policies' facts (round trips fewer per claim; the configuration itself
+    is read only when its digest is new to this process); SQLite reads the rooftops after.
     """
     found: list[Any] = []
     for query in (sql.lapsed, sql.pending) if lapsed else (sql.pending,):

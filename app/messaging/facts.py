@@ -1,8 +1,9 @@
 """What the send-time policies read for a whole claimed batch, fetched at once.
 
 Consent (and Twilio's carrier blocks) for the batch's phones and the daily cap's
-counts for its customers: one query each (on PostgreSQL both in one statement), built
-once per dialect, the batch's ids bound as one parameter (`app/messaging/id_lists.py`).
+counts for its customers: on PostgreSQL read by the claim's own statement
+(`claimed_facts`), on SQLite one query each, built once, the batch's ids bound as one
+parameter (`app/messaging/id_lists.py`).
 """
 
 from __future__ import annotations
