@@ -23,11 +23,13 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    String,
     all_,
     any_,
     create_engine,
     event,
     literal,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -195,6 +197,26 @@ def ping(engine: Engine) -> None:
     """Raise if the database does not answer."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+_CONSTANT = re.compile(r"[a-z_|]*")
+
+
+def sql_constant(value: str) -> ColumnElement[str]:
+    """One of the code's own constants (a stage, a state, a kind) written into the SQL.
+
+    Not a bound parameter: an IN list of bound values is expanded, and the statement's
+    text rendered again, on every execution, and every value dumped by the driver.
+    """
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"{value!r} is not a plain SQL constant")
+    return literal_column(f"'{value}'", String)
+
+
+def one_of_constants(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+    """`column IN (the constants)`, written into the SQL (`sql_constant`)."""
+    result: ColumnElement[bool] = column.in_([sql_constant(value) for value in values])
+    return result
 
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]+@")

@@ -7,21 +7,16 @@ question, what the phone was last sent and Twilio's block) in one round trip.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
-    String,
     and_,
     bindparam,
     case,
     exists,
     func,
-    literal_column,
     null,
     select,
 )
@@ -30,30 +25,12 @@ from app.conversations.models import InboundMessage, Task
 from app.conversations.tasks import CONVERSATION_KINDS
 from app.customers.carrier import CARRIER
 from app.customers.models import Consent, Customer, CustomerPhone, Phone
-from app.db import UTCDateTime
+from app.db import UTCDateTime, one_of_constants, sql_constant
 from app.messaging.models import OutboundMessage
 from app.repair_orders.models import OPEN_STAGES, RepairOrder
 
 # Outbound messages the customer has seen, or may have: the context of their next text.
 SEEN_STATES = ("sent", "delivered", "read")
-
-_CONSTANT = re.compile(r"[a-z_|]*")
-
-
-def _constant(value: str) -> ColumnElement[str]:
-    """One of this module's own constants (a stage, a state, a separator) written into the SQL.
-
-    Not a bound parameter: the contact lookup had ~28 of them (IN lists expanded on every
-    execution, every value dumped by the driver) beside its 6 real ones.
-    """
-    if not _CONSTANT.fullmatch(value):
-        raise ValueError(f"{value!r} is not a plain SQL constant")
-    return literal_column(f"'{value}'", String)
-
-
-def _one_of_constants(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
-    result: ColumnElement[bool] = column.in_([_constant(value) for value in values])
-    return result
 
 
 @cache
@@ -64,7 +41,7 @@ def contact_statement(*, with_question: bool) -> Select[Any]:
     customer has an open order anywhere, their open conversation task's id at the rooftop.
     Fixed values (stages, states, kinds) are in the SQL; only the request's are bound.
     """
-    empty, bar = _constant(""), _constant("|")
+    empty, bar = sql_constant(""), sql_constant("|")
     question: Any = null()
     if with_question:
         question = (
@@ -77,7 +54,7 @@ def contact_statement(*, with_question: bool) -> Select[Any]:
             .scalar_subquery()
         )
     has_open_order = exists().where(
-        RepairOrder.customer_id == Customer.id, _one_of_constants(RepairOrder.stage, OPEN_STAGES)
+        RepairOrder.customer_id == Customer.id, one_of_constants(RepairOrder.stage, OPEN_STAGES)
     )
     # The rooftop is picked by CASE, not in the WHERE: only the customer's index can serve
     # this, whatever a planner with stale statistics thinks of the rooftop's index.
@@ -85,8 +62,8 @@ def contact_statement(*, with_question: bool) -> Select[Any]:
         select(func.min(case((Task.rooftop_id == bindparam("rooftop_id"), Task.id))))
         .where(
             Task.customer_id == Customer.id,
-            Task.state == _constant("open"),
-            _one_of_constants(Task.kind, CONVERSATION_KINDS),
+            Task.state == sql_constant("open"),
+            one_of_constants(Task.kind, CONVERSATION_KINDS),
         )
         .scalar_subquery()
     )
@@ -95,7 +72,7 @@ def contact_statement(*, with_question: bool) -> Select[Any]:
         .where(
             OutboundMessage.customer_id == Customer.id,
             OutboundMessage.phone_id == Phone.id,
-            _one_of_constants(OutboundMessage.state, SEEN_STATES),
+            one_of_constants(OutboundMessage.state, SEEN_STATES),
         )
         .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
         .limit(1)
@@ -130,8 +107,8 @@ def contact_statement(*, with_question: bool) -> Select[Any]:
         select(Consent.action)
         .where(
             Consent.phone_id == Phone.id,
-            Consent.channel == _constant("sms"),
-            Consent.purpose == _constant(CARRIER),
+            Consent.channel == sql_constant("sms"),
+            Consent.purpose == sql_constant(CARRIER),
             Consent.detail == bindparam("sender"),
         )
         .order_by(Consent.id.desc())

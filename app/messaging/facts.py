@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.config import RooftopConfig
 from app.customers.carrier import CARRIER
 from app.customers.models import Consent
+from app.db import one_of_constants
 from app.messaging.id_lists import ids_value, in_ids
 from app.messaging.models import OutboundMessage
 
@@ -170,7 +171,7 @@ def _facts_sql(dialect: str) -> tuple[Any, Any]:
         # would walk every row of the rooftop instead of the customers' (the loop in
         # `batch_facts` leaves out other rooftops' rows).
         in_ids(outbox.customer_id, "customers", dialect),
-        outbox.kind.in_(AUTOMATIC_KINDS),
+        one_of_constants(outbox.kind, AUTOMATIC_KINDS),
         in_ids(outbox.id, "batch", dialect, negate=True),
         or_(
             outbox.state == "sending",
@@ -224,15 +225,17 @@ def claimed_facts(due: Any, *, now: Any) -> tuple[Any, Any]:
     """
     ledger = cast(Table, Consent.__table__).c
     others = cast(Table, OutboundMessage.__table__).alias("counted")
-    fields = [ledger.phone_id, ledger.channel, ledger.purpose]
-    consent = select(
-        func.jsonb_agg(
-            aggregate_order_by(
-                func.jsonb_build_array(*fields, ledger.action, ledger.source, ledger.detail),
-                ledger.id,
-            )
-        )
-    ).where(ledger.phone_id == due.c.phone_id)
+    fields = func.jsonb_build_array(
+        ledger.phone_id,
+        ledger.channel,
+        ledger.purpose,
+        ledger.action,
+        ledger.source,
+        ledger.detail,
+    )
+    consent = select(func.jsonb_agg(aggregate_order_by(fields, ledger.id))).where(
+        ledger.phone_id == due.c.phone_id
+    )
     c, around = others.c, literal(AROUND_NOW, Interval())
     counted = select(
         func.jsonb_agg(
@@ -240,7 +243,7 @@ def claimed_facts(due: Any, *, now: Any) -> tuple[Any, Any]:
         )
     ).where(
         c.customer_id == due.c.customer_id,
-        c.kind.in_(AUTOMATIC_KINDS),
+        one_of_constants(c.kind, AUTOMATIC_KINDS),
         c.id.not_in(select(due.c.id)),
         or_(
             c.state == "sending",
