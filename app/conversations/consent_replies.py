@@ -106,7 +106,7 @@ def twilio_answered(
         state = (
             carrier.carrier_state(session, phone_id=contact.phone.id, sender=sender)
             if contact.is_new
-            else _blocked(contact.carrier_action)
+            else carrier.blocked_by(contact.carrier_action)
         )
         blocked = opted_out if state is None else state
     action = carrier.twilio_handled(
@@ -128,11 +128,6 @@ def twilio_answered(
             source=f"twilio:{word}",
         )
     return {"opt_out": intents.OPT_OUT, "opt_in": intents.OPT_IN}.get(action, intents.HELP)
-
-
-def _blocked(carrier_action: str | None) -> bool | None:
-    """A carrier row's action as `carrier.carrier_state` reads it (None: no row)."""
-    return None if carrier_action is None else carrier_action == "revoked"
 
 
 def blocked_at_twilio(turn: Turn) -> str | None:

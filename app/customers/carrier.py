@@ -111,6 +111,11 @@ def carrier_state(session: Session, *, phone_id: int, sender: str | None) -> boo
         .order_by(Consent.id.desc())
         .limit(1)
     )
+    return blocked_by(action)
+
+
+def blocked_by(action: str | None) -> bool | None:
+    """What a carrier row's action says: blocked (True), not (False), no row (None)."""
     return None if action is None else action == "revoked"
 
 
