@@ -42,6 +42,12 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _kernel() -> tuple[float, int]:
+    """(system CPU seconds, context switches) of this process so far, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw
+
+
 def database_cpu(url: str) -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend process on this machine serving the
     database of `url` (from /proc; empty for SQLite or a server on another machine).
@@ -90,7 +96,7 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
     )
     prepare_worker_gc()  # as `pitwall worker` does before its first tick
     _ready_then_wait_for_go()
-    started, cpu, own = time.time(), _cpu(), time.thread_time()
+    started, cpu, own, kernel = time.time(), _cpu(), time.thread_time(), _kernel()
     server = database_cpu(args.url) if args.db_cpu else {}
     totals: dict[str, Any] = {"sent": 0, "claimed": 0, "lost_claims": 0, "runs": 0}
     while True:
@@ -102,6 +108,7 @@ def worker_main(args: argparse.Namespace) -> dict[str, Any]:
             break
     totals["started"], totals["finished"] = started, time.time()
     totals["cpu"], totals["outbox_cpu"] = _cpu() - cpu, time.thread_time() - own
+    totals["sys_cpu"], totals["switches"] = (b - a for a, b in zip(kernel, _kernel(), strict=True))
     if args.db_cpu and (now := database_cpu(args.url)):
         totals["db_cpu"] = sum(seconds - server.get(pid, 0.0) for pid, seconds in now.items())
     worker.close()
@@ -120,11 +127,19 @@ def _plain_loop(
     url = f"{args.fake}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     prepare_worker_gc()
     _ready_then_wait_for_go()
-    started, cpu = time.time(), _cpu()
+    started, cpu, kernel = time.time(), _cpu(), _kernel()
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
         list(pool.map(lambda form: post(url, form), forms))
     finished = time.time()
-    return {"sent": len(forms), "started": started, "finished": finished, "cpu": _cpu() - cpu}
+    sys_cpu, switches = (b - a for a, b in zip(kernel, _kernel(), strict=True))
+    return {
+        "sent": len(forms),
+        "started": started,
+        "finished": finished,
+        "cpu": _cpu() - cpu,
+        "sys_cpu": sys_cpu,
+        "switches": switches,
+    }
 
 
 def requests_loop_main(args: argparse.Namespace) -> dict[str, Any]:

@@ -147,6 +147,33 @@ def bench_database(backend: str, *, pg_url: str, sqlite_dir: Path, name: str) ->
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def settle(engine: Engine, *tables: str) -> None:
+    """Leave the database as a running system would find it before a timed step.
+
+    A bench's own setup (seeding, resetting rows, undoing a yardstick's change) rewrites
+    rows wholesale: on PostgreSQL that leaves dead row versions for the next timed step
+    to step over and for autovacuum to clean up in the middle of it, and on either
+    database a write-ahead log whose checkpoint then lands mid-measurement. `tables` are
+    vacuumed (PostgreSQL) and the log checkpointed, so every timed step starts from the
+    same state; what the step itself writes stays in its figures.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                conn.execute(text(f'VACUUM (ANALYZE) "{table}"'))
+            conn.execute(text("CHECKPOINT"))
+        return
+    # Outside a transaction (the engine's connections begin IMMEDIATE on their own).
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+
+
 def open_database(url: str, *, pool_size: int = 10) -> Database:
     """The engine and session factory a Pitwall process would build for `url`."""
     from app.db import make_engine, make_session_factory

@@ -45,6 +45,7 @@ from bench.common import (
     long_run,
     open_database,
     ratio,
+    settle,
 )
 from bench.twilio_fake import FakeTwilio
 
@@ -173,7 +174,12 @@ def seed(url: str, count: int) -> list[dict[str, str]]:
 
 
 def reset(url: str) -> None:
-    """Every bench message due again, as if never sent."""
+    """Every bench message due again, as if never sent; then the database settled.
+
+    The reset rewrites every row of the outbox (on PostgreSQL a dead version of each,
+    beside the two of the last run's claim and record): not the worker's doing, so the
+    outbox is vacuumed and the log checkpointed (`settle`) before the next timed run.
+    """
     from app.db import utcnow
     from app.messaging.models import OutboundMessage
 
@@ -193,6 +199,7 @@ def reset(url: str) -> None:
                 not_before=utcnow() - timedelta(seconds=1),
             )
         )
+    settle(database.engine, OutboundMessage.__tablename__)
     database.engine.dispose()
 
 
@@ -230,6 +237,8 @@ class Run:
     outbox_us: float = 0.0  # Pitwall only: the dispatcher threads' CPU per text
     each_cpu_us: tuple[float, ...] = ()  # Pitwall only: each worker's CPU per text it sent
     db_us: float | None = None  # one worker on PostgreSQL: its server backends' CPU per text
+    sys_us: float = 0.0  # of cpu_us, the kernel's (system CPU) per text
+    switches: float = 0.0  # context switches per text, every process of the side
 
 
 def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Popen[str]]) -> Run:
@@ -248,6 +257,8 @@ def _measure(fake: FakeTwilio, expected: set[str], children: list[subprocess.Pop
         outbox_us=sum(r.get("outbox_cpu", 0.0) for r in reports) / texts * 1e6,
         each_cpu_us=tuple(r["cpu"] / max(1, r["sent"]) * 1e6 for r in reports),
         db_us=reports[0]["db_cpu"] / texts * 1e6 if "db_cpu" in reports[0] else None,
+        sys_us=sum(r["sys_cpu"] for r in reports) / texts * 1e6,
+        switches=sum(r["switches"] for r in reports) / texts,
     )
 
 
@@ -367,6 +378,12 @@ def run(*, quick: bool, pg_url: str, sqlite_dir: Path) -> list[BenchResult]:
             loop, yard = _yardstick(sides, tag)
             figures[f"yardstick_{tag}"] = loop
             figures[f"yardstick_{tag}_msg_s"] = round(yard, 1)
+            # Where a text's CPU goes beside the interpreter: the kernel's share (sockets,
+            # and the threads' hand-offs of the GIL, which the switches count).
+            for side_name in (f"{loop}_{tag}", f"pitwall_1w_{tag}"):
+                side = sides[side_name]
+                figures[f"{side_name}_sys_us_per_text"] = round(side.median("sys_us"), 1)
+                figures[f"{side_name}_switches_per_text"] = round(side.median("switches"), 1)
             ratios = [run.rate / yard for run in sides[f"pitwall_1w_{tag}"].runs]
             figures[f"pitwall_1w_vs_yardstick_{tag}_spread"] = (
                 f"{min(ratios):.3f}-{max(ratios):.3f}"
