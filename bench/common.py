@@ -153,14 +153,19 @@ def settle(engine: Engine, *tables: str) -> None:
     A bench's own setup (seeding, resetting rows, undoing a yardstick's change) rewrites
     rows wholesale: on PostgreSQL that leaves dead row versions for the next timed step
     to step over and for autovacuum to clean up in the middle of it, and on either
-    database a write-ahead log whose checkpoint then lands mid-measurement. `tables` are
-    vacuumed (PostgreSQL) and the log checkpointed, so every timed step starts from the
-    same state; what the step itself writes stays in its figures.
+    database a write-ahead log whose checkpoint then lands mid-measurement. After a bulk
+    seed, autovacuum also comes round (within its one-minute nap) to every table that
+    took more than a thousand inserts and vacuums it in the middle of whatever is timed
+    then. `tables` (none named: the whole database) are vacuumed and analysed
+    (PostgreSQL) and the log checkpointed, so every timed step starts from the same
+    state; what the step itself writes stays in its figures.
     """
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in tables:
                 conn.execute(text(f'VACUUM (ANALYZE) "{table}"'))
+            if not tables:
+                conn.execute(text("VACUUM (ANALYZE)"))
             conn.execute(text("CHECKPOINT"))
         return
     # Outside a transaction (the engine's connections begin IMMEDIATE on their own).

@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.common import BenchResult, Target, long_run, ratio
+from bench.common import BenchResult, Target, long_run, ratio, settle
 from bench.seed import seed_customers, seed_message_history, seed_open_repair_orders
 from tests.db_support import create_pg_database, drop_pg_database, upgrade
 
@@ -81,12 +81,9 @@ def seed(url: str, *, customers: int, extra_phones: int) -> dict[str, Any]:
             messages=customers // 4,
             tasks=customers // 20,
         )
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()  # or the statistics roll back with the transaction
-        # The seed leaves gigabytes of dirty pages: flush them now, or the checkpoint
-        # lands in the middle of the measurement and every commit waits on the disk.
-        connection.exec_driver_sql("CHECKPOINT")
+    # The seed leaves gigabytes of dirty pages and tables autovacuum would otherwise come
+    # round to mid-measurement: vacuumed, analysed and checkpointed now.
+    settle(engine)
     engine.dispose()
     return {"seed_s": round(time.perf_counter() - started, 1)} | {
         f"seed_{k}_s": round(v, 1) for k, v in steps.items()
